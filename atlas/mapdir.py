@@ -1,0 +1,174 @@
+"""The map directory: the one module that knows its file names and formats.
+
+    my_map/
+      manifest.json     format version, source + hash, columns, counts, models, stage params/timings
+      records.parquet   every input row (original columns and types) + `id`, in input order
+      points.parquet    id, row, x, y, topic_0..topic_{L-1}, outlier, text_len, empty, dup_*;
+                        rows in spatial (Morton) order, so a viewport reads few row groups
+      topics.parquet    topic_id, level, parent_id, label, keywords, size, x, y
+      embeddings.npy    float16, one unit vector per record, row-aligned with points.parquet
+
+A build writes into a hidden sibling (`.my_map.partial`) and renames it into place
+only when every stage succeeded, so a failed build never leaves a half-written map.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from atlas.errors import AtlasError
+
+FORMAT_VERSION = 1
+POINTS_ROW_GROUP = 32_768
+
+
+class MapDir:
+    """Paths and read/write of every artifact in one map directory."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    manifest_path = property(lambda self: self.path / "manifest.json")
+    records_path = property(lambda self: self.path / "records.parquet")
+    points_path = property(lambda self: self.path / "points.parquet")
+    topics_path = property(lambda self: self.path / "topics.parquet")
+    embeddings_path = property(lambda self: self.path / "embeddings.npy")
+    chunks_path = property(lambda self: self.path / "embedding_chunks")
+
+    def __repr__(self) -> str:
+        return f"MapDir({str(self.path)!r})"
+
+    def is_map(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def manifest(self) -> dict:
+        if not self.is_map():
+            raise AtlasError(f"{self.path} is not an Atlas map (no manifest.json); build one with `atlas build`")
+        manifest = json.loads(self.manifest_path.read_text())
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise AtlasError(
+                f"{self.path} was written in map format {manifest.get('format_version')}; "
+                f"this Atlas reads format {FORMAT_VERSION}: rebuild it with `atlas build --force`"
+            )
+        return manifest
+
+    def write_manifest(self, manifest: dict) -> None:
+        tmp = self.manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2))
+        tmp.replace(self.manifest_path)
+
+    def write_records(self, table: pa.Table) -> None:
+        pq.write_table(table, self.records_path, compression="zstd")
+
+    def records(self, columns: list[str] | None = None) -> pa.Table:
+        return pq.read_table(self.records_path, columns=columns)
+
+    def write_points(self, table: pa.Table) -> None:
+        pq.write_table(table, self.points_path, row_group_size=POINTS_ROW_GROUP, compression="zstd")
+
+    def points(self, columns: list[str] | None = None) -> pa.Table:
+        return pq.read_table(self.points_path, columns=columns)
+
+    def write_topics(self, table: pa.Table) -> None:
+        pq.write_table(table, self.topics_path)
+
+    def topics(self) -> pa.Table:
+        return pq.read_table(self.topics_path)
+
+    def write_embeddings(self, vectors: np.ndarray) -> None:
+        np.save(self.embeddings_path, vectors.astype(np.float16, copy=False))
+
+    def embeddings(self) -> np.ndarray:
+        """float16 (N, dim), memory-mapped, in points.parquet order."""
+        return np.load(self.embeddings_path, mmap_mode="r")
+
+    def embedding_chunks(self, key: str) -> EmbeddingChunks:
+        return EmbeddingChunks(self.chunks_path, key)
+
+
+class EmbeddingChunks:
+    """Embeddings saved chunk by chunk during a build, so an interrupted build resumes.
+
+    `key` identifies the source and embedder: chunks saved under another key are dropped.
+    """
+
+    def __init__(self, path: Path, key: str):
+        self.path = path
+        key_file = path / "key"
+        if path.exists() and (not key_file.exists() or key_file.read_text() != key):
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(key)
+
+    def _file(self, index: int) -> Path:
+        return self.path / f"{index:06d}.npy"
+
+    def done(self, index: int) -> bool:
+        return self._file(index).exists()
+
+    def save(self, index: int, vectors: np.ndarray) -> None:
+        tmp = self.path / f"{index:06d}.tmp.npy"
+        np.save(tmp, vectors.astype(np.float16, copy=False))
+        tmp.replace(self._file(index))
+
+    def load(self, index: int) -> np.ndarray:
+        return np.load(self._file(index))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def file_hash(path: Path) -> str:
+    """blake2b of the file's bytes: identifies the source a map was built from."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def staging_for(out: Path) -> MapDir:
+    """The hidden sibling a build writes into before it is renamed to `out`."""
+    return MapDir(out.parent / f".{out.name}.partial")
+
+
+def check_target(out: Path, source_hash: str, force: bool) -> None:
+    """Refuse to overwrite a directory that is not a map of this same source."""
+    if force or not out.exists():
+        return
+    if not out.is_dir():
+        raise AtlasError(f"{out} exists and is not a directory; choose another --out")
+    target = MapDir(out)
+    if not target.is_map():
+        if any(out.iterdir()):
+            raise AtlasError(
+                f"{out} is a non-empty directory that is not an Atlas map; "
+                "choose another --out, or pass --force to replace it"
+            )
+        return
+    previous = json.loads(target.manifest_path.read_text()).get("source", {})
+    if previous.get("hash") != source_hash:
+        raise AtlasError(
+            f"{out} holds a map of another source ({previous.get('path')}); "
+            "choose another --out, or pass --force to replace it"
+        )
+
+
+def publish(staging: MapDir, out: Path) -> MapDir:
+    """Move a finished build into place, replacing any previous map at `out`."""
+    shutil.rmtree(staging.chunks_path, ignore_errors=True)
+    old = out.parent / f".{out.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.path.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    return MapDir(out)

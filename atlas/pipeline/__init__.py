@@ -1,0 +1,1 @@
+"""Pipeline stages: each module holds one pure function (arrays in, arrays out)."""

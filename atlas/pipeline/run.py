@@ -1,0 +1,247 @@
+"""Run the stages in order and write the map directory.
+
+The runner alone does I/O and timing; stages stay pure. Embeddings are saved chunk by chunk,
+so an interrupted build resumes, and are reused when a rebuild keeps source and embedder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import atlas
+from atlas.errors import AtlasError
+from atlas.mapdir import MapDir, check_target, file_hash, publish, staging_for
+from atlas.pipeline import embed as embedding
+from atlas.pipeline.cluster import Hierarchy, cluster, label_positions
+from atlas.pipeline.dedup import KINDS, Duplicates, find_duplicates
+from atlas.pipeline.ingest import Dataset, read_dataset
+from atlas.pipeline.keywords import topic_keywords
+from atlas.pipeline.neighbors import nearest_neighbors
+from atlas.pipeline.project import project
+from atlas.progress import Progress
+from atlas.settings import BuildSettings, cache_dir
+from atlas.spatial import extent, morton_order
+
+Log = Callable[[str], None]
+
+
+class StageTimer:
+    """Parameters and seconds per stage, for the manifest and the closing summary."""
+
+    def __init__(self):
+        self.stages: dict[str, dict] = {}
+
+    @contextmanager
+    def stage(self, name: str, **params) -> Iterator[dict]:
+        info = {"params": params}
+        start = time.perf_counter()
+        yield info
+        info["seconds"] = round(time.perf_counter() - start, 3)
+        self.stages[name] = info
+
+    def with_rates(self, n: int) -> dict[str, dict]:
+        return {name: {**info, "records_per_s": round(n / max(info["seconds"], 1e-9), 1)}
+                for name, info in self.stages.items()}
+
+
+def build(
+    source: Path, out: Path, settings: BuildSettings, *, force: bool = False,
+    quiet: bool = False, log: Log = print,
+) -> MapDir:
+    """Build the map of `source` into `out`; the previous map there stays until this one is done."""
+    source, out = Path(source), Path(out)
+    started = time.perf_counter()
+    progress = Progress(quiet)
+    if not source.is_file():
+        raise AtlasError(f"{source} does not exist" if not source.exists() else f"{source} is not a file")
+    source_hash = file_hash(source)
+    check_target(out, source_hash, force)
+    timer = StageTimer()
+    with progress.ticking("ingest"), timer.stage("ingest", text_columns=settings.text_columns,
+                                                 id_column=settings.id_column):
+        data = read_dataset(source, text_columns=settings.text_columns, id_column=settings.id_column,
+                            input_format=settings.input_format)
+    n = data.table.num_rows
+    log(f"read {n:,} records from {source.name} ({int(data.empty.sum()):,} empty texts, "
+        f"{data.invalid_utf8:,} with bytes that were not UTF-8)")
+    staging = staging_for(out)
+    staging.path.mkdir(parents=True, exist_ok=True)
+    try:
+        vectors, embedder_info = _embed(data, settings, source_hash, staging, out, timer, progress, log)
+        with progress.ticking("neighbors"), timer.stage("neighbors", k=settings.neighbors.k):
+            neighbors = nearest_neighbors(vectors, k=settings.neighbors.k, seed=settings.seed)
+        with progress.ticking("project"), timer.stage("project", **vars(settings.project)):
+            xy = project(vectors, neighbors, settings=settings.project, seed=settings.seed)
+        with progress.ticking("cluster"), timer.stage("cluster", **vars(settings.cluster)):
+            hierarchy = cluster(xy, settings=settings.cluster)
+        with progress.ticking("keywords"), timer.stage("keywords", **vars(settings.keywords)):
+            keywords, labels = topic_keywords(data.text, hierarchy, settings=settings.keywords)
+        with progress.ticking("dedup"), timer.stage("dedup", **vars(settings.dedup)):
+            dups = find_duplicates(data.text, data.empty, neighbors, settings=settings.dedup,
+                                   seed=settings.seed or 0)
+        with timer.stage("write"):
+            order = morton_order(xy)
+            staging.write_records(data.table)
+            staging.write_points(_points_table(data, xy, hierarchy, dups, order))
+            staging.write_topics(_topics_table(xy, hierarchy, keywords, labels))
+            staging.write_embeddings(vectors[order])
+        staging.write_manifest(_manifest(source, source_hash, data, settings, embedder_info,
+                                         hierarchy, dups, xy, timer,
+                                         time.perf_counter() - started))
+    except AtlasError:
+        shutil.rmtree(staging.path, ignore_errors=True)
+        raise
+    result = publish(staging, out)
+    _summary(result, log)
+    return result
+
+
+def _embed(data: Dataset, settings: BuildSettings, source_hash: str, staging: MapDir, out: Path,
+           timer: StageTimer, progress: Progress, log: Log) -> tuple[np.ndarray, dict]:
+    n = data.table.num_rows
+    if settings.embeddings_column:
+        with timer.stage("embed", column=settings.embeddings_column):
+            vectors = embedding.vectors_from_column(
+                data.table.column(_column(data, settings.embeddings_column)), settings.embeddings_column)
+        return vectors, {"name": f"column:{settings.embeddings_column}", "spec": None,
+                         "dim": vectors.shape[1], "why": "vectors from the input file"}
+    spec, why = embedding.choose_embedder(settings.embed.embedder, n, settings.embed)
+    log(f"embedder: {spec} ({why})")
+    key = _hash(source_hash, spec, settings.text_columns, atlas.__version__)
+    with timer.stage("embed", embedder=spec, batch_size=settings.embed.batch_size) as info:
+        info["key"] = key
+        previous = _previous_embeddings(MapDir(out), key)
+        if previous is not None:
+            log(f"embeddings reused from the previous build in {out}")
+            return previous
+        embedder, vectors = _embed_chunks(data, spec, settings, staging.embedding_chunks(key), progress)
+    return vectors, {"name": embedder.name, "spec": spec, "dim": int(vectors.shape[1]), "why": why,
+                     "truncated": embedder.truncated}
+
+
+def _embed_chunks(data, spec, settings, chunks, progress):
+    size, n = settings.embed.chunk_size, data.table.num_rows
+    embedder = None
+    with progress.bar("embed", total=n) as bar:
+        for index, start in enumerate(range(0, n, size)):
+            count = min(size, n - start)
+            if not chunks.done(index):
+                embedder = embedder or embedding.load_embedder(spec, settings.embed, cache_dir())
+                chunks.save(index, embedder.encode(data.text.slice(start, count).to_pylist()))
+            bar.update(count)
+    embedder = embedder or embedding.load_embedder(spec, settings.embed, cache_dir())
+    vectors = np.concatenate([chunks.load(i) for i in range(-(-n // size))]).astype(np.float32)
+    return embedder, vectors
+
+
+def _previous_embeddings(previous: MapDir, key: str) -> tuple[np.ndarray, dict] | None:
+    """The previous map's embeddings (in input order) and embedder, if made with the same key."""
+    if not previous.is_map():
+        return None
+    manifest = json.loads(previous.manifest_path.read_text())
+    if manifest.get("stages", {}).get("embed", {}).get("key") != key:
+        return None
+    rows = previous.points(["row"]).column("row").to_numpy()
+    vectors = np.empty(previous.embeddings().shape, np.float32)
+    vectors[rows] = previous.embeddings()
+    return vectors, manifest["embedder"]
+
+
+def _column(data: Dataset, name: str) -> str:
+    if name not in data.table.column_names:
+        raise AtlasError(f"column {name!r} not found; columns are: {', '.join(data.table.column_names)}")
+    return name
+
+
+def _points_table(data: Dataset, xy: np.ndarray, hierarchy: Hierarchy, dups: Duplicates,
+                  order: np.ndarray) -> pa.Table:
+    has_dup = dups.group[order] >= 0
+    columns = {
+        "id": data.table.column("id").take(pa.array(order)),
+        "row": pa.array(order.astype(np.int64)),
+        "x": pa.array(xy[order, 0]),
+        "y": pa.array(xy[order, 1]),
+        **{f"topic_{lvl}": pa.array(hierarchy.labels[lvl][order]) for lvl in range(hierarchy.n_levels)},
+        "outlier": pa.array(hierarchy.outlier[order]),
+        "text_len": pc.cast(pc.utf8_length(data.text), pa.int32()).take(pa.array(order)),
+        "empty": pa.array(data.empty[order]),
+        "dup_group": pa.array(dups.group[order], mask=~has_dup),
+        "dup_kind": pa.array(np.array(KINDS, dtype=object)[dups.kind[order]], pa.string()),
+        "dup_survivor": pa.array(dups.survivor[order]),
+    }
+    return pa.table(columns)
+
+
+def _topics_table(xy: np.ndarray, hierarchy: Hierarchy, keywords: list[list[str]],
+                  labels: list[str]) -> pa.Table:
+    n_topics = len(hierarchy.parent)
+    sizes = np.zeros(n_topics, np.int64)
+    for level_labels in hierarchy.labels:
+        sizes += np.bincount(level_labels, minlength=n_topics)
+    positions = label_positions(xy, hierarchy.labels, n_topics)
+    return pa.table({
+        "topic_id": pa.array(np.arange(n_topics, dtype=np.int32)),
+        "level": pa.array(hierarchy.level.astype(np.int32)),
+        "parent_id": pa.array(hierarchy.parent, mask=hierarchy.parent < 0),
+        "label": pa.array(labels, pa.string()),
+        "keywords": pa.array(keywords, pa.list_(pa.string())),
+        "size": pa.array(sizes),
+        "x": pa.array(positions[:, 0]),
+        "y": pa.array(positions[:, 1]),
+    })
+
+
+def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dups, xy, timer,
+              total_seconds) -> dict:
+    kinds = {name: int((dups.kind == code).sum()) for code, name in enumerate(KINDS) if name}
+    groups = dups.group[dups.group >= 0]
+    return {
+        "atlas_version": atlas.__version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": {"path": str(source.resolve()), "hash": source_hash, "format": data.format,
+                   "bytes": source.stat().st_size},
+        "columns": {"text": list(settings.text_columns), "id": settings.id_column,
+                    "embeddings": settings.embeddings_column},
+        "records": data.table.num_rows,
+        "empty_texts": int(data.empty.sum()),
+        "invalid_utf8_records": data.invalid_utf8,
+        "embedder": embedder_info,
+        "levels": hierarchy.n_levels,
+        "topics_per_level": [int(len(np.unique(lv))) for lv in hierarchy.labels],
+        "outliers": int(hierarchy.outlier.sum()),
+        "duplicates": {
+            "groups": int(len(np.unique(groups))),
+            "records_in_groups": int(len(groups)),
+            "removable": int((~dups.survivor).sum()),
+            "largest_group": int(np.bincount(groups).max()) if len(groups) else 0,
+            "by_kind": kinds,
+        },
+        "extent": extent(xy),
+        "seed": settings.seed,
+        "settings": settings.as_dict(),
+        "stages": timer.with_rates(data.table.num_rows),
+        "total_seconds": round(total_seconds, 2),
+    }
+
+
+def _hash(*parts) -> str:
+    return hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=12).hexdigest()
+
+
+def _summary(result: MapDir, log: Log) -> None:
+    m = result.manifest()
+    stages = ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in m["stages"].items())
+    log(f"map written to {result.path}: {m['records']:,} records, "
+        f"topics per level {m['topics_per_level']}, {m['duplicates']['groups']:,} duplicate groups")
+    log(f"stage times: {stages}; total {m['total_seconds']:.1f}s")

@@ -1,0 +1,42 @@
+"""Human-readable summaries of a map directory (`atlas info`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from atlas.mapdir import MapDir
+
+
+def describe(path: Path, top: int = 8) -> str:
+    """Counts, levels, biggest coarse topics, duplicates, models and stage timings."""
+    mapdir = MapDir(path)
+    m = mapdir.manifest()
+    topics = mapdir.topics()
+    dup = m["duplicates"]
+    emb = m["embedder"]
+    lines = [
+        f"map        {mapdir.path}",
+        f"source     {m['source']['path']} ({m['source']['format']}, {m['source']['bytes']:,} bytes)",
+        f"records    {m['records']:,} ({m['empty_texts']:,} empty texts, "
+        f"{m['invalid_utf8_records']:,} with non-UTF-8 bytes replaced)",
+        f"text       {' + '.join(m['columns']['text'])}",
+        f"embedder   {emb['name']} ({emb['dim']} dims; {emb['why']})"
+        + (f"; {emb['truncated']:,} texts truncated to the model window" if emb.get("truncated") else ""),
+        f"levels     {m['levels']}: topics per level {m['topics_per_level']}; "
+        f"{m['outliers']:,} outliers joined their nearest topic",
+        f"duplicates {dup['groups']:,} groups, {dup['records_in_groups']:,} records "
+        f"({', '.join(f'{k} {v:,}' for k, v in dup['by_kind'].items())}); "
+        f"{dup['removable']:,} removable, largest group {dup['largest_group']:,}",
+        "",
+        "largest coarse topics:",
+    ]
+    coarse = topics.filter(pc.equal(topics["level"], 0)).sort_by([("size", "descending")])
+    for row in coarse.slice(0, top).to_pylist():
+        lines.append(f"  {row['size'] / m['records']:6.1%}  {row['size']:>8,}  {row['label']}")
+    lines += ["", "stages:"]
+    for name, stage in m["stages"].items():
+        lines.append(f"  {name:<10} {stage['seconds']:8.2f}s  {stage['records_per_s']:>12,.0f} records/s")
+    lines.append(f"  {'total':<10} {m['total_seconds']:8.2f}s")
+    return "\n".join(lines)

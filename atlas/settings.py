@@ -1,0 +1,91 @@
+"""One settings dataclass per stage: defaults and help in one place.
+
+The CLI, the library and the manifest all read these; nothing else repeats them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+def _help(default, text: str):
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    embedder: str = _help(
+        "auto", "minilm | static | auto | PATH to a local sentence-transformers model"
+    )
+    auto_minilm_limit: int = _help(
+        50_000, "auto uses MiniLM up to this many records, the static embedder above it"
+    )
+    batch_size: int = _help(16, "texts per forward pass (MiniLM is fastest at 16 on CPU)")
+    chunk_size: int = _help(8192, "records per saved chunk; an interrupted build resumes here")
+
+
+@dataclass(frozen=True)
+class NeighborSettings:
+    k: int = _help(15, "nearest neighbours per record in embedding space (UMAP and dedup)")
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    min_dist: float = _help(0.05, "UMAP min_dist: smaller packs topics tighter")
+    n_epochs: int | None = _help(None, "UMAP epochs (None: 200 above 10k records, else 500)")
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    min_cluster_size: int | None = _help(
+        None, "smallest fine topic (None: max(10, sqrt(N)/4))"
+    )
+    coarse_range: tuple[int, int] = _help((6, 30), "allowed number of coarse (level 0) topics")
+    three_levels_from: int = _help(50_000, "inputs this large get a middle level")
+
+
+@dataclass(frozen=True)
+class KeywordSettings:
+    top_n: int = _help(10, "keywords stored per topic")
+    label_words: int = _help(3, "keywords joined into the short label")
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    near_threshold: float = _help(
+        0.7, "near duplicates: estimated Jaccard similarity of character 5-gram sets"
+    )
+    semantic_threshold: float = _help(
+        0.95, "semantic duplicates: cosine similarity between embedding neighbours"
+    )
+    num_perm: int = _help(128, "MinHash permutations")
+    bands: int = _help(32, "LSH bands (num_perm / bands rows each)")
+    shingle: int = _help(5, "characters per shingle")
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    text_columns: tuple[str, ...]
+    id_column: str | None = None
+    embeddings_column: str | None = None
+    input_format: str | None = None
+    seed: int | None = 42
+    embed: EmbedSettings = field(default_factory=EmbedSettings)
+    neighbors: NeighborSettings = field(default_factory=NeighborSettings)
+    project: ProjectSettings = field(default_factory=ProjectSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    keywords: KeywordSettings = field(default_factory=KeywordSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def cache_dir() -> Path:
+    """Where built models (the distilled static embedder) are kept between builds."""
+    root = os.environ.get("ATLAS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "atlas"
+    )
+    return Path(root)
