@@ -114,13 +114,15 @@ class EmbeddingChunks:
     def done(self, index: int) -> bool:
         return self._file(index).exists()
 
-    def save(self, index: int, vectors: np.ndarray) -> None:
+    def save(self, index: int, vectors: np.ndarray, truncated: int) -> None:
+        """Save one chunk and how many of its texts were cut to the model's window."""
+        (self.path / f"{index:06d}.truncated").write_text(str(truncated))
         tmp = self.path / f"{index:06d}.tmp.npy"
         np.save(tmp, vectors.astype(np.float16, copy=False))
         tmp.replace(self._file(index))
 
-    def load(self, index: int) -> np.ndarray:
-        return np.load(self._file(index))
+    def load(self, index: int) -> tuple[np.ndarray, int]:
+        return np.load(self._file(index)), int((self.path / f"{index:06d}.truncated").read_text())
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -49,21 +49,25 @@ def choose_embedder(spec: str, n: int, settings: EmbedSettings) -> tuple[str, st
     )
 
 
+def embedder_name(spec: str) -> str:
+    return {"minilm": MINILM_NAME, "static": STATIC_NAME}.get(spec) or Path(spec).name
+
+
 def load_embedder(spec: str, settings: EmbedSettings, cache: Path) -> Embedder:
     """`minilm`, `static`, or a path to a local sentence-transformers model folder."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     _quiet_transformers()
     if spec == "minilm":
-        return SentenceTransformerEmbedder.load(minilm_path(), MINILM_NAME, settings.batch_size)
+        return SentenceTransformerEmbedder.load(minilm_path(), embedder_name(spec), settings.batch_size)
     if spec == "static":
-        return StaticEmbedder.load(static_model_path(cache), STATIC_NAME)
+        return StaticEmbedder.load(static_model_path(cache), embedder_name(spec))
     path = Path(spec).expanduser()
     if not path.is_dir():
         raise AtlasError(
             f"embedder {spec!r} is neither minilm, static, auto nor a local model folder"
         )
-    return SentenceTransformerEmbedder.load(path, path.name, settings.batch_size)
+    return SentenceTransformerEmbedder.load(path, embedder_name(spec), settings.batch_size)
 
 
 @dataclass

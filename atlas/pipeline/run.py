@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 import atlas
 from atlas.errors import AtlasError
-from atlas.mapdir import MapDir, check_target, file_hash, publish, staging_for
+from atlas.mapdir import EmbeddingChunks, MapDir, check_target, file_hash, publish, staging_for
 from atlas.pipeline import embed as embedding
 from atlas.pipeline.cluster import Hierarchy, cluster, label_positions
 from atlas.pipeline.dedup import KINDS, Duplicates, find_duplicates
@@ -125,12 +125,14 @@ def _embed(data: Dataset, settings: BuildSettings, source_hash: str, staging: Ma
         if previous is not None:
             log(f"embeddings reused from the previous build in {out}")
             return previous
-        embedder, vectors = _embed_chunks(data, spec, settings, staging.embedding_chunks(key), progress)
-    return vectors, {"name": embedder.name, "spec": spec, "dim": int(vectors.shape[1]), "why": why,
-                     "truncated": embedder.truncated}
+        vectors, truncated = _embed_chunks(data, spec, settings, staging.embedding_chunks(key), progress)
+    return vectors, {"name": embedding.embedder_name(spec), "spec": spec, "dim": int(vectors.shape[1]),
+                     "why": why, "truncated": truncated}
 
 
-def _embed_chunks(data, spec, settings, chunks, progress):
+def _embed_chunks(data: Dataset, spec: str, settings: BuildSettings, chunks: EmbeddingChunks,
+                  progress: Progress) -> tuple[np.ndarray, int]:
+    """Embed chunk by chunk, skipping chunks an interrupted build already saved."""
     size, n = settings.embed.chunk_size, data.table.num_rows
     embedder = None
     with progress.bar("embed", total=n) as bar:
@@ -138,11 +140,12 @@ def _embed_chunks(data, spec, settings, chunks, progress):
             count = min(size, n - start)
             if not chunks.done(index):
                 embedder = embedder or embedding.load_embedder(spec, settings.embed, cache_dir())
-                chunks.save(index, embedder.encode(data.text.slice(start, count).to_pylist()))
+                before = embedder.truncated
+                vectors = embedder.encode(data.text.slice(start, count).to_pylist())
+                chunks.save(index, vectors, embedder.truncated - before)
             bar.update(count)
-    embedder = embedder or embedding.load_embedder(spec, settings.embed, cache_dir())
-    vectors = np.concatenate([chunks.load(i) for i in range(-(-n // size))]).astype(np.float32)
-    return embedder, vectors
+    parts, truncated = zip(*(chunks.load(i) for i in range(-(-n // size))))
+    return np.concatenate(parts).astype(np.float32), sum(truncated)
 
 
 def _previous_embeddings(previous: MapDir, key: str) -> tuple[np.ndarray, dict] | None:

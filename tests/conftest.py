@@ -1,0 +1,40 @@
+"""Shared fixtures: small slices of the real bundled sample, and the sample map built once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "debian_packages.parquet"
+
+
+@pytest.fixture(scope="session")
+def sample_table() -> pa.Table:
+    return pq.read_table(SAMPLE)
+
+
+@pytest.fixture(scope="session")
+def small_table(sample_table) -> pa.Table:
+    """400 real records: enough for every stage, fast with the static embedder."""
+    return sample_table.slice(0, 400)
+
+
+@pytest.fixture
+def small_parquet(tmp_path, small_table) -> Path:
+    path = tmp_path / "packages.parquet"
+    pq.write_table(small_table, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_map(tmp_path_factory):
+    """The bundled sample built with default settings (MiniLM), as `atlas demo` builds it."""
+    from atlas.pipeline.run import build
+    from atlas.settings import BuildSettings
+
+    out = tmp_path_factory.mktemp("sample") / "map"
+    settings = BuildSettings(text_columns=("description",), id_column="package")
+    return build(SAMPLE, out, settings, quiet=True, log=lambda _: None)

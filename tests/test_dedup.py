@@ -1,0 +1,68 @@
+import numpy as np
+import pyarrow as pa
+
+from atlas.pipeline.dedup import (KINDS, exact_pairs, group_pairs, minhash, near_pairs, normalize,
+                                  semantic_pairs)
+from atlas.pipeline.neighbors import Neighbors
+from atlas.settings import DedupSettings
+
+
+def texts(*values):
+    return pa.chunked_array([pa.array(values)])
+
+
+def test_normalize():
+    out = normalize(texts("  Ｈｅｌｌｏ,   World!! ", "hello world", "Ça va?\tOui."))
+    assert out.to_pylist() == ["hello world", "hello world", "ça va oui"]
+
+
+def test_exact_pairs_skip_empty():
+    norm = normalize(texts("A b", "a B!", "x", "", "", "a   b"))
+    empty = np.array([False, False, False, True, True, False])
+    pairs = exact_pairs(norm, empty)
+    assert sorted(map(tuple, pairs.T.tolist())) == [(0, 1), (0, 5)]
+
+
+def test_minhash_estimates_jaccard():
+    a = "the quick brown fox jumps over the lazy dog near the river bank today"
+    sig = minhash(normalize(texts(a, a + " again", "completely unrelated words here")), 5, 256, 0)
+    same = (sig[0] == sig[1]).mean()
+    other = (sig[0] == sig[2]).mean()
+    assert same > 0.75 and other < 0.1
+
+
+def test_near_pairs_find_planted_variants(small_table):
+    originals = [t for t in small_table.column("description").to_pylist()[:200]]
+    words = originals[3].split(" ")
+    variants = [
+        originals[3].upper(),
+        originals[3].replace(",", " ,").replace(".", ""),
+        " ".join(words[:5] + words[6:]),
+        originals[3] + " extra",
+    ]
+    values = originals + variants
+    norm = normalize(texts(*values))
+    pairs = near_pairs(norm, np.zeros(len(values), bool), DedupSettings(), seed=0)
+    none = np.zeros((2, 0), np.int64)
+    group = group_pairs([none, pairs, none], np.ones(len(values))).group
+    assert group[3] >= 0 and (group[200:] == group[3]).all()
+    assert (group == group[3]).sum() <= 8  # its package family and the variants, no more
+
+
+def test_semantic_pairs_threshold():
+    nb = Neighbors(np.array([[0, 1, 2], [1, 0, 2], [2, 1, 0]], np.int32),
+                   np.array([[0, 0.02, 0.5], [0, 0.02, 0.3], [0, 0.3, 0.5]], np.float32))
+    pairs = semantic_pairs(nb, np.zeros(3, bool), 0.95)
+    assert sorted(map(tuple, pairs.T.tolist())) == [(0, 1), (1, 0)]
+
+
+def test_group_pairs_kind_and_survivor():
+    lengths = np.array([10, 30, 30, 5, 7, 8])
+    exact = np.array([[0], [1]])
+    near = np.array([[1], [2]])
+    semantic = np.array([[3], [4]])
+    dups = group_pairs([exact, near, semantic], lengths)
+    assert dups.group.tolist() == [0, 0, 0, 1, 1, -1]
+    assert [KINDS[k] for k in dups.kind] == ["exact", "exact", "near", "semantic", "semantic", None]
+    # longest text survives; the first row breaks the tie between rows 1 and 2
+    assert dups.survivor.tolist() == [False, True, False, False, True, True]

@@ -1,0 +1,48 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from atlas.errors import AtlasError
+from atlas.pipeline.embed import choose_embedder, load_embedder, vectors_from_column
+from atlas.settings import EmbedSettings, cache_dir
+
+TEXTS = ["A library to parse JSON files in Python", "Python module for reading JSON documents",
+         "Firmware for wireless network cards", "Fonts for Japanese text"]
+
+
+@pytest.mark.parametrize("spec, dim", [("minilm", 384), ("static", 256)])
+def test_embedders_give_unit_vectors_with_meaning(spec, dim):
+    embedder = load_embedder(spec, EmbedSettings(), cache_dir())
+    v = embedder.encode(TEXTS)
+    assert v.shape == (4, dim) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
+    sims = v @ v.T
+    assert sims[0, 1] > sims[0, 2] and sims[0, 1] > sims[0, 3]
+
+
+def test_minilm_counts_truncated_texts():
+    embedder = load_embedder("minilm", EmbedSettings(), cache_dir())
+    embedder.encode(["word " * 400, "short"])
+    assert embedder.truncated == 1
+
+
+def test_auto_picks_by_size():
+    settings = EmbedSettings(auto_minilm_limit=1000)
+    assert choose_embedder("auto", 500, settings)[0] == "minilm"
+    spec, why = choose_embedder("auto", 5000, settings)
+    assert spec == "static" and "5,000 records" in why
+    assert choose_embedder("minilm", 5000, settings)[0] == "minilm"
+
+
+def test_unknown_embedder_path():
+    with pytest.raises(AtlasError, match="neither minilm, static, auto nor a local model folder"):
+        load_embedder("/no/such/model", EmbedSettings(), cache_dir())
+
+
+def test_vectors_from_column():
+    col = pa.chunked_array([pa.array([[3.0, 4.0], [0.0, 2.0]])])
+    assert np.allclose(vectors_from_column(col, "v"), [[0.6, 0.8], [0, 1]])
+    with pytest.raises(AtlasError, match="lengths 1 to 2"):
+        vectors_from_column(pa.chunked_array([pa.array([[1.0], [1.0, 2.0]])]), "v")
+    with pytest.raises(AtlasError, match="not lists of numbers"):
+        vectors_from_column(pa.chunked_array([pa.array(["a"])]), "v")
