@@ -77,12 +77,48 @@ def info(map_dir) -> None:
 
 
 @main.command()
+@click.argument("map_dir", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (localhost only by default).")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the map in a web browser.")
+def serve(map_dir, host, port, open_browser) -> None:
+    """Serve a map in the browser: tiles, labels, records, search."""
+    _serve(map_dir, host, port, open_browser)
+
+
+def _serve(map_dir: Path, host: str, port: int, open_browser: bool) -> None:
+    import socket
+    import webbrowser
+
+    import uvicorn
+
+    from atlas.mapdir import MapDir
+    from atlas.server.app import create_app
+
+    MapDir(map_dir).manifest()  # a clear error before anything starts
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise AtlasError(f"port {port} on {host} is in use; pass another with --port") from None
+    app = create_app(map_dir)
+    url = f"http://{host}:{port}/"
+    _log(f"serving {map_dir} at {url} (Ctrl-C stops)")
+    if open_browser:
+        webbrowser.open(url)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@main.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("maps/debian-packages"),
               show_default=True, help="Where to build the sample map.")
 @click.option("--rebuild", is_flag=True, help="Build again even if the map exists.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo(out, rebuild, quiet) -> None:
-    """Build the bundled sample (8,000 Debian package descriptions)."""
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to serve on.")
+@click.option("--no-serve", is_flag=True, help="Only build the map.")
+def demo(out, rebuild, quiet, port, no_serve) -> None:
+    """Build the bundled sample (8,000 Debian package descriptions) and serve it."""
     from atlas.mapdir import MapDir
     from atlas.pipeline.run import build as run_build
     from atlas.report import describe
@@ -96,3 +132,5 @@ def demo(out, rebuild, quiet) -> None:
     else:
         _log(f"the sample map is already built in {out} (pass --rebuild to build it again)")
     click.echo(describe(out))
+    if not no_serve:
+        _serve(out, "127.0.0.1", port, open_browser=False)

@@ -7,6 +7,11 @@
                         rows in spatial (Morton) order, so a viewport reads few row groups
       topics.parquet    topic_id, level, parent_id, label, keywords, size, x, y
       embeddings.npy    float16, one unit vector per record, row-aligned with points.parquet
+      neighbors.npy     int32 (N, k): each point's nearest neighbours in embedding space
+                        (as positions in points.parquet, itself first), with
+      neighbor_similarity.npy   float16 (N, k) cosine similarities
+      search.sqlite     SQLite FTS5 index of the texts, rowid = position in points.parquet
+      tiles/            rendered map tiles (a cache: safe to delete)
 
 A build writes into a hidden sibling (`.my_map.partial`) and renames it into place
 only when every stage succeeded, so a failed build never leaves a half-written map.
@@ -18,6 +23,9 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
+from collections.abc import Iterable
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +49,10 @@ class MapDir:
     points_path = property(lambda self: self.path / "points.parquet")
     topics_path = property(lambda self: self.path / "topics.parquet")
     embeddings_path = property(lambda self: self.path / "embeddings.npy")
+    neighbors_path = property(lambda self: self.path / "neighbors.npy")
+    similarity_path = property(lambda self: self.path / "neighbor_similarity.npy")
+    search_path = property(lambda self: self.path / "search.sqlite")
+    tiles_path = property(lambda self: self.path / "tiles")
     chunks_path = property(lambda self: self.path / "embedding_chunks")
 
     def __repr__(self) -> str:
@@ -89,6 +101,26 @@ class MapDir:
     def embeddings(self) -> np.ndarray:
         """float16 (N, dim), memory-mapped, in points.parquet order."""
         return np.load(self.embeddings_path, mmap_mode="r")
+
+    def write_neighbors(self, indices: np.ndarray, similarity: np.ndarray) -> None:
+        np.save(self.neighbors_path, indices.astype(np.int32, copy=False))
+        np.save(self.similarity_path, similarity.astype(np.float16, copy=False))
+
+    def neighbors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, similarity), memory-mapped, in points.parquet order."""
+        return np.load(self.neighbors_path, mmap_mode="r"), np.load(self.similarity_path, mmap_mode="r")
+
+    def write_search_index(self, texts: Iterable[str]) -> None:
+        """Full-text index (SQLite FTS5, contentless): rowid i is the i-th row of points.parquet."""
+        self.search_path.unlink(missing_ok=True)
+        with closing(sqlite3.connect(self.search_path)) as db:
+            db.execute("CREATE VIRTUAL TABLE docs USING fts5(text, content='', "
+                       "tokenize='unicode61 remove_diacritics 2')")
+            db.executemany("INSERT INTO docs(rowid, text) VALUES (?, ?)", enumerate(texts))
+            db.commit()
+
+    def search_index(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.search_path}?mode=ro", uri=True, check_same_thread=False)
 
     def embedding_chunks(self, key: str) -> EmbeddingChunks:
         return EmbeddingChunks(self.chunks_path, key)

@@ -8,7 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from atlas.settings import BuildSettings, EmbedSettings
+
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "debian_packages.parquet"
+SMALL_SETTINGS = BuildSettings(text_columns=("description",), id_column="package",
+                               embed=EmbedSettings(embedder="static"))
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +24,16 @@ def sample_table() -> pa.Table:
 def small_table(sample_table) -> pa.Table:
     """400 real records: enough for every stage, fast with the static embedder."""
     return sample_table.slice(0, 400)
+
+
+@pytest.fixture(scope="session")
+def small_map(tmp_path_factory, small_table):
+    """A map of the 400 records, built with the static embedder."""
+    from atlas.pipeline.run import build
+
+    d = tmp_path_factory.mktemp("small")
+    pq.write_table(small_table, d / "packages.parquet")
+    return build(d / "packages.parquet", d / "map", SMALL_SETTINGS, quiet=True, log=lambda _: None)
 
 
 @pytest.fixture

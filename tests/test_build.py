@@ -10,23 +10,14 @@ from click.testing import CliRunner
 
 from atlas.cli import main
 from atlas.errors import AtlasError
-from atlas.mapdir import MapDir
 from atlas.pipeline import run
 from atlas.settings import BuildSettings, EmbedSettings
 
-SETTINGS = BuildSettings(text_columns=("description",), id_column="package",
-                         embed=EmbedSettings(embedder="static"))
+from conftest import SMALL_SETTINGS as SETTINGS
 
 
 def build(source, out, settings=SETTINGS, **kw):
     return run.build(source, out, settings, quiet=True, log=lambda _: None, **kw)
-
-
-@pytest.fixture(scope="module")
-def small_map(tmp_path_factory, small_table):
-    d = tmp_path_factory.mktemp("small")
-    pq.write_table(small_table, d / "packages.parquet")
-    return build(d / "packages.parquet", d / "map")
 
 
 def test_map_directory_contract(small_map, small_table):
@@ -40,8 +31,10 @@ def test_map_directory_contract(small_map, small_table):
     schema = {f.name: str(f.type) for f in points.schema}
     assert schema == {"id": "string", "row": "int64", "x": "float", "y": "float", "topic_0": "int32",
                       "topic_1": "int32", "outlier": "bool", "text_len": "int32", "empty": "bool",
-                      "dup_group": "int64", "dup_kind": "string", "dup_survivor": "bool"}
+                      "dup_group": "int64", "dup_kind": "string", "dup_survivor": "bool",
+                      "morton": "uint32"}
     assert sorted(points.column("row").to_pylist()) == list(range(400))
+    assert (np.diff(points.column("morton").to_numpy().astype(np.int64)) >= 0).all()
     rows = points.column("row").to_numpy()
     assert points.column("id").to_pylist() == np.array(records.column("id").to_pylist())[rows].tolist()
     emb = small_map.embeddings()

@@ -1,8 +1,15 @@
 import numpy as np
 import pyarrow as pa
 
-from atlas.pipeline.dedup import (KINDS, exact_pairs, group_pairs, minhash, near_pairs, normalize,
-                                  semantic_pairs)
+from atlas.pipeline.dedup import (
+    KINDS,
+    exact_pairs,
+    group_pairs,
+    minhash,
+    near_pairs,
+    normalize,
+    semantic_pairs,
+)
 from atlas.pipeline.neighbors import Neighbors
 from atlas.settings import DedupSettings
 

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv  # noqa: F401  (pa.csv)
+import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -20,8 +20,7 @@ def test_formats_agree(tmp_path, small_table):
     pa.csv.write_csv(table, tmp_path / "d.csv")
     pa.csv.write_csv(table, tmp_path / "d.tsv", pa.csv.WriteOptions(delimiter="\t"))
     with open(tmp_path / "d.jsonl", "w") as f:
-        for row in table.to_pylist():
-            f.write(json.dumps(row) + "\n")
+        f.writelines(json.dumps(row) + "\n" for row in table.to_pylist())
     texts = {p.suffix: read(p).text.to_pylist() for p in tmp_path.iterdir()}
     assert texts[".csv"] == texts[".parquet"] == texts[".tsv"] == texts[".jsonl"]
     data = read(tmp_path / "d.parquet")

@@ -1,5 +1,4 @@
 import numpy as np
-import pyarrow as pa
 
 from atlas.pipeline.cluster import Hierarchy
 from atlas.pipeline.keywords import short_label, topic_keywords

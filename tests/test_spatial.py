@@ -1,15 +1,29 @@
 import numpy as np
 
-from atlas.spatial import extent, morton_order
+from atlas.spatial import extent, morton_codes, spread_bits, world
 
 
-def test_morton_order_keeps_neighbours_together():
+def test_codes_sort_points_by_tile():
     rng = np.random.default_rng(0)
     xy = rng.uniform(0, 100, (20_000, 2)).astype(np.float32)
-    ordered = xy[morton_order(xy)]
-    block = ordered[:1000]  # the first block covers a small corner, not the whole map
-    span = block.max(axis=0) - block.min(axis=0)
-    assert (span < 40).all()
+    square = world(xy)
+    codes = morton_codes(xy, square)
+    ordered = xy[np.argsort(codes, kind="stable")]
+    # at zoom 1 the world splits into 4 tiles; each is one contiguous quarter of the rows
+    tile_of = (ordered[:, 0] > square[0] + square[2] / 2).astype(int) + 2 * (
+        ordered[:, 1] > square[1] + square[2] / 2)
+    assert (np.diff(tile_of) >= 0).all()
+    assert np.sort(codes >> 30).tolist() == (np.sort(codes) >> 30).tolist()
+
+
+def test_spread_bits():
+    assert spread_bits(np.array([0b1011])).tolist() == [0b1000101]
+
+
+def test_world_holds_every_point():
+    xy = np.array([[0, 0], [10, 2], [-5, 1]], np.float32)
+    x0, y0, size = world(xy)
+    assert x0 <= -5 and y0 <= 0 and x0 + size >= 10 and y0 + size >= 2
 
 
 def test_extent_ignores_far_islands():

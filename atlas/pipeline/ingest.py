@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,11 +46,7 @@ def read_dataset(
         raise AtlasError(
             f"column {missing[0]!r} not found; columns are: {', '.join(table.column_names)}"
         )
-    texts, invalid = zip(*(_column_text(table.column(c), c) for c in text_columns))
-    text = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(
-        *texts, "\n", null_handling="skip"
-    )
-    text = pc.fill_null(text, "")
+    text, invalid = combined_text(table, text_columns)
     empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0).to_numpy(zero_copy_only=False)
     if empty.all():
         raise AtlasError(f"all {len(empty):,} texts in {', '.join(text_columns)} are empty")
@@ -58,7 +55,23 @@ def read_dataset(
             f"{path} has {table.num_rows} record(s); a map needs at least {MIN_RECORDS}"
         )
     table = _with_ids(table, id_column)
-    return Dataset(table, text, empty, int(sum(invalid)), fmt)
+    return Dataset(table, text, empty, invalid, fmt)
+
+
+def combined_text(table: pa.Table, text_columns: tuple[str, ...]) -> tuple[pa.ChunkedArray, int]:
+    """The text of each record (columns joined by newlines, nulls as ""), and the
+    number of records whose bytes were not UTF-8."""
+    texts, invalid = zip(*(_column_text(table.column(c), c) for c in text_columns))
+    text = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(
+        *texts, "\n", null_handling="skip"
+    )
+    return pc.fill_null(text, ""), int(sum(invalid))
+
+
+def iter_texts(texts: pa.ChunkedArray, batch: int = 8192) -> Iterator[str]:
+    """The texts as Python strings, a batch at a time (never all at once)."""
+    for start in range(0, len(texts), batch):
+        yield from texts.slice(start, batch).to_pylist()
 
 
 def detect_format(path: Path, override: str | None) -> str:
@@ -78,9 +91,8 @@ def detect_format(path: Path, override: str | None) -> str:
 
 
 def _read_table(path: Path, fmt: str) -> pa.Table:
-    import pyarrow.csv as csv
-    import pyarrow.json as json
     import pyarrow.parquet as pq
+    from pyarrow import csv, json
 
     if path.stat().st_size == 0:
         raise AtlasError(f"{path} is empty")

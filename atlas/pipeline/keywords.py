@@ -9,6 +9,7 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from atlas.pipeline.cluster import Hierarchy
+from atlas.pipeline.ingest import iter_texts
 from atlas.settings import KeywordSettings
 
 TOKEN = r"(?u)\b[^\W\d_][\w+#-]*[\w+#]\b"  # words of 2+ characters that start with a letter
@@ -24,7 +25,7 @@ def topic_keywords(
         stop_words="english", ngram_range=(1, 2), token_pattern=TOKEN,
         min_df=2 if len(texts) > 1000 else 1, dtype=np.float32,
     )
-    counts = vectorizer.fit_transform(_strings(texts)).tocsc()
+    counts = vectorizer.fit_transform(iter_texts(texts)).tocsc()
     vocab = vectorizer.get_feature_names_out()
     n_topics, n = len(hierarchy.parent), len(texts)
     keywords: list[list[str]] = [[] for _ in range(n_topics)]
@@ -35,12 +36,6 @@ def topic_keywords(
             keywords[topic] = [str(vocab[t]) for t in terms]
     labels = [short_label(k, settings.label_words) for k in keywords]
     return keywords, _distinct_siblings(labels, keywords, hierarchy.parent)
-
-
-def _strings(texts: pa.ChunkedArray) -> Iterator[str]:
-    for chunk in texts.chunks:
-        for start in range(0, len(chunk), 8192):
-            yield from chunk.slice(start, 8192).to_pylist()
 
 
 def _top_terms(class_terms: sp.csr_matrix, top_n: int) -> Iterator[tuple[int, np.ndarray]]:

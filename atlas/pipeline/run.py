@@ -12,7 +12,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +25,13 @@ from atlas.mapdir import EmbeddingChunks, MapDir, check_target, file_hash, publi
 from atlas.pipeline import embed as embedding
 from atlas.pipeline.cluster import Hierarchy, cluster, label_positions
 from atlas.pipeline.dedup import KINDS, Duplicates, find_duplicates
-from atlas.pipeline.ingest import Dataset, read_dataset
+from atlas.pipeline.ingest import Dataset, iter_texts, read_dataset
 from atlas.pipeline.keywords import topic_keywords
 from atlas.pipeline.neighbors import nearest_neighbors
 from atlas.pipeline.project import project
 from atlas.progress import Progress
 from atlas.settings import BuildSettings, cache_dir
-from atlas.spatial import extent, morton_order
+from atlas.spatial import extent, morton_codes, world
 
 Log = Callable[[str], None]
 
@@ -91,11 +91,18 @@ def build(
             dups = find_duplicates(data.text, data.empty, neighbors, settings=settings.dedup,
                                    seed=settings.seed or 0)
         with timer.stage("write"):
-            order = morton_order(xy)
+            square = world(xy)
+            codes = morton_codes(xy, square)
+            order = np.argsort(codes, kind="stable")
             staging.write_records(data.table)
-            staging.write_points(_points_table(data, xy, hierarchy, dups, order))
+            staging.write_points(_points_table(data, xy, hierarchy, dups, order, codes))
             staging.write_topics(_topics_table(xy, hierarchy, keywords, labels))
             staging.write_embeddings(vectors[order])
+            position = np.empty_like(order)
+            position[order] = np.arange(len(order))
+            staging.write_neighbors(position[neighbors.indices[order]], 1 - neighbors.distances[order])
+        with progress.ticking("index"), timer.stage("index"):
+            staging.write_search_index(iter_texts(data.text.take(pa.array(order))))
         staging.write_manifest(_manifest(source, source_hash, data, settings, embedder_info,
                                          hierarchy, dups, xy, timer,
                                          time.perf_counter() - started))
@@ -168,7 +175,7 @@ def _column(data: Dataset, name: str) -> str:
 
 
 def _points_table(data: Dataset, xy: np.ndarray, hierarchy: Hierarchy, dups: Duplicates,
-                  order: np.ndarray) -> pa.Table:
+                  order: np.ndarray, codes: np.ndarray) -> pa.Table:
     has_dup = dups.group[order] >= 0
     columns = {
         "id": data.table.column("id").take(pa.array(order)),
@@ -182,6 +189,7 @@ def _points_table(data: Dataset, xy: np.ndarray, hierarchy: Hierarchy, dups: Dup
         "dup_group": pa.array(dups.group[order], mask=~has_dup),
         "dup_kind": pa.array(np.array(KINDS, dtype=object)[dups.kind[order]], pa.string()),
         "dup_survivor": pa.array(dups.survivor[order]),
+        "morton": pa.array(codes[order]),
     }
     return pa.table(columns)
 
@@ -211,7 +219,7 @@ def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dup
     groups = dups.group[dups.group >= 0]
     return {
         "atlas_version": atlas.__version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": {"path": str(source.resolve()), "hash": source_hash, "format": data.format,
                    "bytes": source.stat().st_size},
         "columns": {"text": list(settings.text_columns), "id": settings.id_column,
@@ -221,16 +229,17 @@ def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dup
         "invalid_utf8_records": data.invalid_utf8,
         "embedder": embedder_info,
         "levels": hierarchy.n_levels,
-        "topics_per_level": [int(len(np.unique(lv))) for lv in hierarchy.labels],
+        "topics_per_level": [len(np.unique(lv)) for lv in hierarchy.labels],
         "outliers": int(hierarchy.outlier.sum()),
         "duplicates": {
-            "groups": int(len(np.unique(groups))),
-            "records_in_groups": int(len(groups)),
+            "groups": len(np.unique(groups)),
+            "records_in_groups": len(groups),
             "removable": int((~dups.survivor).sum()),
             "largest_group": int(np.bincount(groups).max()) if len(groups) else 0,
             "by_kind": kinds,
         },
         "extent": extent(xy),
+        "world": world(xy),
         "seed": settings.seed,
         "settings": settings.as_dict(),
         "stages": timer.with_rates(data.table.num_rows),

@@ -1,0 +1,4 @@
+"""python -m atlas: the same as the `atlas` command."""
+from atlas.cli import main
+
+main()

@@ -1,0 +1,155 @@
+"""Read queries over a map directory: viewport points, one record, keyword and semantic search."""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from atlas.errors import AtlasError
+from atlas.mapdir import MapDir
+from atlas.pipeline.ingest import combined_text
+
+SNIPPET = 200
+
+
+class MapData:
+    """Everything the server reads from a map directory, loaded once, in points order."""
+
+    def __init__(self, mapdir: MapDir):
+        self.mapdir = mapdir
+        self.manifest = mapdir.manifest()
+        points = mapdir.points()
+        self.points = points
+        self.ids = points.column("id").combine_chunks()
+        self.x = points.column("x").to_numpy()
+        self.y = points.column("y").to_numpy()
+        self.levels = [points.column(f"topic_{lvl}").to_numpy() for lvl in range(self.manifest["levels"])]
+        self.rows = points.column("row").to_numpy()
+        self.records = mapdir.records()
+        text, _ = combined_text(self.records, tuple(self.manifest["columns"]["text"]))
+        self.text = text.take(pa.array(self.rows)).combine_chunks()
+        self.topics = mapdir.topics().to_pylist()
+        for topic, box in zip(self.topics, self._topic_boxes()):
+            topic["bbox"] = box
+        self.neighbor_index, self.neighbor_similarity = mapdir.neighbors()
+        self._search = mapdir.search_index()
+        self._search_lock = threading.Lock()
+        self._embed_lock = threading.Lock()
+
+    def _topic_boxes(self) -> list[list[float]]:
+        """Per topic: (xmin, ymin, xmax, ymax) of its members that are not outliers."""
+        n_topics = len(self.topics)
+        lo = np.full((n_topics, 2), np.inf)
+        hi = np.full((n_topics, 2), -np.inf)
+        core = ~self.points.column("outlier").to_numpy(zero_copy_only=False)
+        xy = np.stack([self.x, self.y], axis=1)
+        for members in (core, np.ones_like(core)):  # a topic made only of outliers uses them all
+            for level in self.levels:
+                missing = ~np.isfinite(lo[level[members], 0])
+                idx = level[members][missing]
+                np.minimum.at(lo, idx, xy[members][missing])
+                np.maximum.at(hi, idx, xy[members][missing])
+        return np.concatenate([lo, hi], axis=1).round(5).tolist()
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def position(self, record_id: str) -> int:
+        """Row in points order of a record id; AtlasError when unknown."""
+        found = pc.index(self.ids, pa.scalar(record_id, pa.string())).as_py()
+        if found < 0:
+            raise LookupError(record_id)
+        return found
+
+    def snippet(self, i: int) -> str:
+        text = self.text[i].as_py()
+        return text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…"
+
+    def point(self, i: int) -> dict:
+        return {"id": self.ids[i].as_py(), "x": float(self.x[i]), "y": float(self.y[i]),
+                "topics": [int(level[i]) for level in self.levels], "snippet": self.snippet(i)}
+
+    def in_box(self, x0: float, y0: float, x1: float, y1: float, limit: int,
+               sample: bool = True) -> tuple[int, list[dict]]:
+        """How many points lie in the box, and up to `limit` of them: an even spread when
+        `sample`, else none at all when there are more than `limit`."""
+        inside = np.flatnonzero((self.x >= x0) & (self.x <= x1) & (self.y >= y0) & (self.y <= y1))
+        total = len(inside)
+        if total > limit:
+            inside = inside[np.linspace(0, total - 1, limit).astype(np.int64)] if sample else inside[:0]
+        return total, [self.point(int(i)) for i in inside]
+
+    def record(self, record_id: str, k: int = 10) -> dict:
+        i = self.position(record_id)
+        row = self.records.slice(int(self.rows[i]), 1).to_pylist()[0]
+        neighbors = [
+            {**self.point(int(j)), "similarity": round(float(s), 4)}
+            for j, s in zip(self.neighbor_index[i], self.neighbor_similarity[i])
+            if j != i and j >= 0
+        ][:k]
+        dup_group = self.points.column("dup_group")[i].as_py()
+        return {
+            **self.point(i),
+            "text": self.text[i].as_py(),
+            "columns": {key: _jsonable(v) for key, v in row.items()},
+            "topic_path": [self.topic_summary(int(level[i])) for level in self.levels],
+            "outlier": bool(self.points.column("outlier")[i].as_py()),
+            "duplicate": None if dup_group is None else {
+                "group": dup_group, "kind": self.points.column("dup_kind")[i].as_py(),
+                "survivor": bool(self.points.column("dup_survivor")[i].as_py())},
+            "neighbors": neighbors,
+        }
+
+    def topic_summary(self, topic_id: int) -> dict:
+        t = self.topics[topic_id]
+        return {"topic_id": topic_id, "level": t["level"], "label": t["label"]}
+
+    def keyword_search(self, query: str, limit: int) -> list[dict]:
+        """Full-text search (SQLite FTS5, ranked by BM25): every word must match; the last may be a prefix."""
+        words = re.findall(r"\w+", query)
+        if not words:
+            return []
+        match = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
+        with self._search_lock:
+            hits = self._search.execute(
+                "SELECT rowid, rank FROM docs WHERE docs MATCH ? ORDER BY rank LIMIT ?", (match, limit)
+            ).fetchall()
+        return [{**self.point(i), "score": round(-rank, 3)} for i, rank in hits]
+
+    def semantic_search(self, query: str, limit: int) -> list[dict]:
+        """The records nearest the query in embedding space, embedded by the map's own embedder."""
+        with self._embed_lock:
+            vector = self.embedder.encode([query])[0]
+        embeddings = self.mapdir.embeddings()
+        scores = np.concatenate([embeddings[s:s + 65536].astype(np.float32) @ vector
+                                 for s in range(0, len(embeddings), 65536)])
+        best = np.argpartition(-scores, min(limit, len(scores) - 1))[:limit]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return [{**self.point(int(i)), "score": round(float(scores[i]), 4)} for i in best]
+
+    @cached_property
+    def embedder(self):
+        from atlas.pipeline.embed import load_embedder
+        from atlas.settings import EmbedSettings, cache_dir
+
+        spec = self.manifest["embedder"].get("spec")
+        if spec is None:
+            raise AtlasError("this map was built from precomputed vectors; semantic search needs an embedder")
+        return load_embedder(spec, EmbedSettings(), cache_dir())
+
+
+def _jsonable(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,1 @@
+"""`atlas serve`: the map's HTTP API, tiles and the web page."""

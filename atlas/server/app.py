@@ -1,0 +1,45 @@
+"""The ASGI app: read routes, tiles, the static page, and one JSON error handler."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from atlas.mapdir import MapDir
+from atlas.query import MapData
+from atlas.server.errors import ApiError
+from atlas.server.palette import topic_colors
+from atlas.server.read_routes import router as read_router
+from atlas.tiles import TileRenderer
+
+WEB = Path(__file__).resolve().parent.parent.parent / "web"
+
+
+def create_app(map_dir: Path) -> FastAPI:
+    data = MapData(MapDir(map_dir))
+    colors = topic_colors(data)
+    state = hashlib.blake2b(data.mapdir.manifest_path.read_bytes(), digest_size=8).hexdigest()
+    coarse = data.levels[0]
+    renderer = TileRenderer(data.x, data.y, coarse - coarse.min(), data.points.column("morton").to_numpy(),
+                            tuple(data.manifest["world"]), colors["coarse"],
+                            cache_dir=data.mapdir.tiles_path)
+    app = FastAPI(title="Atlas", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.data, app.state.tiles, app.state.colors, app.state.version = data, renderer, colors, state
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse({"error": error.message}, status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in error.errors())
+        return JSONResponse({"error": problems}, status_code=422)
+
+    app.include_router(read_router)
+    app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
+    return app

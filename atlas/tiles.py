@@ -1,0 +1,105 @@
+"""Map tiles: datashader aggregates the points of one tile, shaded by coarse topic.
+
+Points are sorted by Morton code (see atlas.spatial), so the points of tile (z, x, y) are
+one contiguous run of rows, found by two binary searches: a deep-zoom tile reads only its
+own points. Rendered tiles are kept in memory (LRU) and on disk.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from atlas.spatial import BITS, spread_bits
+
+TILE = 256
+MAX_ZOOM = BITS
+
+
+class TileRenderer:
+    def __init__(self, x: np.ndarray, y: np.ndarray, topic: np.ndarray, codes: np.ndarray,
+                 square: tuple[float, float, float], colors: list[str], cache_dir: Path | None = None,
+                 memory_tiles: int = 4096):
+        import pandas as pd
+
+        self.frame = pd.DataFrame({"x": x, "y": y, "topic": pd.Categorical.from_codes(
+            topic, categories=[str(i) for i in range(len(colors))])})
+        self.codes = codes
+        self.square = square
+        self.color_key = {str(i): c for i, c in enumerate(colors)}
+        self.cache_dir = cache_dir
+        self.memory: OrderedDict[tuple, bytes] = OrderedDict()
+        self.memory_tiles = memory_tiles
+        self.peak = _peak_density(x, y, square)
+
+    def rows(self, z: int, tx: int, ty: int) -> tuple[int, int]:
+        """The run of rows inside tile (z, tx, ty); ty counts down from the top of the world."""
+        cy = (1 << z) - 1 - ty
+        prefix = int(spread_bits(np.array([tx]))[0] | (spread_bits(np.array([cy]))[0] << np.uint64(1)))
+        shift = 2 * (BITS - z)
+        lo, hi = prefix << shift, (prefix + 1) << shift
+        return int(np.searchsorted(self.codes, lo)), int(np.searchsorted(self.codes, hi))
+
+    def tile(self, z: int, tx: int, ty: int, state: str = "all", keep: np.ndarray | None = None) -> bytes:
+        """PNG bytes of one tile. `keep` (bool per row) hides points; `state` names it for caching."""
+        key = (state, z, tx, ty)
+        if key in self.memory:
+            self.memory.move_to_end(key)
+            return self.memory[key]
+        path = self.cache_dir / state / str(z) / str(tx) / f"{ty}.png" if self.cache_dir else None
+        if path is not None and path.exists():
+            png = path.read_bytes()
+        else:
+            png = self.render(z, tx, ty, keep)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(png)
+                tmp.replace(path)
+        self.memory[key] = png
+        if len(self.memory) > self.memory_tiles:
+            self.memory.popitem(last=False)
+        return png
+
+    def render(self, z: int, tx: int, ty: int, keep: np.ndarray | None = None) -> bytes:
+        import datashader as ds
+        import datashader.transfer_functions as tf
+
+        lo, hi = self.rows(z, tx, ty)
+        frame = self.frame.iloc[lo:hi]
+        if keep is not None:
+            frame = frame[keep[lo:hi]]
+        if len(frame) == 0:
+            return _blank()
+        x0, y0, size = self.square
+        step = size / (1 << z)
+        left, top = x0 + tx * step, y0 + size - ty * step
+        canvas = ds.Canvas(plot_width=TILE, plot_height=TILE, x_range=(left, left + step),
+                           y_range=(top - step, top))
+        agg = canvas.points(frame, "x", "y", agg=ds.count_cat("topic"))
+        # One span per zoom level keeps brightness continuous across tile edges.
+        span = (1, max(2.0, self.peak / 4**z))
+        image = tf.shade(agg, color_key=self.color_key, how="log", span=span, min_alpha=170)
+        image = tf.dynspread(image, threshold=0.8, max_px=3, shape="circle")
+        buffer = io.BytesIO()
+        image.to_pil().save(buffer, format="PNG", optimize=False)
+        return buffer.getvalue()
+
+
+def _peak_density(x: np.ndarray, y: np.ndarray, square: tuple[float, float, float]) -> float:
+    """Points in the densest pixels (99.9th percentile) of the zoom-0 tile."""
+    x0, y0, size = square
+    counts, _, _ = np.histogram2d(x, y, bins=TILE, range=[[x0, x0 + size], [y0, y0 + size]])
+    filled = counts[counts > 0]
+    return float(np.percentile(filled, 99.9)) if len(filled) else 1.0
+
+
+def _blank() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGBA", (TILE, TILE), (0, 0, 0, 0)).save(buffer, format="PNG")
+    return buffer.getvalue()

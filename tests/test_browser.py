@@ -1,0 +1,118 @@
+"""End to end: `atlas serve` on the sample map, driven in headless Chromium."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(sample_map):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "atlas", "serve", str(sample_map.path), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url + "api/map", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(process.stdout.read().decode())
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (scripts/setup --dev installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(server)
+        yield page
+        browser.close()
+
+
+def wait_idle(page):
+    page.wait_for_timeout(400)  # let a wheel zoom finish animating
+    page.wait_for_function("!state.loading && document.querySelectorAll('.leaflet-tile-loaded').length > 0"
+                           " && document.querySelectorAll('.topic-label').length > 0")
+
+
+def test_map_labels_points_record_and_search(page, tmp_path):
+    wait_idle(page)
+    labels = page.locator(".topic-label")
+    assert labels.count() >= 5
+    assert set(page.eval_on_selector_all(".topic-label", "ns => ns.map(n => n.dataset.level)")) == {"0"}
+    page.screenshot(path=tmp_path / "1-overview.png")
+
+    # zoom in with the wheel over the biggest label: finer labels replace the coarse ones
+    box = labels.first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(6):
+        page.mouse.wheel(0, -100)
+        page.wait_for_timeout(250)
+    wait_idle(page)
+    assert "1" in page.eval_on_selector_all(".topic-label", "ns => ns.map(n => n.dataset.level)")
+    page.screenshot(path=tmp_path / "2-zoomed.png")
+
+    # zoom until single points are drawn, then hover one and click it
+    for _ in range(20):
+        if int(page.eval_on_selector("#map", "m => m.dataset.points || 0")) > 0:
+            break
+        page.mouse.wheel(0, -100)
+        page.wait_for_timeout(400)
+    page.wait_for_function("Number(document.getElementById('map').dataset.points) > 0")
+    page.wait_for_timeout(400)
+    x, y = page.evaluate("""() => {
+        const m = state.pointLayer.getLayers()[0];
+        const p = state.map.latLngToContainerPoint(m.getLatLng());
+        const r = state.map.getContainer().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y]; }""")
+    page.mouse.move(x, y)
+    tooltip = page.locator(".leaflet-tooltip")
+    tooltip.wait_for()
+    assert len(tooltip.inner_text()) > 10
+    page.screenshot(path=tmp_path / "3-hover.png")
+    page.mouse.click(x, y)
+    page.locator("#record .text").wait_for()
+    snippet = " ".join(tooltip.inner_text().rstrip("…").split())
+    assert " ".join(page.locator("#record .text").inner_text().split()).startswith(snippet[:60])
+    assert page.locator("#record .neighbors li").count() == 10
+    page.screenshot(path=tmp_path / "4-record.png")
+
+    # search: results are listed and drawn on the map
+    page.fill("#query", "window manager")
+    page.click("#search button")
+    page.wait_for_function("document.querySelectorAll('#results-list li').length > 0")
+    assert "window" in page.locator("#results-list li").first.inner_text().lower()
+    page.select_option("#mode", "semantic")
+    page.fill("#query", "tools to read email")
+    page.click("#search button")
+    page.wait_for_function("document.getElementById('results-count').textContent.includes('semantic')")
+    assert page.locator("#results-list li").count() > 0
+    page.screenshot(path=tmp_path / "5-search.png")
+    print(f"screenshots in {tmp_path}")
+    if os.environ.get("ATLAS_SCREENSHOTS"):  # keep them for a person to look at
+        shutil.copytree(tmp_path, os.environ["ATLAS_SCREENSHOTS"], dirs_exist_ok=True)

@@ -1,0 +1,249 @@
+// Atlas map page: Leaflet shows server-rendered tiles; labels, points and panels sit on top.
+// Dataset text is only ever put into the page with textContent, never as HTML.
+"use strict";
+
+const POINT_LIMIT = 3000;   // draw markers once the view holds at most this many points
+const WORLD = 256;          // the map's square world spans 256 units at zoom 0
+
+const state = { info: null, topics: [], byId: new Map(), map: null, project: null,
+                pointLayer: null, resultLayer: null, selectedTopic: null, loading: true };
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+async function getJSON(url) {
+  const response = await fetch(url);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+// Data coordinates <-> Leaflet's CRS.Simple (lat = -pixel y, lng = pixel x at zoom 0).
+function makeProjection([x0, y0, size]) {
+  return {
+    toLatLng: (x, y) => L.latLng(-(y0 + size - y) / size * WORLD, (x - x0) / size * WORLD),
+    toData: (ll) => [x0 + ll.lng / WORLD * size, y0 + size + ll.lat / WORLD * size],
+  };
+}
+
+function dataBounds([xmin, ymin, xmax, ymax]) {
+  return L.latLngBounds(state.project.toLatLng(xmin, ymin), state.project.toLatLng(xmax, ymax));
+}
+
+async function init() {
+  const [info, topics] = await Promise.all([getJSON("api/map"), getJSON("api/topics")]);
+  state.info = info;
+  state.topics = topics;
+  topics.forEach((t) => state.byId.set(t.topic_id, t));
+  state.project = makeProjection(info.world);
+  document.getElementById("title").textContent = `Atlas · ${info.name}`;
+  document.getElementById("summary").textContent =
+    `${info.records.toLocaleString()} records · ${info.topics_per_level.join(" / ")} topics · ${info.embedder}`;
+  if (!info.semantic_search) document.querySelector('#mode option[value="semantic"]').disabled = true;
+
+  const map = L.map("map", { crs: L.CRS.Simple, minZoom: -2, maxZoom: info.max_zoom + 2,
+                             zoomSnap: 0.25, zoomDelta: 0.5, wheelPxPerZoomLevel: 90,
+                             preferCanvas: true, attributionControl: false });
+  state.map = map;
+  const tiles = L.tileLayer(`tiles/{z}/{x}/{y}.png?v=${info.version}`, {
+    tileSize: 256, noWrap: true, minNativeZoom: 0, maxNativeZoom: info.max_zoom,
+    bounds: L.latLngBounds([-WORLD, 0], [0, WORLD]), keepBuffer: 4, updateWhenZooming: false,
+  }).addTo(map);
+  tiles.on("loading", () => setLoading(true));
+  tiles.on("load", () => setLoading(false));
+  state.pointLayer = L.layerGroup().addTo(map);
+  state.resultLayer = L.layerGroup().addTo(map);
+  state.labels = el("div", { class: "topic-labels" });
+  map.getContainer().append(state.labels);
+  addResetControl(map);
+  resetView();
+  map.on("zoomend moveend", () => { drawLabels(); loadPoints(); });
+  map.on("zoomstart movestart", () => state.labels.replaceChildren());
+  buildTree();
+  drawLabels();
+  loadPoints();
+}
+
+function setLoading(loading) {
+  state.loading = loading;
+  document.getElementById("loading").hidden = !loading;
+}
+
+function resetView() {
+  state.map.fitBounds(dataBounds(state.info.extent), { animate: false });
+  state.fitZoom = state.map.getZoom();
+}
+
+function addResetControl(map) {
+  const Reset = L.Control.extend({
+    onAdd: () => {
+      const button = el("button", { class: "reset-view", title: "show the whole map", text: "Reset view",
+                                    onclick: (e) => { e.stopPropagation(); resetView(); } });
+      L.DomEvent.disableClickPropagation(button);
+      return button;
+    },
+  });
+  new Reset({ position: "topleft" }).addTo(map);
+}
+
+// ---- labels: one level per zoom band, biggest first, never overlapping ----
+function levelForZoom(zoom) {
+  const deeper = Math.floor((zoom - state.fitZoom) / 1.5 + 0.5);
+  return Math.max(0, Math.min(state.info.levels - 1, deeper));
+}
+
+function drawLabels() {
+  const map = state.map;
+  const level = levelForZoom(map.getZoom());
+  const size = map.getSize();
+  const candidates = state.topics.filter((t) => t.level === level).sort((a, b) => b.size - a.size);
+  const biggest = candidates.length ? candidates[0].size : 1;
+  const placed = [];
+  const nodes = [];
+  for (const t of candidates) {
+    const p = map.latLngToContainerPoint(state.project.toLatLng(t.x, t.y));
+    const font = Math.round(11 + 9 * Math.sqrt(t.size / biggest));
+    const w = t.label.length * font * 0.56 + 6, h = font * 1.3;
+    const box = [p.x - w / 2, p.y - h / 2, p.x + w / 2, p.y + h / 2];
+    if (box[0] < 0 || box[1] < 0 || box[2] > size.x || box[3] > size.y) continue;  // fully in view only
+    if (placed.some((b) => box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1])) continue;
+    placed.push(box);
+    nodes.push(el("div", { class: "topic-label", text: t.label, title: `${t.label} · ${t.size.toLocaleString()} records`,
+                           "data-topic": t.topic_id, "data-level": t.level,
+                           style: `left:${p.x}px;top:${p.y}px;font-size:${font}px`,
+                           onclick: () => selectTopic(t.topic_id, true) }));
+  }
+  state.labels.replaceChildren(...nodes);
+}
+
+// ---- points: markers once few enough are in view ----
+let pointsRequest = 0;
+async function loadPoints() {
+  const b = state.map.getBounds();
+  const [x0, y0] = state.project.toData(b.getSouthWest());
+  const [x1, y1] = state.project.toData(b.getNorthEast());
+  const id = ++pointsRequest;
+  const body = await getJSON(`api/points?x0=${x0}&y0=${y0}&x1=${x1}&y1=${y1}&limit=${POINT_LIMIT}&sample=false`);
+  if (id !== pointsRequest) return;  // a newer view is already loading
+  state.pointLayer.clearLayers();
+  for (const p of body.points) {
+    const t = state.byId.get(p.topics[p.topics.length - 1]);
+    const marker = L.circleMarker(state.project.toLatLng(p.x, p.y), {
+      radius: 5, weight: 1, color: "#fff", fillColor: t ? t.color : "#555", fillOpacity: 0.9 });
+    marker.bindTooltip(el("div", { class: "snippet-tip", text: p.snippet }), { direction: "top", sticky: true });
+    marker.on("click", () => showRecord(p.id));
+    marker.addTo(state.pointLayer);
+  }
+  state.map.getContainer().dataset.points = body.points.length;
+}
+
+// ---- the record panel ----
+async function showRecord(id) {
+  const r = await getJSON(`api/records/${encodeURIComponent(id)}`);
+  const panel = document.getElementById("record");
+  const body = document.getElementById("record-body");
+  const rows = Object.entries(r.columns).map(([k, v]) =>
+    el("tr", {}, el("td", { text: k }), el("td", { text: typeof v === "string" ? v : JSON.stringify(v) })));
+  const path = el("div", { class: "path" }, ...r.topic_path.map((t) =>
+    el("span", { text: t.label, style: "cursor:pointer", onclick: () => selectTopic(t.topic_id, true) })));
+  const dup = r.duplicate
+    ? `${r.duplicate.kind} duplicate, group ${r.duplicate.group}${r.duplicate.survivor ? " (suggested survivor)" : ""}`
+    : "no duplicate";
+  const neighbors = el("ol", { class: "neighbors" }, ...r.neighbors.map((n) =>
+    el("li", { onclick: () => flyToPoint(n) }, el("span", { class: "sim", text: n.similarity.toFixed(3) }),
+       el("span", { text: n.snippet }))));
+  body.replaceChildren(
+    el("h3", { text: "Text" }), el("div", { class: "text", text: r.text }),
+    el("h3", { text: "Topic" }), path,
+    el("h3", { text: "Duplicates" }), el("div", { text: dup + (r.outlier ? " · outlier of its topic" : "") }),
+    el("h3", { text: "Nearest neighbours (embedding space)" }), neighbors,
+    el("h3", { text: "Columns" }), el("table", {}, ...rows));
+  panel.hidden = false;
+  state.map.invalidateSize();
+}
+
+function flyToPoint(p) {
+  state.map.flyTo(state.project.toLatLng(p.x, p.y), Math.max(state.map.getZoom(), state.fitZoom + 4));
+  showRecord(p.id);
+}
+
+// ---- topic tree ----
+function buildTree() {
+  const children = new Map();
+  for (const t of state.topics) {
+    const key = t.parent_id === null ? "root" : t.parent_id;
+    if (!children.has(key)) children.set(key, []);
+    children.get(key).push(t);
+  }
+  const node = (t) => {
+    const label = [el("span", { class: "swatch", style: `background:${t.color}` }), el("span", { text: t.label }),
+                   el("span", { class: "count", text: `${t.size.toLocaleString()} · ${(100 * t.share).toFixed(1)}%` })];
+    const kids = (children.get(t.topic_id) || []).sort((a, b) => b.size - a.size);
+    const desc = t.description ? [el("div", { class: "desc", text: t.description })] : [];
+    if (!kids.length) return el("div", { class: "leaf", "data-topic": t.topic_id, onclick: () => selectTopic(t.topic_id, true) }, ...label);
+    const summary = el("summary", { "data-topic": t.topic_id, onclick: () => selectTopic(t.topic_id, true) }, ...label);
+    return el("details", {}, summary, ...desc, ...kids.map(node));
+  };
+  const roots = (children.get("root") || []).sort((a, b) => b.size - a.size);
+  document.getElementById("tree").replaceChildren(el("div", { class: "tree" }, ...roots.map(node)));
+}
+
+function selectTopic(id, fly) {
+  const t = state.byId.get(id);
+  document.querySelectorAll(".tree .selected").forEach((n) => n.classList.remove("selected"));
+  const entry = document.querySelector(`.tree [data-topic="${id}"]`);
+  if (entry) {
+    for (let p = entry.parentElement; p; p = p.parentElement) if (p.tagName === "DETAILS") p.open = true;
+    entry.classList.add("selected");
+    entry.scrollIntoView({ block: "nearest" });
+  }
+  state.selectedTopic = id;
+  if (fly && t) state.map.flyToBounds(dataBounds(t.bbox), { maxZoom: state.info.max_zoom, duration: 0.6 });
+}
+
+// ---- search ----
+async function search(event) {
+  event.preventDefault();
+  const q = document.getElementById("query").value.trim();
+  if (!q) return;
+  const mode = document.getElementById("mode").value;
+  const section = document.getElementById("results");
+  const list = document.getElementById("results-list");
+  section.hidden = false;
+  document.getElementById("results-count").textContent = "searching…";
+  list.replaceChildren();
+  let body;
+  try {
+    body = await getJSON(`api/search?q=${encodeURIComponent(q)}&mode=${mode}&limit=100`);
+  } catch (e) {
+    document.getElementById("results-count").textContent = e.message;
+    return;
+  }
+  document.getElementById("results-count").textContent = `${body.results.length} results (${mode})`;
+  state.resultLayer.clearLayers();
+  for (const r of body.results) {
+    list.append(el("li", { onclick: () => flyToPoint(r) }, el("span", { text: r.snippet })));
+    L.circleMarker(state.project.toLatLng(r.x, r.y), { radius: 6, weight: 2, color: "#111", fillColor: "#ffd400", fillOpacity: 1 })
+      .on("click", () => showRecord(r.id)).addTo(state.resultLayer);
+  }
+}
+
+document.getElementById("search").addEventListener("submit", search);
+document.getElementById("clear-results").addEventListener("click", () => {
+  document.getElementById("results").hidden = true;
+  state.resultLayer.clearLayers();
+});
+document.getElementById("close-record").addEventListener("click", () => {
+  document.getElementById("record").hidden = true;
+  state.map.invalidateSize();
+});
+init().catch((e) => { document.getElementById("summary").textContent = `could not load the map: ${e.message}`; });
