@@ -57,6 +57,9 @@ class DedupSettings:
     near_threshold: float = _help(
         0.7, "near duplicates: estimated Jaccard similarity of character 5-gram sets"
     )
+    word_threshold: float = _help(
+        0.8, "near duplicates: estimated Jaccard similarity of word sets (a word dropped or added)"
+    )
     semantic_threshold: float = _help(
         0.95, "semantic duplicates: cosine similarity between embedding neighbours"
     )

@@ -3,12 +3,14 @@ import pyarrow as pa
 
 from atlas.pipeline.dedup import (
     KINDS,
+    char_hashes,
     exact_pairs,
     group_pairs,
     minhash,
     near_pairs,
     normalize,
     semantic_pairs,
+    word_hashes,
 )
 from atlas.pipeline.neighbors import Neighbors
 from atlas.settings import DedupSettings
@@ -32,14 +34,16 @@ def test_exact_pairs_skip_empty():
 
 def test_minhash_estimates_jaccard():
     a = "the quick brown fox jumps over the lazy dog near the river bank today"
-    sig = minhash(normalize(texts(a, a + " again", "completely unrelated words here")), 5, 256, 0)
-    same = (sig[0] == sig[1]).mean()
-    other = (sig[0] == sig[2]).mean()
-    assert same > 0.75 and other < 0.1
+    norm = normalize(texts(a, a + " again", "completely unrelated words here"))
+    sig = minhash(norm, char_hashes, 5, 256, 0)
+    assert (sig[0] == sig[1]).mean() > 0.75 and (sig[0] == sig[2]).mean() < 0.1
+    words = minhash(norm, word_hashes, None, 256, 0)  # 12 of 13 distinct words shared
+    assert abs((words[0] == words[1]).mean() - 12 / 13) < 0.1 and (words[0] == words[2]).mean() < 0.1
 
 
 def test_near_pairs_find_planted_variants(small_table):
-    originals = [t for t in small_table.column("description").to_pylist()[:200]]
+    originals = small_table.column("description").to_pylist()[:200] + [
+        "Utilities for the Data Manager API", "Python bindings for the SUNDIALS solvers"]
     words = originals[3].split(" ")
     variants = [
         originals[3].upper(),
@@ -47,12 +51,15 @@ def test_near_pairs_find_planted_variants(small_table):
         " ".join(words[:5] + words[6:]),
         originals[3] + " extra",
     ]
+    variants += ["for the Data Manager API", "Python bindings for the libhmac solvers"]
     values = originals + variants
     norm = normalize(texts(*values))
     pairs = near_pairs(norm, np.zeros(len(values), bool), DedupSettings(), seed=0)
     none = np.zeros((2, 0), np.int64)
     group = group_pairs([none, pairs, none], np.ones(len(values))).group
-    assert group[3] >= 0 and (group[200:] == group[3]).all()
+    assert group[3] >= 0 and (group[202:206] == group[3]).all()
+    assert group[200] >= 0 and group[206] == group[200]  # a word dropped from a short text
+    assert group[201] < 0 or group[207] != group[201]  # one name swapped in a template: kept apart
     assert (group == group[3]).sum() <= 8  # its package family and the variants, no more
 
 

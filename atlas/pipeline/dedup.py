@@ -66,12 +66,27 @@ def exact_pairs(norm: pa.StringArray, empty: np.ndarray) -> np.ndarray:
 
 
 def near_pairs(norm: pa.StringArray, empty: np.ndarray, settings: DedupSettings, seed: int) -> np.ndarray:
-    """(2, P) pairs whose MinHash-estimated Jaccard similarity of character shingles passes."""
-    signatures = minhash(norm, settings.shingle, settings.num_perm, seed)
-    signatures[empty] = np.arange(settings.num_perm, dtype=np.uint32)  # never equal to a real one
-    rows = settings.num_perm // settings.bands
+    """(2, P) pairs similar as character shingles or as sets of words (MinHash LSH).
+
+    Character 5-grams catch edits inside words and punctuation; word sets catch a word
+    dropped or appended to a short text, which changes too many 5-grams.
+    """
+    passes = [(char_hashes, settings.shingle, settings.near_threshold),
+              (word_hashes, None, settings.word_threshold)]
+    found = []
+    for hasher, size, threshold in passes:
+        signatures = minhash(norm, hasher, size, settings.num_perm, seed)
+        found.append(_lsh_pairs(signatures, empty, settings.bands, threshold))
+    return np.unique(np.concatenate(found, axis=1), axis=1)
+
+
+def _lsh_pairs(signatures: np.ndarray, empty: np.ndarray, bands: int, threshold: float) -> np.ndarray:
+    """Candidates that share a band, kept when their estimated Jaccard passes `threshold`."""
+    num_perm = signatures.shape[1]
+    signatures[empty] = np.arange(num_perm, dtype=np.uint32)  # never equal to a real one
+    rows = num_perm // bands
     candidates = []
-    for band in range(settings.bands):
+    for band in range(bands):
         key = _mix(signatures[:, band * rows:(band + 1) * rows])
         order = np.argsort(key, kind="stable")
         same = key[order][1:] == key[order][:-1]
@@ -79,11 +94,12 @@ def near_pairs(norm: pa.StringArray, empty: np.ndarray, settings: DedupSettings,
     pairs = np.unique(np.sort(np.concatenate(candidates, axis=1), axis=0), axis=1)
     pairs = pairs[:, ~(empty[pairs[0]] | empty[pairs[1]])]
     similarity = (signatures[pairs[0]] == signatures[pairs[1]]).mean(axis=1)
-    return pairs[:, similarity >= settings.near_threshold]
+    return pairs[:, similarity >= threshold]
 
 
-def minhash(norm: pa.StringArray, shingle: int, num_perm: int, seed: int, chunk: int = 20_000) -> np.ndarray:
-    """uint32 (N, num_perm) MinHash signatures of each text's byte shingles."""
+def minhash(norm: pa.StringArray, hasher, size: int | None, num_perm: int, seed: int,
+            chunk: int = 20_000) -> np.ndarray:
+    """uint32 (N, num_perm) MinHash signatures of the shingle hashes `hasher` yields per text."""
     offsets = np.frombuffer(norm.buffers()[1], np.int32)[norm.offset:norm.offset + len(norm) + 1]
     offsets = offsets.astype(np.int64)
     data = np.frombuffer(norm.buffers()[2], np.uint8) if norm.buffers()[2] else np.zeros(0, np.uint8)
@@ -93,14 +109,14 @@ def minhash(norm: pa.StringArray, shingle: int, num_perm: int, seed: int, chunk:
     out = np.empty((len(norm), num_perm), np.uint32)
     for start in range(0, len(norm), chunk):
         stop = min(start + chunk, len(norm))
-        hashes, first = _shingle_hashes(data, offsets[start:stop + 1], shingle)
+        hashes, first = hasher(data, offsets[start:stop + 1], size)
         for p in range(num_perm):
             values = ((a[p] * hashes + b[p]) >> np.uint64(32)).astype(np.uint32)
             out[start:stop, p] = np.minimum.reduceat(values, first)
     return out
 
 
-def _shingle_hashes(data: np.ndarray, offsets: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def char_hashes(data: np.ndarray, offsets: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Hash of every `size`-byte window inside each text (a text shorter than that: one window)."""
     lengths = np.diff(offsets)
     counts = np.maximum(lengths - size + 1, 1)
@@ -113,6 +129,30 @@ def _shingle_hashes(data: np.ndarray, offsets: np.ndarray, size: int) -> tuple[n
         byte = np.where(j < width, padded[starts + j], 0).astype(np.uint64)
         hashes = hashes * np.uint64(1_000_003) + byte
     return _splitmix(hashes), first
+
+
+def word_hashes(data: np.ndarray, offsets: np.ndarray, _size=None) -> tuple[np.ndarray, np.ndarray]:
+    """Hash of every space-separated word of each normalised text (an empty text: one hash)."""
+    text = data[offsets[0]:offsets[-1]]
+    local = offsets - offsets[0]
+    n_docs = len(local) - 1
+    doc_of = np.repeat(np.arange(n_docs), np.diff(local))
+    letter = text != 32
+    new_doc = np.r_[True, doc_of[1:] != doc_of[:-1]][: len(text)]
+    begins = letter & (new_doc | ~np.r_[False, letter[:-1]][: len(text)])
+    idx = np.flatnonzero(letter)
+    word_hash = np.zeros(0, np.uint64)
+    if len(idx):
+        begin_pos = np.flatnonzero(begins)
+        word_of = np.cumsum(begins)[idx] - 1
+        position = (idx - begin_pos[word_of]).astype(np.uint64)
+        letters = _splitmix(text[idx].astype(np.uint64) + position * np.uint64(257))
+        word_hash = _splitmix(np.add.reduceat(letters, np.flatnonzero(begins[idx])))
+    words_per_doc = np.bincount(doc_of[begins], minlength=n_docs)
+    counts = np.maximum(words_per_doc, 1)
+    out = np.zeros(counts.sum(), np.uint64)
+    out[np.repeat(words_per_doc > 0, counts)] = word_hash
+    return out, np.r_[0, np.cumsum(counts)[:-1]]
 
 
 def _splitmix(x: np.ndarray) -> np.ndarray:
