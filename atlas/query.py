@@ -15,6 +15,9 @@ from atlas.mapdir import MapDir
 from atlas.pipeline.ingest import combined_text
 
 SNIPPET = 200
+KEYWORD_CANDIDATES = 20_000
+EXACT_SEARCH_LIMIT = 100_000  # semantic search scans every vector up to here, else probes topics
+PROBE_TOPICS = 24
 
 
 class MapData:
@@ -115,22 +118,45 @@ class MapData:
         if not words:
             return []
         match = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
-        with self._search_lock:
+        with self._search_lock:  # BM25 ranks at most KEYWORD_CANDIDATES matches: common words stay fast
             hits = self._search.execute(
-                "SELECT rowid, rank FROM docs WHERE docs MATCH ? ORDER BY rank LIMIT ?", (match, limit)
+                "SELECT rowid, rank FROM (SELECT rowid, rank FROM docs WHERE docs MATCH ? LIMIT ?) "
+                "ORDER BY rank LIMIT ?", (match, KEYWORD_CANDIDATES, limit)
             ).fetchall()
         return [{**self.point(i), "score": round(-rank, 3)} for i, rank in hits]
 
     def semantic_search(self, query: str, limit: int) -> list[dict]:
-        """The records nearest the query in embedding space, embedded by the map's own embedder."""
+        """The records nearest the query in embedding space, embedded by the map's own embedder.
+
+        Up to EXACT_SEARCH_LIMIT records every vector is scored. Above, the fine topics act as
+        an inverted file: the query is scored against each topic's mean vector and only the
+        members of the PROBE_TOPICS best topics are scored exactly.
+        """
         with self._embed_lock:
             vector = self.embedder.encode([query])[0]
         embeddings = self.mapdir.embeddings()
-        scores = np.concatenate([embeddings[s:s + 65536].astype(np.float32) @ vector
-                                 for s in range(0, len(embeddings), 65536)])
-        best = np.argpartition(-scores, min(limit, len(scores) - 1))[:limit]
-        best = best[np.argsort(-scores[best], kind="stable")]
-        return [{**self.point(int(i)), "score": round(float(scores[i]), 4)} for i in best]
+        if len(embeddings) <= EXACT_SEARCH_LIMIT:
+            candidates = np.arange(len(embeddings))
+        else:
+            members, starts, centroids = self._topic_lists
+            probe = np.argsort(-(centroids @ vector))[:PROBE_TOPICS]
+            candidates = np.sort(np.concatenate([members[starts[t]:starts[t + 1]] for t in probe]))
+        scores = np.asarray(embeddings[candidates], np.float32) @ vector
+        best = np.argsort(-scores, kind="stable")[:limit]
+        return [{**self.point(int(candidates[i])), "score": round(float(scores[i]), 4)} for i in best]
+
+    @cached_property
+    def _topic_lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points grouped by fine topic (members, start offsets) and each topic's unit mean vector."""
+        fine = self.levels[-1] - self.levels[-1].min()
+        members = np.argsort(fine, kind="stable")
+        starts = np.r_[0, np.cumsum(np.bincount(fine))]
+        embeddings = self.mapdir.embeddings()
+        centroids = np.zeros((len(starts) - 1, embeddings.shape[1]), np.float32)
+        for block in range(0, len(fine), 65536):
+            np.add.at(centroids, fine[block:block + 65536], np.asarray(embeddings[block:block + 65536], np.float32))
+        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+        return members, starts, centroids
 
     @cached_property
     def embedder(self):

@@ -74,7 +74,7 @@ class BuildSettings:
     id_column: str | None = None
     embeddings_column: str | None = None
     input_format: str | None = None
-    seed: int | None = 42
+    seed: int | None = None  # None: parallel UMAP and NN-descent, not reproducible
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     neighbors: NeighborSettings = field(default_factory=NeighborSettings)
     project: ProjectSettings = field(default_factory=ProjectSettings)

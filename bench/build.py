@@ -20,9 +20,10 @@ def main() -> None:
     parser.add_argument("--id")
     parser.add_argument("--embedder", default="auto")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--seed", type=int, help="as `atlas build --seed` (default: none, all cores)")
     args = parser.parse_args()
     out = args.out or Path("bench/out") / f"{args.source.stem}_{args.embedder}_map"
-    settings = BuildSettings(text_columns=(args.text,), id_column=args.id,
+    settings = BuildSettings(text_columns=(args.text,), id_column=args.id, seed=args.seed,
                              embed=EmbedSettings(embedder=args.embedder))
     start = time.perf_counter()
     result = build(args.source, out, settings, force=True, quiet=True, log=print)

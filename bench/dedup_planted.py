@@ -77,7 +77,8 @@ def main() -> None:
     print(f"planted variants found: {recall:.1%} "
           + ", ".join(f"{k} {np.mean(v):.1%}" for k, v in found.items()))
     print(f"records of the real pool in a duplicate group: {flagged:.2%}; removable (non-survivors): {removable:.2%}")
-    print("kinds in the pool:", {k: int(((dups.kind[:n]) == c).sum()) for c, k in enumerate(["none", "exact", "near", "semantic"])})
+    kinds_in_pool = {k: int((dups.kind[:n] == c).sum()) for c, k in enumerate(["none", "exact", "near", "semantic"])}
+    print("kinds in the pool:", kinds_in_pool)
 
     planted_rows = set(originals) | set(range(n, len(texts)))
     survivors = {int(g): i for i, g in enumerate(dups.group) if g >= 0 and dups.survivor[i]}

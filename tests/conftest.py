@@ -11,7 +11,7 @@ import pytest
 from atlas.settings import BuildSettings, EmbedSettings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "debian_packages.parquet"
-SMALL_SETTINGS = BuildSettings(text_columns=("description",), id_column="package",
+SMALL_SETTINGS = BuildSettings(text_columns=("description",), id_column="package", seed=42,
                                embed=EmbedSettings(embedder="static"))
 
 
@@ -50,5 +50,5 @@ def sample_map(tmp_path_factory):
     from atlas.settings import BuildSettings
 
     out = tmp_path_factory.mktemp("sample") / "map"
-    settings = BuildSettings(text_columns=("description",), id_column="package")
+    settings = BuildSettings(text_columns=("description",), id_column="package", seed=42)
     return build(SAMPLE, out, settings, quiet=True, log=lambda _: None)

@@ -7,13 +7,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from conftest import SMALL_SETTINGS as SETTINGS
 
 from atlas.cli import main
 from atlas.errors import AtlasError
 from atlas.pipeline import run
 from atlas.settings import BuildSettings, EmbedSettings
-
-from conftest import SMALL_SETTINGS as SETTINGS
 
 
 def build(source, out, settings=SETTINGS, **kw):
@@ -79,7 +78,8 @@ def test_refuses_other_source_and_keeps_previous_map(tmp_path, small_table):
 def test_interrupted_build_resumes_from_saved_chunks(tmp_path, small_table, monkeypatch):
     source = tmp_path / "d.parquet"
     pq.write_table(small_table, source)
-    settings = BuildSettings(text_columns=("description",), embed=EmbedSettings(embedder="static", chunk_size=100))
+    settings = BuildSettings(text_columns=("description",), seed=42,
+                             embed=EmbedSettings(embedder="static", chunk_size=100))
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt

@@ -51,7 +51,8 @@ def test_empty_texts_flagged_not_dropped(tmp_path, small_table):
     texts = small_table.column("description").to_pylist()
     texts[5], texts[9] = "   \n", None
     path = tmp_path / "e.parquet"
-    pq.write_table(small_table.set_column(small_table.schema.get_field_index("description"), "description", pa.array(texts)), path)
+    column = small_table.schema.get_field_index("description")
+    pq.write_table(small_table.set_column(column, "description", pa.array(texts)), path)
     data = read(path)
     assert data.table.num_rows == small_table.num_rows
     assert np.flatnonzero(data.empty).tolist() == [5, 9]

@@ -119,3 +119,28 @@ def test_page_is_served(client):
     assert page.status_code == 200 and "vendor/leaflet/leaflet.js" in page.text
     assert client.get("/app.js").status_code == 200
     assert client.get("/vendor/leaflet/leaflet.js").status_code == 200
+
+
+def test_serve_refuses_a_busy_port(small_map):
+    import socket
+
+    from click.testing import CliRunner
+
+    from atlas.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", str(small_map.path), "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"port {port} on 127.0.0.1 is in use; pass another with --port" in result.output
+
+
+def test_serve_needs_a_map(tmp_path):
+    from click.testing import CliRunner
+
+    from atlas.cli import main
+
+    result = CliRunner().invoke(main, ["serve", str(tmp_path)])
+    assert result.exit_code == 1 and "not an Atlas map" in result.output

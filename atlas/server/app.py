@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -28,6 +29,8 @@ def create_app(map_dir: Path) -> FastAPI:
     renderer = TileRenderer(data.x, data.y, coarse - coarse.min(), data.points.column("morton").to_numpy(),
                             tuple(data.manifest["world"]), colors["coarse"],
                             cache_dir=data.mapdir.tiles_path)
+    if data.manifest["embedder"].get("spec") is not None:  # load the model before the first query needs it
+        threading.Thread(target=lambda: data.embedder, name="load-embedder", daemon=True).start()
     app = FastAPI(title="Atlas", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.data, app.state.tiles, app.state.colors, app.state.version = data, renderer, colors, state
 
