@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from atlas.server.errors import bad_request, not_found
@@ -36,8 +36,8 @@ def topics(request: Request) -> list[dict]:
 
 
 @router.get("/tiles/{z}/{x}/{y}.png")
-async def tile(request: Request, z: int = Path(ge=0), x: int = Path(ge=0), y: int = Path(ge=0)) -> Response:
-    if z > MAX_ZOOM or x >= 1 << z or y >= 1 << z:
+async def tile(request: Request, z: int, x: int, y: int) -> Response:
+    if not (0 <= z <= MAX_ZOOM and 0 <= x < 1 << z and 0 <= y < 1 << z):
         raise not_found(f"no tile {z}/{x}/{y}: zoom runs 0..{MAX_ZOOM} and x, y 0..2**zoom-1")
     version = request.app.state.version
     etag = f'"{version}-{z}-{x}-{y}"'
