@@ -100,7 +100,8 @@ class TileRenderer:
         # One span per zoom level keeps brightness continuous across tile edges.
         span = (1, max(2.0, self.peak / 4**z))
         image = tf.shade(agg, color_key=self.color_key, how="log", span=span, min_alpha=170)
-        image = tf.dynspread(image, threshold=0.8, max_px=3, shape="circle")
+        # Every point is at least a 3-pixel dot; sparse tiles spread further, up to 7 pixels.
+        image = tf.dynspread(tf.spread(image, px=1, shape="circle"), threshold=0.8, max_px=2, shape="circle")
         buffer = io.BytesIO()
         image.to_pil().save(buffer, format="PNG", optimize=False)
         return buffer.getvalue()

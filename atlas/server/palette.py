@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-# Glasbey-style categorical colours (well separated, readable on a light background).
-COLORS = [
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-    "#bcbd22", "#393b79", "#ad494a", "#637939", "#e7ba52", "#7b4173", "#3182bd", "#e6550d",
-    "#31a354", "#756bb1", "#636363", "#843c39", "#d6616b", "#8ca252", "#de9ed6", "#6baed6",
-    "#fd8d3c", "#74c476", "#9e9ac8", "#969696", "#b5cf6b", "#cedb9c",
-]
+import math
 
 
 def topic_colors(data) -> dict:
     """{"coarse": colour per coarse topic (by id), "topic": colour per topic id}.
 
-    Neighbouring coarse topics get colours far apart in the list: topics are coloured in
-    order of their label's angle around the map centre, stepping through the palette.
+    Coarse topics are coloured in order of their label's angle around the map centre with
+    colorcet's Glasbey palette (category10 first), whose consecutive colours are chosen to
+    be as different as possible: neighbouring topics never share a hue.
     """
-    import math
+    import colorcet
 
     topics = data.topics
     coarse = [t for t in topics if t["level"] == 0]
     cx = sum(t["x"] for t in coarse) / len(coarse)
     cy = sum(t["y"] for t in coarse) / len(coarse)
     by_angle = sorted(coarse, key=lambda t: math.atan2(t["y"] - cy, t["x"] - cx))
-    # 7 is coprime with 30, so up to 30 topics all get different colours, 7 apart for neighbours.
-    colour_of = {t["topic_id"]: COLORS[(i * 7) % len(COLORS)] for i, t in enumerate(by_angle)}
+    palette = [c for c in colorcet.palette["glasbey_category10"] if _saturated(c)]
+    colour_of = {t["topic_id"]: palette[i % len(palette)] for i, t in enumerate(by_angle)}
     ordered = [colour_of[t["topic_id"]] for t in sorted(coarse, key=lambda t: t["topic_id"])]
     per_topic = {}
     for t in topics:
@@ -34,3 +29,9 @@ def topic_colors(data) -> dict:
             root = topics[root["parent_id"]]
         per_topic[t["topic_id"]] = colour_of[root["topic_id"]]
     return {"coarse": ordered, "topic": per_topic}
+
+
+def _saturated(hex_colour: str) -> bool:
+    """Not a grey, nor too pale or too dark to read on the light map background."""
+    rgb = [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return max(rgb) - min(rgb) > 60 and 60 < sum(rgb) / 3 < 200
