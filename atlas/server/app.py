@@ -19,6 +19,7 @@ from atlas.server.read_routes import router as read_router
 from atlas.tiles import TileRenderer
 
 WEB = Path(__file__).resolve().parent.parent.parent / "web"
+EMBEDDER_DELAY_S = 4.0
 
 
 def create_app(map_dir: Path) -> FastAPI:
@@ -29,8 +30,12 @@ def create_app(map_dir: Path) -> FastAPI:
     renderer = TileRenderer(data.x, data.y, coarse - coarse.min(), data.points.column("morton").to_numpy(),
                             tuple(data.manifest["world"]), colors["coarse"],
                             cache_dir=data.mapdir.tiles_path)
-    if data.manifest["embedder"].get("spec") is not None:  # load the model before the first query needs it
-        threading.Thread(target=lambda: data.embedder, name="load-embedder", daemon=True).start()
+    if data.manifest["embedder"].get("spec") is not None:
+        # Load the query embedder before the first semantic search needs it, but a few
+        # seconds after start: on 2 cores, loading it at once slowed the first page load 2x.
+        loader = threading.Timer(EMBEDDER_DELAY_S, lambda: data.embedder)
+        loader.daemon = True
+        loader.start()
     app = FastAPI(title="Atlas", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.data, app.state.tiles, app.state.colors, app.state.version = data, renderer, colors, state
 
