@@ -156,9 +156,6 @@ class EmbeddingChunks:
     def load(self, index: int) -> tuple[np.ndarray, int]:
         return np.load(self._file(index)), int((self.path / f"{index:06d}.truncated").read_text())
 
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
 
 def file_hash(path: Path) -> str:
     """blake2b of the file's bytes: identifies the source a map was built from."""

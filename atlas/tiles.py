@@ -48,8 +48,8 @@ class TileRenderer:
         lo, hi = prefix << shift, (prefix + 1) << shift
         return int(np.searchsorted(self.codes, lo)), int(np.searchsorted(self.codes, hi))
 
-    def tile(self, z: int, tx: int, ty: int, state: str = "all", keep: np.ndarray | None = None) -> bytes:
-        """PNG bytes of one tile. `keep` (bool per row) hides points; `state` names it for caching."""
+    def tile(self, z: int, tx: int, ty: int, state: str) -> bytes:
+        """PNG bytes of one tile; `state` names everything that changes the picture (the cache key)."""
         key = (state, z, tx, ty)
         if key in self.memory:
             self.memory.move_to_end(key)
@@ -58,7 +58,7 @@ class TileRenderer:
         if path is not None and path.exists():
             png = path.read_bytes()
         else:
-            png = self.render(z, tx, ty, keep)
+            png = self.render(z, tx, ty)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(".tmp")
@@ -74,21 +74,19 @@ class TileRenderer:
         first page load needs them."""
         import datashader.transfer_functions as tf
 
-        self._render(0, 0, 0, None)
+        self._render(0, 0, 0)
         canvas_image = tf.Image(np.zeros((4, 4), np.uint32), dims=["y", "x"])
         tf.spread(canvas_image, px=1, shape="circle")
 
-    def render(self, z: int, tx: int, ty: int, keep: np.ndarray | None = None) -> bytes:
-        return self.worker.submit(self._render, z, tx, ty, keep).result()
+    def render(self, z: int, tx: int, ty: int) -> bytes:
+        return self.worker.submit(self._render, z, tx, ty).result()
 
-    def _render(self, z: int, tx: int, ty: int, keep: np.ndarray | None) -> bytes:
+    def _render(self, z: int, tx: int, ty: int) -> bytes:
         import datashader as ds
         import datashader.transfer_functions as tf
 
         lo, hi = self.rows(z, tx, ty)
         frame = self.frame.iloc[lo:hi]
-        if keep is not None:
-            frame = frame[keep[lo:hi]]
         if len(frame) == 0:
             return _blank()
         x0, y0, size = self.square
