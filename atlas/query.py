@@ -63,7 +63,7 @@ class MapData:
         return len(self.x)
 
     def position(self, record_id: str) -> int:
-        """Row in points order of a record id; AtlasError when unknown."""
+        """Row in points order of a record id; LookupError when unknown."""
         found = pc.index(self.ids, pa.scalar(record_id, pa.string())).as_py()
         if found < 0:
             raise LookupError(record_id)

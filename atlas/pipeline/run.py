@@ -104,7 +104,7 @@ def build(
         with progress.ticking("index"), timer.stage("index"):
             staging.write_search_index(iter_texts(data.text.take(pa.array(order))))
         staging.write_manifest(_manifest(source, source_hash, data, settings, embedder_info,
-                                         hierarchy, dups, xy, timer,
+                                         hierarchy, dups, xy, square, timer,
                                          time.perf_counter() - started))
     except AtlasError:
         shutil.rmtree(staging.path, ignore_errors=True)
@@ -213,7 +213,7 @@ def _topics_table(xy: np.ndarray, hierarchy: Hierarchy, keywords: list[list[str]
     })
 
 
-def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dups, xy, timer,
+def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dups, xy, square, timer,
               total_seconds) -> dict:
     kinds = {name: int((dups.kind == code).sum()) for code, name in enumerate(KINDS) if name}
     groups = dups.group[dups.group >= 0]
@@ -239,7 +239,7 @@ def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dup
             "by_kind": kinds,
         },
         "extent": extent(xy),
-        "world": world(xy),
+        "world": square,
         "seed": settings.seed,
         "settings": settings.as_dict(),
         "stages": timer.with_rates(data.table.num_rows),
