@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 
 from atlas.errors import AtlasError
-from atlas.settings import ClusterSettings, EmbedSettings
+from atlas.settings import ClusterSettings, EmbedSettings, LabelSettings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "debian_packages.parquet"
 
@@ -52,10 +53,14 @@ def main() -> None:
 @click.option("--min-cluster-size", type=int, help="Smallest fine topic [default: max(10, sqrt(N)/4)].")
 @click.option("--seed", type=int, help="Random seed: the same seed gives the same map. Without one, UMAP and "
               "NN-descent use every core (about twice as fast on 2 cores) and maps differ slightly run to run.")
+@click.option("--labels", "label_method", type=click.Choice(["llm", "keywords"]),
+              help="Who names the topics [default: llm when a local model is installed, else keywords].")
+@click.option("--llm", "llm_model", metavar="NAME|PATH",
+              help="Local model for labels: smollm2, gemma3-270m, or any .gguf file [default: smollm2].")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds a map of another source.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(source, text_columns, out, id_column, input_format, embedder, embeddings_column,
-          min_cluster_size, seed, force, quiet) -> None:
+          min_cluster_size, seed, label_method, llm_model, force, quiet) -> None:
     """Build a map directory from a parquet, CSV, TSV or JSONL file."""
     from atlas.pipeline.run import build as run_build
     from atlas.settings import BuildSettings
@@ -65,6 +70,7 @@ def build(source, text_columns, out, id_column, input_format, embedder, embeddin
         embeddings_column=embeddings_column, seed=seed,
         embed=EmbedSettings(embedder=embedder),
         cluster=ClusterSettings(min_cluster_size=min_cluster_size),
+        label=LabelSettings(method=label_method, model=llm_model),
     )
     run_build(source, out or Path(f"{source.stem}_map"), settings, force=force, quiet=quiet, log=_log)
 
@@ -76,6 +82,36 @@ def info(map_dir) -> None:
     from atlas.report import describe
 
     click.echo(describe(map_dir))
+
+
+@main.command()
+@click.argument("map_dir", type=click.Path(path_type=Path))
+@click.option("--llm", "llm_model", metavar="NAME|PATH",
+              help="Local model: smollm2, gemma3-270m, or any .gguf file [default: smollm2].")
+@click.option("--level", "levels", type=int, multiple=True, help="Only this level (0 is coarsest); repeatable.")
+@click.option("--keywords", is_flag=True, help="Go back to keyword labels.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def relabel(map_dir, llm_model, levels, keywords, quiet) -> None:
+    """Write a map's topic labels and descriptions again, without rebuilding it."""
+    from atlas.mapdir import MapDir
+    from atlas.pipeline.relabel import relabel as run_relabel
+
+    settings = LabelSettings(method="keywords" if keywords else "llm", model=llm_model)
+    result = run_relabel(MapDir(map_dir), settings, levels=set(levels) or None, quiet=quiet, log=_log)
+    _log(f"{len(result.label) - result.source.count('keywords'):,} topics labelled by the model, "
+         f"{result.source.count('keywords'):,} from keywords")
+
+
+@main.command()
+@click.argument("map_dir", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+def topics(map_dir, fmt) -> None:
+    """Print the topic tree: label, description, size, share, and related topics."""
+    from atlas.mapdir import MapDir
+    from atlas.ontology import as_json, as_markdown, topic_tree
+
+    tree = topic_tree(MapDir(map_dir))
+    click.echo(as_json(tree) if fmt == "json" else as_markdown(tree))
 
 
 @main.command()
@@ -136,3 +172,228 @@ def demo(out, rebuild, quiet, port, no_serve) -> None:
     click.echo(describe(out))
     if not no_serve:
         _serve(out, "127.0.0.1", port, open_browser=False)
+
+
+# Curation: thin wrappers over atlas.curation; every edit lands in the map's edit log.
+
+def _map_argument(function):
+    return click.argument("map_dir", type=click.Path(path_type=Path))(function)
+
+
+def _selection_options(function):
+    function = click.option("--where", metavar="FILTER", help="A filter (docs/FILTERS.md), e.g. 'text_len < 20'.")(
+        function)
+    return click.option("--topic", "topics", type=int, multiple=True, metavar="ID",
+                        help="A topic id at any level (repeat to add more).")(function)
+
+
+def _reason_option(function):
+    return click.option("--reason", default="", help="Why: kept in the log and the report.")(function)
+
+
+def _select(topics: tuple[int, ...], where: str | None) -> dict:
+    """The selection predicate of --topic / --where (exactly one kind)."""
+    if bool(topics) == bool(where):
+        raise AtlasError("choose the records with --topic ID (repeatable) or --where FILTER")
+    if where:
+        return {"select": [{"op": "replace", "where": where}]}
+    return {"select": [{"op": "add", "topic": t} for t in topics]}
+
+
+def _quota(spec: str, level: int, seed: int) -> dict:
+    name, _, value = spec.partition("=")
+    kinds = {"cap": int, "cap_pct": float, "target": int}
+    try:
+        return {"quota": {"level": level, "seed": seed, name: kinds[name](value)}}
+    except (KeyError, ValueError):
+        raise AtlasError(f"--quota is cap=N, cap_pct=P or target=T, not {spec!r}") from None
+
+
+def _edit(map_dir: Path, action: str, predicate: dict, *, tag: str | None = None, reason: str = "") -> None:
+    from atlas.curation import Curation
+
+    curation = Curation(map_dir)
+    entry = curation.edit(action, predicate, tag=tag, reason=reason)
+    click.echo(f"{action} {tag + ' ' if tag else ''}{entry.count:,} records (edit {entry.seq}); "
+               f"{int(curation.kept().sum()):,} of {len(curation):,} kept")
+
+
+@main.command()
+@_map_argument
+@_selection_options
+@click.option("--duplicates", is_flag=True, help="Every duplicate but its group's survivor, as one edit.")
+@click.option("--keep", default="longest", show_default=True, metavar="RULE",
+              help="Survivor rule for --duplicates: longest, shortest, first, max:COL, min:COL.")
+@click.option("--prefer", multiple=True, metavar="ID", help="--duplicates: this record survives its group.")
+@click.option("--near-threshold", type=float, help="--duplicates: raise the near threshold (Jaccard).")
+@click.option("--semantic-threshold", type=float, help="--duplicates: raise the semantic threshold (cosine).")
+@click.option("--quota", metavar="cap=N|cap_pct=P|target=T", help="Balance topics: cap each, or sample to a total.")
+@click.option("--level", default=0, show_default=True, help="--quota: topic level (0 = coarsest).")
+@click.option("--seed", default=0, show_default=True, help="--quota: seed of the tie-break between records.")
+@click.option("--preview", is_flag=True, help="--quota: print the before/after shares; remove nothing.")
+@_reason_option
+def remove(map_dir, topics, where, duplicates, keep, prefer, near_threshold, semantic_threshold, quota, level,
+           seed, preview, reason) -> None:
+    """Remove records: a topic, a filter, duplicates or a quota. Undo with `atlas undo`."""
+    if sum(map(bool, ((topics or where), duplicates, quota))) != 1:
+        raise AtlasError("remove needs one of --topic / --where, --duplicates or --quota")
+    if duplicates:
+        predicate = {"duplicates": {"keep": keep, "near_threshold": near_threshold,
+                                    "semantic_threshold": semantic_threshold, "prefer": list(prefer)}}
+    elif quota:
+        predicate = _quota(quota, level, seed)
+    else:
+        predicate = _select(topics, where)
+    if preview:
+        _preview(map_dir, predicate)
+    else:
+        _edit(map_dir, "remove", predicate, reason=reason)
+
+
+def _preview(map_dir: Path, predicate: dict) -> None:
+    from atlas.curation import Curation
+
+    if "quota" not in predicate:
+        raise AtlasError("--preview goes with --quota")
+    curation = Curation(map_dir)
+    for row in curation.quota(**predicate["quota"]).preview(curation.labels()):
+        click.echo(f"{row['topic_id']:>6}  {row['before']:>8,} {row['share_before']:6.1%}  ->  "
+                   f"{row['after']:>8,} {row['share_after']:6.1%}  {row['label']}")
+
+
+def _tag_command(action: str, help_text: str) -> click.Command:
+    @main.command(action, help=help_text)
+    @_map_argument
+    @click.argument("name")
+    @_selection_options
+    @_reason_option
+    def command(map_dir, name, topics, where, reason) -> None:
+        _edit(map_dir, action, _select(topics, where), tag=name, reason=reason)
+
+    return command
+
+
+tag = _tag_command("tag", 'Tag records with NAME (filter them later with tag = "NAME").')
+untag = _tag_command("untag", "Take tag NAME off records.")
+
+
+@main.command()
+@_map_argument
+@_selection_options
+@click.option("--all", "everything", is_flag=True, help="Every removed record.")
+@_reason_option
+def restore(map_dir, topics, where, everything, reason) -> None:
+    """Bring removed records back."""
+    predicate = {"select": [{"op": "replace", "where": "removed = true"}]} if everything else _select(topics, where)
+    _edit(map_dir, "restore", predicate, reason=reason)
+
+
+@main.command()
+@_map_argument
+def undo(map_dir) -> None:
+    """Step back over the latest edit."""
+    _step(map_dir, "undo")
+
+
+@main.command()
+@_map_argument
+def redo(map_dir) -> None:
+    """Re-apply the latest undone edit."""
+    _step(map_dir, "redo")
+
+
+def _step(map_dir: Path, action: str) -> None:
+    from atlas.mapdir import MapDir
+
+    mapdir = MapDir(map_dir)
+    mapdir.manifest()  # a clear error when MAP is not a map
+    log = mapdir.edit_log()
+    entry = log.undo() if action == "undo" else log.redo()
+    if entry is None:
+        raise AtlasError(f"nothing to {action}")
+    click.echo(f"{action}: edit {entry.target} ({entry.count:,} records)")
+
+
+class _ListByDefault(click.Group):
+    """`atlas edits MAP` lists the state; `atlas edits export|apply ...` run a subcommand."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_ListByDefault)
+def edits() -> None:
+    """The edit log: `atlas edits MAP` lists it; export and apply replay it on another map."""
+
+
+@edits.command("list")
+@_map_argument
+def edits_list(map_dir) -> None:
+    """Removed and tagged counts, then the log."""
+    from atlas.curation import Curation
+
+    curation = Curation(map_dir)
+    state = curation.state()
+    click.echo(f"{int(state.removed.sum()):,} of {len(curation):,} records removed")
+    for name, mask in state.tags.items():
+        click.echo(f"tag {name}: {int(mask.sum()):,} records")
+    active = {e.seq for e in curation.log.active()}
+    for e in curation.log.entries():
+        what = f"edit {e.target}" if e.target else json.dumps(e.predicate)
+        mark = " " if e.seq in active or e.action in ("undo", "redo") else "x"
+        click.echo(f"{mark} {e.seq:>4}  {e.created}  {e.action:<7} {e.tag or '':<10} {e.count:>8,}  {what}"
+                   + (f"  ({e.reason})" if e.reason else ""))
+
+
+@edits.command("export")
+@_map_argument
+def edits_export(map_dir) -> None:
+    """Print the edits in force as JSON, for `atlas edits apply`."""
+    from atlas.curation import Curation
+
+    click.echo(json.dumps(Curation(map_dir).export_edits(), indent=1))
+
+
+@edits.command("apply")
+@_map_argument
+@click.argument("edits_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def edits_apply(map_dir, edits_file) -> None:
+    """Replay exported edits on this map; ids it lacks are reported, not fatal."""
+    from atlas.curation import Curation
+
+    try:
+        items = json.loads(edits_file.read_text())
+    except json.JSONDecodeError as e:
+        raise AtlasError(f"{edits_file} is not JSON ({e}); write it with `atlas edits export`") from None
+    for row in Curation(map_dir).replay(items):
+        missing = row["missing"]
+        click.echo(f"edit {row['seq']}: {row['action']} {row['count']:,} records"
+                   + (f"; {len(missing):,} ids not on this map: {', '.join(missing[:10])}" if missing else ""))
+
+
+@main.command("export")
+@_map_argument
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The parquet file to write.")
+@click.option("--with", "extras", default="", metavar="topic_labels,dup,tags", help="Extra columns (atlas_*).")
+@click.option("--include-removed", is_flag=True, help="Write removed records too.")
+@click.option("--where", metavar="FILTER", help="Only the records matching this filter.")
+def export_command(map_dir, out, extras, include_removed, where) -> None:
+    """Write the kept records with their original columns and types (atomically)."""
+    from atlas.export import export
+
+    chosen = tuple(e.strip() for e in extras.split(",") if e.strip())
+    rows = export(map_dir, out, extras=chosen, include_removed=include_removed, where=where)
+    click.echo(f"wrote {rows:,} records to {out}")
+
+
+@main.command("report")
+@_map_argument
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The HTML file to write.")
+def report_command(map_dir, out) -> None:
+    """Write a self-contained before/after curation report (HTML)."""
+    from atlas.curation_report import report
+
+    data = report(map_dir, out)
+    click.echo(f"wrote {out}: {data['records']['before']:,} records before, {data['records']['after']:,} after")

@@ -5,12 +5,15 @@
       records.parquet   every input row (original columns and types) + `id`, in input order
       points.parquet    id, row, x, y, topic_0..topic_{L-1}, outlier, text_len, empty, dup_*;
                         rows in spatial (Morton) order, so a viewport reads few row groups
-      topics.parquet    topic_id, level, parent_id, label, keywords, size, x, y
+      topics.parquet    topic_id, level, parent_id, label, description, label_source,
+                        keyword_label, keywords, size, x, y
       embeddings.npy    float16, one unit vector per record, row-aligned with points.parquet
       neighbors.npy     int32 (N, k): each point's nearest neighbours in embedding space
                         (as positions in points.parquet, itself first), with
       neighbor_similarity.npy   float16 (N, k) cosine similarities
       search.sqlite     SQLite FTS5 index of the texts, rowid = position in points.parquet
+      dup_pairs.parquet duplicate pairs: a, b (positions in points.parquet), kind, similarity
+      edits.sqlite      the edit log (tags, removals, undo/redo; atlas.edits), kept across rebuilds
       tiles/            rendered map tiles (a cache: safe to delete)
 
 A build writes into a hidden sibling (`.my_map.partial`) and renames it into place
@@ -52,6 +55,8 @@ class MapDir:
     neighbors_path = property(lambda self: self.path / "neighbors.npy")
     similarity_path = property(lambda self: self.path / "neighbor_similarity.npy")
     search_path = property(lambda self: self.path / "search.sqlite")
+    dup_pairs_path = property(lambda self: self.path / "dup_pairs.parquet")
+    edits_path = property(lambda self: self.path / "edits.sqlite")
     tiles_path = property(lambda self: self.path / "tiles")
     chunks_path = property(lambda self: self.path / "embedding_chunks")
 
@@ -90,7 +95,10 @@ class MapDir:
         return pq.read_table(self.points_path, columns=columns)
 
     def write_topics(self, table: pa.Table) -> None:
-        pq.write_table(table, self.topics_path)
+        """Written aside and renamed, so a server or a relabel never reads half a file."""
+        tmp = self.topics_path.with_suffix(".tmp")
+        pq.write_table(table, tmp)
+        tmp.replace(self.topics_path)
 
     def topics(self) -> pa.Table:
         return pq.read_table(self.topics_path)
@@ -109,6 +117,18 @@ class MapDir:
     def neighbors(self) -> tuple[np.ndarray, np.ndarray]:
         """(indices, similarity), memory-mapped, in points.parquet order."""
         return np.load(self.neighbors_path, mmap_mode="r"), np.load(self.similarity_path, mmap_mode="r")
+
+    def write_dup_pairs(self, table: pa.Table) -> None:
+        pq.write_table(table, self.dup_pairs_path, compression="zstd")
+
+    def dup_pairs(self) -> pa.Table:
+        return pq.read_table(self.dup_pairs_path)
+
+    def edit_log(self):
+        """The map's edit log (atlas.edits.EditLog), created empty on first use."""
+        from atlas.edits import EditLog
+
+        return EditLog(self.edits_path)
 
     def write_search_index(self, texts: Iterable[str]) -> None:
         """Full-text index (SQLite FTS5, contentless): rowid i is the i-th row of points.parquet."""
@@ -196,6 +216,7 @@ def check_target(out: Path, source_hash: str, force: bool) -> None:
 def publish(staging: MapDir, out: Path) -> MapDir:
     """Move a finished build into place, replacing any previous map at `out`."""
     shutil.rmtree(staging.chunks_path, ignore_errors=True)
+    _carry_edits(MapDir(out), staging)
     old = out.parent / f".{out.name}.old"
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():
@@ -203,3 +224,12 @@ def publish(staging: MapDir, out: Path) -> MapDir:
     staging.path.rename(out)
     shutil.rmtree(old, ignore_errors=True)
     return MapDir(out)
+
+
+def _carry_edits(previous: MapDir, new: MapDir) -> None:
+    """Copy the previous map's edit log into a rebuild (SQLite's backup API: consistent even
+    while a server writes to it); edits apply by record id, so they carry over."""
+    if not previous.edits_path.exists():
+        return
+    with closing(sqlite3.connect(previous.edits_path)) as source, closing(sqlite3.connect(new.edits_path)) as target:
+        source.backup(target)

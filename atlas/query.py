@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 from functools import cached_property
 
@@ -114,10 +115,9 @@ class MapData:
 
     def keyword_search(self, query: str, limit: int) -> list[dict]:
         """Full-text search (SQLite FTS5, ranked by BM25): every word must match; the last may be a prefix."""
-        words = re.findall(r"\w+", query)
-        if not words:
+        match = fts_match(query)
+        if match is None:
             return []
-        match = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
         with self._search_lock:  # BM25 ranks at most KEYWORD_CANDIDATES matches: common words stay fast
             hits = self._search.execute(
                 "SELECT rowid, rank FROM (SELECT rowid, rank FROM docs WHERE docs MATCH ? LIMIT ?) "
@@ -125,8 +125,18 @@ class MapData:
             ).fetchall()
         return [{**self.point(i), "score": round(-rank, 3)} for i, rank in hits]
 
+    def keyword_positions(self, query: str) -> np.ndarray:
+        """Positions of every record matching the keyword query (unranked)."""
+        with self._search_lock:
+            return keyword_matches(self._search, query)
+
     def semantic_search(self, query: str, limit: int) -> list[dict]:
-        """The records nearest the query in embedding space, embedded by the map's own embedder.
+        """The records nearest the query in embedding space (see semantic_positions)."""
+        positions, scores = self.semantic_positions(query, limit)
+        return [{**self.point(int(i)), "score": round(float(s), 4)} for i, s in zip(positions, scores)]
+
+    def semantic_positions(self, query: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions and scores of the records nearest the query, embedded by the map's own embedder.
 
         Up to EXACT_SEARCH_LIMIT records every vector is scored. Above, the fine topics act as
         an inverted file: the query is scored against each topic's mean vector and only the
@@ -143,7 +153,7 @@ class MapData:
             candidates = np.sort(np.concatenate([members[starts[t]:starts[t + 1]] for t in probe]))
         scores = np.asarray(embeddings[candidates], np.float32) @ vector
         best = np.argsort(-scores, kind="stable")[:limit]
-        return [{**self.point(int(candidates[i])), "score": round(float(scores[i]), 4)} for i in best]
+        return candidates[best], scores[best]
 
     @cached_property
     def _topic_lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -167,6 +177,24 @@ class MapData:
         if spec is None:
             raise AtlasError("this map was built from precomputed vectors; semantic search needs an embedder")
         return load_embedder(spec, EmbedSettings(), cache_dir())
+
+
+def fts_match(query: str) -> str | None:
+    """The FTS5 expression of a keyword query: every word must match, the last may be a
+    prefix; each word is quoted, so the query's text is never FTS syntax. None: no words."""
+    words = re.findall(r"\w+", query)
+    if not words:
+        return None
+    return " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
+
+
+def keyword_matches(db: sqlite3.Connection, query: str) -> np.ndarray:
+    """Positions (points order) of every record the keyword query matches in search.sqlite."""
+    match = fts_match(query)
+    if match is None:
+        return np.zeros(0, np.int64)
+    rows = db.execute("SELECT rowid FROM docs WHERE docs MATCH ?", (match,)).fetchall()
+    return np.array([row for row, in rows], np.int64)
 
 
 def _jsonable(value):

@@ -26,6 +26,7 @@ def describe(path: Path, top: int = 8) -> str:
         + (f"; {emb['truncated']:,} texts truncated to the model window" if emb.get("truncated") else ""),
         f"levels     {m['levels']}: topics per level {m['topics_per_level']}; "
         f"{m['outliers']:,} outliers joined their nearest topic",
+        f"labels     {_labels(m.get('labels', {}))}",
         f"duplicates {dup['groups']:,} groups, {dup['records_in_groups']:,} records "
         f"({', '.join(f'{k} {v:,}' for k, v in dup['by_kind'].items())}); "
         f"{dup['removable']:,} removable, largest group {dup['largest_group']:,}",
@@ -40,3 +41,10 @@ def describe(path: Path, top: int = 8) -> str:
         lines.append(f"  {name:<10} {stage['seconds']:8.2f}s  {stage['records_per_s']:>12,.0f} records/s")
     lines.append(f"  {'total':<10} {m['total_seconds']:8.2f}s")
     return "\n".join(lines)
+
+
+def _labels(info: dict) -> str:
+    if info.get("method") != "llm":
+        return "keywords (c-TF-IDF)"
+    return (f"{info['model']} ({info['prompt_form']} prompt), {info['seconds_per_topic']:.2f}s per topic, "
+            f"{info['fell_back']:,} topics fell back to keywords")

@@ -53,6 +53,19 @@ class KeywordSettings:
 
 
 @dataclass(frozen=True)
+class LabelSettings:
+    method: str | None = _help(
+        None, "llm | keywords (None: llm when a model is installed, else keywords with a notice)"
+    )
+    model: str | None = _help(
+        None, "a bundled model name (smollm2, gemma3-270m) or PATH to a .gguf file (None: smollm2)"
+    )
+    threads: int = _help(2, "llama.cpp threads: 2 on a quiet 2-core machine, 1 if anything else runs")
+    central_texts: int = _help(3, "texts nearest the topic centre shown to the model")
+    spread_texts: int = _help(1, "texts further out shown to the model")
+
+
+@dataclass(frozen=True)
 class DedupSettings:
     near_threshold: float = _help(
         0.7, "near duplicates: estimated Jaccard similarity of character 5-gram sets"
@@ -80,6 +93,7 @@ class BuildSettings:
     project: ProjectSettings = field(default_factory=ProjectSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     keywords: KeywordSettings = field(default_factory=KeywordSettings)
+    label: LabelSettings = field(default_factory=LabelSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
 
     def as_dict(self) -> dict:

@@ -8,11 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from atlas.settings import BuildSettings, EmbedSettings
+from atlas.settings import BuildSettings, EmbedSettings, LabelSettings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "debian_packages.parquet"
 SMALL_SETTINGS = BuildSettings(text_columns=("description",), id_column="package", seed=42,
-                               embed=EmbedSettings(embedder="static"))
+                               embed=EmbedSettings(embedder="static"), label=LabelSettings(method="keywords"))
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,7 @@ def small_table(sample_table) -> pa.Table:
 
 @pytest.fixture(scope="session")
 def small_map(tmp_path_factory, small_table):
-    """A map of the 400 records, built with the static embedder."""
+    """A map of the 400 records, built with the static embedder and keyword labels (fast)."""
     from atlas.pipeline.run import build
 
     d = tmp_path_factory.mktemp("small")
@@ -52,3 +52,24 @@ def sample_map(tmp_path_factory):
     out = tmp_path_factory.mktemp("sample") / "map"
     settings = BuildSettings(text_columns=("description",), id_column="package", seed=42)
     return build(SAMPLE, out, settings, quiet=True, log=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def curation_maps(tmp_path_factory, small_map, small_table):
+    """Two versions of the small map for curation tests: the 400 records, and the same data
+    with rows 0-39 dropped. Copy one before editing it."""
+    from atlas.pipeline.run import build
+
+    d = tmp_path_factory.mktemp("changed")
+    pq.write_table(small_table.slice(40), d / "changed.parquet")
+    return [small_map, build(d / "changed.parquet", d / "map", SMALL_SETTINGS, quiet=True, log=lambda _: None)]
+
+
+@pytest.fixture
+def curated(tmp_path, curation_maps):
+    """A fresh copy of the full curation map (its own edit log)."""
+    import shutil
+
+    from atlas.mapdir import MapDir
+
+    return MapDir(shutil.copytree(curation_maps[0].path, tmp_path / "map"))

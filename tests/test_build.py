@@ -39,7 +39,8 @@ def test_map_directory_contract(small_map, small_table):
     emb = small_map.embeddings()
     assert emb.shape == (400, 256) and emb.dtype == np.float16
     topics = small_map.topics()
-    assert topics.column_names == ["topic_id", "level", "parent_id", "label", "keywords", "size", "x", "y"]
+    assert topics.column_names == ["topic_id", "level", "parent_id", "keyword_label", "keywords", "size", "x", "y",
+                                   "label", "description", "label_source"]
     level0 = topics.filter(pa.compute.equal(topics["level"], 0))
     assert sum(level0.column("size").to_pylist()) == 400
     assert all(level0.column("parent_id").is_null().to_pylist())

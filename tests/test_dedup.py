@@ -54,7 +54,8 @@ def test_near_pairs_find_planted_variants(small_table):
     variants += ["for the Data Manager API", "Python bindings for the libhmac solvers"]
     values = originals + variants
     norm = normalize(texts(*values))
-    pairs = near_pairs(norm, np.zeros(len(values), bool), DedupSettings(), seed=0)
+    pairs, similarity = near_pairs(norm, np.zeros(len(values), bool), DedupSettings(), seed=0)
+    assert (similarity >= DedupSettings().near_threshold).all() and (similarity <= 1).all()
     none = np.zeros((2, 0), np.int64)
     group = group_pairs([none, pairs, none], np.ones(len(values))).group
     assert group[3] >= 0 and (group[202:206] == group[3]).all()
@@ -66,8 +67,9 @@ def test_near_pairs_find_planted_variants(small_table):
 def test_semantic_pairs_threshold():
     nb = Neighbors(np.array([[0, 1, 2], [1, 0, 2], [2, 1, 0]], np.int32),
                    np.array([[0, 0.02, 0.5], [0, 0.02, 0.3], [0, 0.3, 0.5]], np.float32))
-    pairs = semantic_pairs(nb, np.zeros(3, bool), 0.95)
+    pairs, similarity = semantic_pairs(nb, np.zeros(3, bool), 0.95)
     assert sorted(map(tuple, pairs.T.tolist())) == [(0, 1), (1, 0)]
+    assert np.allclose(similarity, 0.98)
 
 
 def test_group_pairs_kind_and_survivor():

@@ -117,7 +117,7 @@ function drawLabels() {
     if (box[0] < 0 || box[1] < 0 || box[2] > size.x || box[3] > size.y) continue;  // fully in view only
     if (placed.some((b) => box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1])) continue;
     placed.push(box);
-    nodes.push(el("div", { class: "topic-label", text: t.label, title: `${t.label} · ${t.size.toLocaleString()} records`,
+    nodes.push(el("div", { class: "topic-label", text: t.label, title: `${t.label} · ${t.size.toLocaleString()} records\n${t.description || ""}`,
                            "data-topic": t.topic_id, "data-level": t.level,
                            style: `left:${p.x}px;top:${p.y}px;font-size:${font}px`,
                            onclick: () => selectTopic(t.topic_id, true) }));
@@ -164,6 +164,7 @@ async function showRecord(id) {
   body.replaceChildren(
     el("h3", { text: "Text" }), el("div", { class: "text", text: r.text }),
     el("h3", { text: "Topic" }), path,
+    el("div", { class: "desc", text: state.byId.get(r.topic_path.at(-1).topic_id)?.description || "" }),
     el("h3", { text: "Duplicates" }), el("div", { text: dup + (r.outlier ? " · outlier of its topic" : "") }),
     el("h3", { text: "Nearest neighbours (embedding space)" }), neighbors,
     el("h3", { text: "Columns" }), el("table", {}, ...rows));
@@ -189,7 +190,8 @@ function buildTree() {
                    el("span", { class: "count", text: `${t.size.toLocaleString()} · ${(100 * t.share).toFixed(1)}%` })];
     const kids = (children.get(t.topic_id) || []).sort((a, b) => b.size - a.size);
     const desc = t.description ? [el("div", { class: "desc", text: t.description })] : [];
-    if (!kids.length) return el("div", { class: "leaf", "data-topic": t.topic_id, onclick: () => selectTopic(t.topic_id, true) }, ...label);
+    if (!kids.length) return el("div", { class: "leaf", "data-topic": t.topic_id, title: t.description || "",
+                                         onclick: () => selectTopic(t.topic_id, true) }, ...label);
     const summary = el("summary", { "data-topic": t.topic_id, onclick: () => selectTopic(t.topic_id, true) }, ...label);
     return el("details", {}, summary, ...desc, ...kids.map(node));
   };

@@ -2,12 +2,14 @@
 
 Pairs of each kind become edges; connected records form one group with one suggested
 survivor (the longest text; the first row on ties). A record's kind is the strictest
-edge that ties it to its group: exact, then near, then semantic.
+edge that ties it to its group: exact, then near, then semantic. The pairs are kept, with
+their similarity (exact 1.0, near the estimated Jaccard, semantic the cosine), so groups can
+be formed again at stricter thresholds (atlas.duplicates).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -21,10 +23,39 @@ _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @dataclass
+class Pairs:
+    """Duplicate links, each unordered pair once per kind."""
+
+    edges: np.ndarray  # int64 (2, P): record positions
+    kind: np.ndarray  # int8 (P,): index into KINDS
+    similarity: np.ndarray  # float32 (P,)
+
+    @classmethod
+    def of(cls, by_kind: list[tuple[np.ndarray, np.ndarray]]) -> Pairs:
+        """From (edges, similarity) per kind, in the order of KINDS[1:]."""
+        parts = [_dedupe(edges, similarity) for edges, similarity in by_kind]
+        return cls(np.concatenate([edges for edges, _ in parts], axis=1).astype(np.int64),
+                   np.concatenate([np.full(e.shape[1], code, np.int8) for code, (e, _) in enumerate(parts, 1)]),
+                   np.concatenate([similarity for _, similarity in parts]).astype(np.float32))
+
+    def to_table(self, position: np.ndarray) -> pa.Table:
+        """a, b (int32, renumbered by `position`, a < b), kind (string), similarity (float32)."""
+        a, b = np.sort(position[self.edges], axis=0).astype(np.int32)
+        return pa.table({"a": a, "b": b,
+                         "kind": pa.array(np.array(KINDS, object)[self.kind], pa.string()).dictionary_encode(),
+                         "similarity": self.similarity})
+
+    def by_kind(self) -> list[np.ndarray]:
+        """(2, P) edges of each kind, in the order of KINDS[1:]."""
+        return [self.edges[:, self.kind == code] for code in range(1, len(KINDS))]
+
+
+@dataclass
 class Duplicates:
     group: np.ndarray  # int64 (N,): group number, -1 when the record has no duplicate
     kind: np.ndarray  # int8 (N,): index into KINDS, 0 when none
     survivor: np.ndarray  # bool (N,): the suggested record to keep (True when no duplicate)
+    pairs: Pairs | None = None
 
 
 def find_duplicates(
@@ -36,13 +67,14 @@ def find_duplicates(
     seed: int = 0,
 ) -> Duplicates:
     norm = normalize(texts)
-    pairs = [
-        exact_pairs(norm, empty),
+    exact = exact_pairs(norm, empty)
+    pairs = Pairs.of([
+        (exact, np.ones(exact.shape[1], np.float32)),
         near_pairs(norm, empty, settings, seed),
         semantic_pairs(neighbors, empty, settings.semantic_threshold),
-    ]
+    ])
     lengths = pc.utf8_length(texts).to_numpy(zero_copy_only=False)
-    return group_pairs(pairs, lengths)
+    return replace(group_pairs(pairs.by_kind(), lengths), pairs=pairs)
 
 
 def normalize(texts: pa.ChunkedArray) -> pa.StringArray:
@@ -65,8 +97,10 @@ def exact_pairs(norm: pa.StringArray, empty: np.ndarray) -> np.ndarray:
     return np.stack([first[keep], order[keep]])
 
 
-def near_pairs(norm: pa.StringArray, empty: np.ndarray, settings: DedupSettings, seed: int) -> np.ndarray:
-    """(2, P) pairs similar as character shingles or as sets of words (MinHash LSH).
+def near_pairs(norm: pa.StringArray, empty: np.ndarray, settings: DedupSettings,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(2, P) pairs similar as character shingles or as sets of words (MinHash LSH), and the
+    higher of their two estimated Jaccard similarities.
 
     Character 5-grams catch edits inside words and punctuation; word sets catch a word
     dropped or appended to a short text, which changes too many 5-grams.
@@ -77,10 +111,22 @@ def near_pairs(norm: pa.StringArray, empty: np.ndarray, settings: DedupSettings,
     for hasher, size, threshold in passes:
         signatures = minhash(norm, hasher, size, settings.num_perm, seed)
         found.append(_lsh_pairs(signatures, empty, settings.bands, threshold))
-    return np.unique(np.concatenate(found, axis=1), axis=1)
+    return _dedupe(*(np.concatenate(part, axis=-1) for part in zip(*found)))
 
 
-def _lsh_pairs(signatures: np.ndarray, empty: np.ndarray, bands: int, threshold: float) -> np.ndarray:
+def _dedupe(edges: np.ndarray, similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each unordered pair once, with its highest similarity."""
+    edges = np.sort(edges, axis=0)
+    order = np.lexsort((edges[1], edges[0]))
+    edges, similarity = edges[:, order], similarity[order]
+    starts = np.flatnonzero(np.r_[True, (edges[:, 1:] != edges[:, :-1]).any(axis=0)][:edges.shape[1]])
+    if not len(starts):
+        return edges, similarity
+    return edges[:, starts], np.maximum.reduceat(similarity, starts)
+
+
+def _lsh_pairs(signatures: np.ndarray, empty: np.ndarray, bands: int,
+               threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Candidates that share a band, kept when their estimated Jaccard passes `threshold`."""
     num_perm = signatures.shape[1]
     signatures[empty] = np.arange(num_perm, dtype=np.uint32)  # never equal to a real one
@@ -93,8 +139,9 @@ def _lsh_pairs(signatures: np.ndarray, empty: np.ndarray, bands: int, threshold:
         candidates.append(np.stack([order[:-1][same], order[1:][same]]))
     pairs = np.unique(np.sort(np.concatenate(candidates, axis=1), axis=0), axis=1)
     pairs = pairs[:, ~(empty[pairs[0]] | empty[pairs[1]])]
-    similarity = (signatures[pairs[0]] == signatures[pairs[1]]).mean(axis=1)
-    return pairs[:, similarity >= threshold]
+    similarity = (signatures[pairs[0]] == signatures[pairs[1]]).mean(axis=1).astype(np.float32)
+    keep = similarity >= threshold
+    return pairs[:, keep], similarity[keep]
 
 
 def minhash(norm: pa.StringArray, hasher, size: int | None, num_perm: int, seed: int,
@@ -170,22 +217,30 @@ def _mix(columns: np.ndarray) -> np.ndarray:
     return key
 
 
-def semantic_pairs(neighbors: Neighbors, empty: np.ndarray, threshold: float) -> np.ndarray:
-    """(2, P) neighbour pairs with cosine similarity >= threshold."""
+def semantic_pairs(neighbors: Neighbors, empty: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(2, P) neighbour pairs with cosine similarity >= threshold, and that similarity."""
     n, k = neighbors.indices.shape
     rows = np.repeat(np.arange(n), k)
     cols = neighbors.indices.ravel().astype(np.int64)
-    keep = (1 - neighbors.distances.ravel() >= threshold) & (rows != cols) & (cols >= 0)
-    pairs = np.stack([rows[keep], cols[keep]])
-    return pairs[:, ~(empty[pairs[0]] | empty[pairs[1]])]
+    similarity = (1 - neighbors.distances.ravel()).astype(np.float32)
+    keep = (similarity >= threshold) & (rows != cols) & (cols >= 0)
+    pairs, similarity = np.stack([rows[keep], cols[keep]]), similarity[keep]
+    real = ~(empty[pairs[0]] | empty[pairs[1]])
+    return pairs[:, real], similarity[real]
 
 
 def group_pairs(pairs_by_kind: list[np.ndarray], lengths: np.ndarray) -> Duplicates:
     """Connected components over all pairs; a survivor per group; each record's strictest kind."""
+    group, kind = components(pairs_by_kind, len(lengths))
+    return Duplicates(group, kind, pick_survivors(group, -lengths))
+
+
+def components(pairs_by_kind: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(group, kind) of n records linked by (2, P) pairs of each kind (KINDS[1:] order): group
+    numbers from 0 in order of first member, -1 alone; kind the strictest link, 0 alone."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    n = len(lengths)
     kind = np.full(n, len(KINDS), np.int8)
     for code, pairs in enumerate(pairs_by_kind, start=1):
         np.minimum.at(kind, pairs.ravel(), code)
@@ -197,9 +252,15 @@ def group_pairs(pairs_by_kind: list[np.ndarray], lengths: np.ndarray) -> Duplica
     group = np.full(n, -1, np.int64)
     _, group[in_group] = np.unique(component[in_group], return_inverse=True)
     kind[~in_group] = 0
-    survivor = np.ones(n, bool)
-    members = np.flatnonzero(in_group)
-    order = members[np.lexsort((members, -lengths[members], group[members]))]
+    return group, kind
+
+
+def pick_survivors(group: np.ndarray, *keys: np.ndarray) -> np.ndarray:
+    """Bool (N,): in each group the member that sorts first by `keys` (the first key decides,
+    then the next; the lowest position last) survives; a record in no group too."""
+    survivor = np.ones(len(group), bool)
+    members = np.flatnonzero(group >= 0)
+    order = members[np.lexsort((members, *(key[members] for key in reversed(keys)), group[members]))]
     first_of_group = np.r_[True, group[order][1:] != group[order][:-1]]
     survivor[order[~first_of_group]] = False
-    return Duplicates(group, kind, survivor)
+    return survivor

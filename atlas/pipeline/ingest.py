@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from atlas.errors import AtlasError
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv",
            ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 MIN_RECORDS = 10
+INPUT_ID_KEY = b"atlas.input_id"  # schema metadata: the input's own `id` field and position, or null
 CHAT_FIELDS = (("role", "content"), ("from", "value"))
 
 
@@ -182,7 +185,9 @@ def _join_list(chunk: pa.Array, name: str) -> pa.Array:
 
 
 def _with_ids(table: pa.Table, id_column: str | None) -> pa.Table:
-    """Add the string `id` column: from `id_column` (validated) or the row number."""
+    """Add the string `id` column: from `id_column` (validated) or the row number. The input's
+    own `id` field and position are kept in the schema metadata, so an export restores them."""
+    input_id = _input_id(table)
     if id_column is None and "id" in table.column_names:
         id_column = "id"
     if id_column is None:
@@ -201,7 +206,34 @@ def _with_ids(table: pa.Table, id_column: str | None) -> pa.Table:
         _check_ids(ids, id_column)
     if "id" in table.column_names:
         table = table.drop_columns(["id"])
-    return table.append_column("id", ids)
+    table = table.append_column("id", ids)
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), INPUT_ID_KEY: input_id})
+
+
+def _input_id(table: pa.Table) -> bytes:
+    """JSON: {"position", "schema" (the field as a base64 Arrow schema)}, or null without an `id`."""
+    if "id" not in table.column_names:
+        return b"null"
+    schema = pa.schema([table.schema.field("id")]).serialize().to_pybytes()
+    return json.dumps({"position": table.column_names.index("id"),
+                       "schema": base64.b64encode(schema).decode()}).encode()
+
+
+def restore_input_id(table: pa.Table) -> pa.Table:
+    """The inverse of `_with_ids` for rows of records.parquet: the input's own `id` back at its
+    position with its type, or no `id` where Atlas added it. Maps written before this was
+    recorded come back unchanged."""
+    metadata = dict(table.schema.metadata or {})
+    raw = metadata.pop(INPUT_ID_KEY, None)
+    if raw is None:
+        return table
+    value = json.loads(raw)
+    ids = table.column("id")
+    table = table.drop_columns(["id"]).replace_schema_metadata(metadata)
+    if value is None:
+        return table
+    field = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(value["schema"]))).field(0)
+    return table.add_column(value["position"], field, pc.cast(ids, field.type))
 
 
 def _check_ids(ids: pa.ChunkedArray, name: str) -> None:

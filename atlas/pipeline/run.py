@@ -29,6 +29,7 @@ from atlas.pipeline.ingest import Dataset, iter_texts, read_dataset
 from atlas.pipeline.keywords import topic_keywords
 from atlas.pipeline.neighbors import nearest_neighbors
 from atlas.pipeline.project import project
+from atlas.pipeline.relabel import make_labels, with_labels
 from atlas.progress import Progress
 from atlas.settings import BuildSettings, cache_dir
 from atlas.spatial import extent, morton_codes, world
@@ -86,7 +87,11 @@ def build(
         with progress.ticking("cluster"), timer.stage("cluster", **vars(settings.cluster)):
             hierarchy = cluster(xy, settings=settings.cluster)
         with progress.ticking("keywords"), timer.stage("keywords", **vars(settings.keywords)):
-            keywords, labels = topic_keywords(data.text, hierarchy, settings=settings.keywords)
+            keywords, keyword_labels = topic_keywords(data.text, hierarchy, settings=settings.keywords)
+        topics = _topics_table(xy, hierarchy, keywords, keyword_labels)
+        with timer.stage("label", **vars(settings.label)) as info:
+            topic_labels, info["model"] = make_labels(data.text, vectors, hierarchy.labels, hierarchy.outlier,
+                                                      topics, settings.label, progress, log)
         with progress.ticking("dedup"), timer.stage("dedup", **vars(settings.dedup)):
             dups = find_duplicates(data.text, data.empty, neighbors, settings=settings.dedup,
                                    seed=settings.seed or 0)
@@ -96,11 +101,12 @@ def build(
             order = np.argsort(codes, kind="stable")
             staging.write_records(data.table)
             staging.write_points(_points_table(data, xy, hierarchy, dups, order, codes))
-            staging.write_topics(_topics_table(xy, hierarchy, keywords, labels))
+            staging.write_topics(with_labels(topics, topic_labels))
             staging.write_embeddings(vectors[order])
             position = np.empty_like(order)
             position[order] = np.arange(len(order))
             staging.write_neighbors(position[neighbors.indices[order]], 1 - neighbors.distances[order])
+            staging.write_dup_pairs(dups.pairs.to_table(position))
         with progress.ticking("index"), timer.stage("index"):
             staging.write_search_index(iter_texts(data.text.take(pa.array(order))))
         staging.write_manifest(_manifest(source, source_hash, data, settings, embedder_info,
@@ -195,7 +201,7 @@ def _points_table(data: Dataset, xy: np.ndarray, hierarchy: Hierarchy, dups: Dup
 
 
 def _topics_table(xy: np.ndarray, hierarchy: Hierarchy, keywords: list[list[str]],
-                  labels: list[str]) -> pa.Table:
+                  keyword_labels: list[str]) -> pa.Table:
     n_topics = len(hierarchy.parent)
     sizes = np.zeros(n_topics, np.int64)
     for level_labels in hierarchy.labels:
@@ -205,7 +211,7 @@ def _topics_table(xy: np.ndarray, hierarchy: Hierarchy, keywords: list[list[str]
         "topic_id": pa.array(np.arange(n_topics, dtype=np.int32)),
         "level": pa.array(hierarchy.level.astype(np.int32)),
         "parent_id": pa.array(hierarchy.parent, mask=hierarchy.parent < 0),
-        "label": pa.array(labels, pa.string()),
+        "keyword_label": pa.array(keyword_labels, pa.string()),
         "keywords": pa.array(keywords, pa.list_(pa.string())),
         "size": pa.array(sizes),
         "x": pa.array(positions[:, 0]),
@@ -228,6 +234,7 @@ def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dup
         "empty_texts": int(data.empty.sum()),
         "invalid_utf8_records": data.invalid_utf8,
         "embedder": embedder_info,
+        "labels": timer.stages["label"]["model"],
         "levels": hierarchy.n_levels,
         "topics_per_level": [len(np.unique(lv)) for lv in hierarchy.labels],
         "outliers": int(hierarchy.outlier.sum()),

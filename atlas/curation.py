@@ -1,0 +1,188 @@
+"""One map opened for curation: every curation action is one call here, so the CLI and the
+server's routes stay thin.
+
+An edit is chosen by a predicate, stored with it in the edit log and re-evaluated by `replay`
+on another version of the dataset:
+
+    {"select": [steps]}                      a selection (atlas.selection)
+    {"duplicates": {"keep": RULE, "near_threshold": T, "semantic_threshold": T, "prefer": [ids]}}
+    {"quota": {"level": L, "seed": S, "cap": N | "cap_pct": P | "target": T}}
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Sequence
+from contextlib import closing
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from atlas import duplicates
+from atlas.balance import Quota, quota
+from atlas.edits import EDIT_ACTIONS, Entry, State
+from atlas.errors import AtlasError
+from atlas.filters import Frame, Search
+from atlas.mapdir import MapDir
+from atlas.selection import map_bound, resolve
+from atlas.settings import DedupSettings
+
+SEMANTIC_MATCHES = 1000  # `semantic ~ "words"` matches the records nearest the words
+
+
+class Curation:
+    """The filter frame, the edit log and the duplicate pairs of one map, in points order.
+
+    `search` and `semantic` (query -> positions) default to the map's own indexes; a server
+    passes the ones it already has loaded.
+    """
+
+    def __init__(self, path: str | os.PathLike | MapDir, *, search: Search | None = None,
+                 semantic: Search | None = None):
+        self.mapdir = path if isinstance(path, MapDir) else MapDir(path)
+        self.manifest = self.mapdir.manifest()
+        self.log = self.mapdir.edit_log()
+        points = self.mapdir.points()
+        self.ids = points.column("id").combine_chunks()
+        self.topics = self.mapdir.topics()
+        self.frame = Frame(points, self.mapdir.records(), self.topics.column("level").to_numpy(),
+                           state=self.state, search=search or self._keyword, semantic=semantic or self._semantic)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def state(self) -> State:
+        return self.log.state(self.ids)
+
+    def kept(self, where: str | None = None, *, include_removed: bool = False) -> np.ndarray:
+        """Bool (N,): the records an export writes: not removed (unless asked) and matching `where`."""
+        mask = self.frame.mask(where)
+        return mask if include_removed else mask & ~self.state().removed
+
+    def resolve(self, predicate: dict) -> np.ndarray:
+        """Bool (N,): the records a predicate chooses on this map."""
+        kind, args = _predicate(predicate)
+        if kind == "select":
+            return resolve(args, self.frame)
+        if kind == "duplicates":
+            return self.duplicate_removals(**_arguments(self.duplicate_removals, args, kind))
+        return self.quota(**_arguments(self.quota, args, kind)).remove
+
+    def edit(self, action: str, predicate: dict, *, tag: str | None = None, reason: str = "") -> Entry:
+        """Apply `action` (tag, untag, remove, restore) to the records `predicate` chooses."""
+        return self.log.append(action, self.ids.filter(self.resolve(predicate)), predicate=predicate,
+                               tag=tag, reason=reason)
+
+    def undo(self) -> Entry | None:
+        return self.log.undo()
+
+    def redo(self) -> Entry | None:
+        return self.log.redo()
+
+    @cached_property
+    def _pairs(self) -> pa.Table:
+        if not self.mapdir.dup_pairs_path.exists():
+            raise AtlasError(f"{self.mapdir.path} has no duplicate pairs (built by an older Atlas); "
+                             "rebuild it with `atlas build`")
+        return self.mapdir.dup_pairs()
+
+    def duplicate_groups(self, near_threshold: float | None = None,
+                         semantic_threshold: float | None = None) -> duplicates.Groups:
+        build = DedupSettings(**{k: v for k, v in self.manifest["settings"]["dedup"].items()
+                                 if k in DedupSettings.__dataclass_fields__})
+        return duplicates.groups(self._pairs, len(self), build, near_threshold=near_threshold,
+                                 semantic_threshold=semantic_threshold)
+
+    def duplicate_removals(self, keep: str = "longest", near_threshold: float | None = None,
+                           semantic_threshold: float | None = None, prefer: Sequence[str] = ()) -> np.ndarray:
+        """Bool (N,): every duplicate that is not its group's survivor; `prefer` names records
+        that survive their group whatever the rule."""
+        found = self.duplicate_groups(near_threshold, semantic_threshold)
+        overrides = duplicates.overrides_for(found, self.frame, list(prefer))
+        return duplicates.removable(found, duplicates.survivors(found, keep, self.frame, overrides))
+
+    def quota(self, level: int = 0, seed: int = 0, cap: int | None = None, cap_pct: float | None = None,
+              target: int | None = None) -> Quota:
+        """Preview of a quota over the kept records at `level` (atlas.balance)."""
+        if not 0 <= level < self.manifest["levels"]:
+            raise AtlasError(f"level is 0 (coarsest) to {self.manifest['levels'] - 1}, not {level}")
+        points = self.frame.points
+        return quota(points.column(f"topic_{level}").to_numpy(), ~self.state().removed,
+                     points.column("dup_survivor").to_numpy(zero_copy_only=False), self.mapdir.embeddings(),
+                     level=level, seed=seed, cap=cap, cap_pct=cap_pct, target=target)
+
+    def labels(self) -> dict[int, str]:
+        return dict(zip(self.topics.column("topic_id").to_pylist(), self.topics.column("label").to_pylist()))
+
+    def export_edits(self) -> list[dict]:
+        """The edits in force as replayable JSON: a selection drawn on this map (a lasso, a box,
+        a topic) is replaced by its record ids, and kept under "drawn" for the record."""
+        out = []
+        for entry, ids in zip(active := self.log.active(), self.log.ids([e.seq for e in active])):
+            item = {"action": entry.action, "tag": entry.tag, "reason": entry.reason, "predicate": entry.predicate}
+            kind, args = _predicate(entry.predicate)
+            if kind == "select" and map_bound(args):
+                item |= {"predicate": {"select": [{"op": "replace", "ids": ids.to_pylist()}]},
+                         "drawn": entry.predicate}
+            out.append(item)
+        return out
+
+    def replay(self, items: list[dict]) -> list[dict]:
+        """Append exported edits, each re-evaluated on this map. Per edit: its new entry's seq,
+        count, and the ids it names that this map does not have (reported, not fatal)."""
+        if not isinstance(items, list):
+            raise AtlasError("an edits file is a JSON list, as `atlas edits export` writes")
+        report = []
+        for number, item in enumerate(items, 1):
+            if not isinstance(item, dict) or item.get("action") not in EDIT_ACTIONS:
+                raise AtlasError(f"edit {number}: needs an action, one of {', '.join(EDIT_ACTIONS)}")
+            entry = self.edit(item["action"], item.get("predicate"), tag=item.get("tag"),
+                              reason=item.get("reason", ""))
+            report.append({"seq": entry.seq, "action": entry.action, "count": entry.count,
+                           "missing": self._missing(item["predicate"])})
+        return report
+
+    def _missing(self, predicate: dict) -> list[str]:
+        kind, args = _predicate(predicate)
+        named = [i for step in args if "ids" in step for i in step["ids"]] if kind == "select" else []
+        named += list(args.get("prefer", ())) if kind == "duplicates" else []
+        if not named:
+            return []
+        named = pa.array(named, pa.string())
+        return named.filter(pc.invert(pc.is_in(named, value_set=self.ids))).to_pylist()
+
+    def _keyword(self, query: str) -> np.ndarray:
+        from atlas.query import keyword_matches
+
+        with closing(self.mapdir.search_index()) as db:
+            return keyword_matches(db, query)
+
+    def _semantic(self, query: str) -> np.ndarray:
+        return self._query_data.semantic_positions(query, SEMANTIC_MATCHES)[0]
+
+    @cached_property
+    def _query_data(self):
+        from atlas.query import MapData
+
+        return MapData(self.mapdir)
+
+
+def _predicate(predicate) -> tuple[str, dict | list]:
+    """(kind, arguments) of a stored predicate; AtlasError when it is not one."""
+    if isinstance(predicate, dict) and len(predicate) == 1:
+        (kind, args), = predicate.items()
+        if kind == "select" or (kind in ("duplicates", "quota") and isinstance(args, dict)):
+            return kind, args
+    raise AtlasError('a predicate is {"select": [steps]}, {"duplicates": {"keep": RULE, ...}} or '
+                     f'{{"quota": {{"level": L, "cap": N, ...}}}}, not {predicate!r}')
+
+
+def _arguments(method, args: dict, kind: str) -> dict:
+    allowed = list(inspect.signature(method).parameters)
+    unknown = sorted(set(args) - set(allowed))
+    if unknown:
+        raise AtlasError(f"{kind}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    return args

@@ -1,0 +1,99 @@
+"""Make topic labels during a build, or redo them on a finished map (`atlas relabel`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+import pyarrow as pa
+
+from atlas.errors import AtlasError
+from atlas.llm.cache import AnswerCache
+from atlas.llm.models import INSTALL_HINT, find_model
+from atlas.mapdir import MapDir
+from atlas.pipeline.ingest import combined_text
+from atlas.pipeline.label import TopicLabels, keyword_labels, llm_labels, representative_texts
+from atlas.progress import Progress
+from atlas.settings import LabelSettings, cache_dir
+
+Log = Callable[[str], None]
+
+
+def make_labels(
+    texts: pa.ChunkedArray, vectors: np.ndarray, labels: np.ndarray, outlier: np.ndarray,
+    topics: pa.Table, settings: LabelSettings, progress: Progress, log: Log,
+    *, levels: set[int] | None = None, current: TopicLabels | None = None,
+) -> tuple[TopicLabels, dict]:
+    """Labels for every topic in `topics` (topic_id order), and what made them, for the manifest.
+
+    `texts`, `vectors`, `labels` (levels, N) and `outlier` describe the records in one order.
+    """
+    keywords = topics.column("keywords").to_pylist()
+    fallback = topics.column("keyword_label").to_pylist()
+    model = None if settings.method == "keywords" else find_model(settings.model, cache_dir())
+    if model is None:
+        if settings.method == "llm":
+            raise AtlasError(f"--labels llm needs a local model: pass --llm PATH.gguf, or {INSTALL_HINT}")
+        if settings.method is None:
+            log(f"labels from keywords: no local LLM installed ({INSTALL_HINT})")
+        return keyword_labels(keywords, fallback), {"method": "keywords"}
+    from atlas.llm.llama import LlamaCompleter
+
+    started = time.perf_counter()
+    examples = representative_texts(texts, vectors, labels, ~outlier, central=settings.central_texts,
+                                    spread=settings.spread_texts)
+    completer = LlamaCompleter(model, threads=settings.threads)
+    log(f"labelling topics with {model.name} ({model.path})")
+    todo = len(topics) if levels is None else int(np.isin(topics.column("level").to_numpy(), list(levels)).sum())
+    cache = AnswerCache(cache_dir() / "label_answers.sqlite")
+    try:
+        with progress.bar("label", total=todo, unit="topic") as bar:
+            result = llm_labels(
+                topics.column("parent_id").fill_null(-1).to_numpy(), topics.column("size").to_numpy(),
+                keywords, fallback, examples, completer, cache=cache, levels=levels, current=current,
+                on_topic=lambda: bar.update(1),
+            )
+    finally:
+        cache.close()
+    seconds = time.perf_counter() - started
+    return result, {"method": "llm", "model": model.name, "model_path": str(model.path),
+                    "prompt_form": "chat template" if completer.chat_template else "completion",
+                    "seconds": round(seconds, 2), "seconds_per_topic": round(seconds / max(todo, 1), 3),
+                    "fell_back": result.source.count("keywords")}
+
+
+def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None = None,
+            quiet: bool = False, log: Log = print) -> TopicLabels:
+    """Redo a map's labels (all, or only at `levels`) without rebuilding; rewrites topics.parquet."""
+    manifest = mapdir.manifest()
+    if levels and not levels <= set(range(manifest["levels"])):
+        raise AtlasError(f"--level must be between 0 and {manifest['levels'] - 1} for this map")
+    topics = mapdir.topics()
+    if "keyword_label" not in topics.column_names:  # a map built before topics had LLM labels
+        topics = topics.append_column("keyword_label", topics.column("label"))
+    points = mapdir.points()
+    rows = points.column("row")
+    text, _ = combined_text(mapdir.records(), tuple(manifest["columns"]["text"]))
+    labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(manifest["levels"])])
+    current = (TopicLabels(*(topics.column(c).to_pylist() for c in ("label", "description", "label_source")))
+               if "label_source" in topics.column_names else None)
+    result, info = make_labels(
+        text.take(rows), mapdir.embeddings(), labels, points.column("outlier").to_numpy(zero_copy_only=False),
+        topics, replace(settings, method=settings.method or "llm"), Progress(quiet), log,
+        levels=levels, current=current,
+    )
+    mapdir.write_topics(with_labels(topics, result))
+    mapdir.write_manifest({**manifest, "labels": info})
+    return result
+
+
+def with_labels(topics: pa.Table, result: TopicLabels) -> pa.Table:
+    """topics.parquet with its label, description and label_source columns set."""
+    for name, values in (("label", result.label), ("description", result.description),
+                         ("label_source", result.source)):
+        column = pa.array(values, pa.string())
+        index = topics.schema.get_field_index(name)
+        topics = topics.set_column(index, name, column) if index >= 0 else topics.append_column(name, column)
+    return topics

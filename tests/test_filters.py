@@ -1,0 +1,167 @@
+"""The filter language on a tiny exact frame: every clause type, combinations, and errors."""
+
+from datetime import date, datetime
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from atlas.edits import State
+from atlas.errors import AtlasError
+from atlas.filters import Frame, parse, tokenize
+
+# six records; points order is records order reversed, to check columns are reordered
+RECORDS = pa.table({
+    "lang": ["en", "de", "en", None, "fr", "en"],
+    "score": [0.5, 1.5, None, 3.0, 2.0, 9.0],
+    "n": pa.array([1, 2, 3, 4, 5, 6], pa.int64()),
+    "flag": [True, False, True, None, False, True],
+    "day": pa.array([date(2024, 1, d) for d in (1, 2, 3, 4, 5, 6)], pa.date32()),
+    "ts": pa.array([datetime(2024, 1, 1, h) for h in range(6)], pa.timestamp("us", tz="UTC")),
+    "cat": pa.array(["a", "b", "a", "b", "c", "a"]).dictionary_encode(),
+    "nested": [[1], [2], [], [3], [4], [5]],
+    "id": ["r0", "r1", "r2", "r3", "r4", "r5"],
+})
+ROWS = np.array([5, 4, 3, 2, 1, 0])
+POINTS = pa.table({
+    "id": pa.array([f"r{r}" for r in ROWS]),
+    "row": ROWS,
+    "x": np.arange(6, dtype=np.float32),
+    "y": np.zeros(6, np.float32),
+    "topic_0": pa.array([0, 0, 0, 1, 1, 1], pa.int32()),
+    "topic_1": pa.array([2, 2, 3, 4, 4, 4], pa.int32()),
+    "text_len": pa.array([10, 20, 30, 40, 50, 60], pa.int32()),
+    "dup_group": pa.array([0, 0, 1, 1, None, None], pa.int64()),
+    "dup_kind": pa.array(["exact", "exact", "near", "semantic", None, None]),
+    "dup_survivor": [True, False, True, False, True, True],
+})
+LEVELS = np.array([0, 0, 1, 1, 1])  # topics 0, 1 coarse; 2, 3 under 0; 4 under 1
+
+
+def tiny_frame() -> Frame:
+    """Six records with a state (r1, r4 removed; r0, r5 tagged junk) and fake searches."""
+    state = State(np.array([0, 3, 0, 0, 7, 0]), {"junk": np.array([1, 0, 0, 0, 0, 1], bool)})
+    return Frame(POINTS, RECORDS, LEVELS, state=lambda: state,
+                 search=lambda q: np.array([0, 2]) if q == "hello" else np.array([], np.int64),
+                 semantic=lambda q: np.array([5]))
+
+
+@pytest.fixture
+def frame():
+    return tiny_frame()
+
+
+def ids(frame, text):
+    return [f"r{r}" for r in ROWS[frame.mask(text)]]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("n = 3", ["r2"]), ("n == 3", ["r2"]), ("n != 3", ["r5", "r4", "r3", "r1", "r0"]),
+    ("n < 3", ["r1", "r0"]), ("n <= 2", ["r1", "r0"]), ("n > 5", ["r5"]), ("n >= 5", ["r5", "r4"]),
+    ("score > 1.9", ["r5", "r4", "r3"]), ("score between 1 and 3", ["r4", "r3", "r1"]),
+    ("n in (1, 6)", ["r5", "r0"]), ("score < -1e3", []),
+])
+def test_numbers(frame, text, expected):
+    assert ids(frame, text) == expected
+
+
+def test_strings_categories_bools_and_null(frame):
+    assert ids(frame, 'lang = "en"') == ["r5", "r2", "r0"]
+    assert ids(frame, "lang = 'de'") == ["r1"]
+    assert ids(frame, 'lang in ("de", "fr")') == ["r4", "r1"]
+    assert ids(frame, "lang = null") == ["r3"]
+    assert ids(frame, "lang != null") == ["r5", "r4", "r2", "r1", "r0"]
+    assert ids(frame, "lang != 'en'") == ["r4", "r1"]  # a missing value matches no comparison
+    assert ids(frame, "cat = 'b'") == ["r3", "r1"]
+    assert ids(frame, "cat in (a, c)") == ["r5", "r4", "r2", "r0"]
+    assert ids(frame, "flag = true") == ["r5", "r2", "r0"]
+    assert ids(frame, "flag = FALSE") == ["r4", "r1"]
+    assert ids(frame, 'id = "r4"') == ["r4"]
+
+
+def test_dates_and_timestamps(frame):
+    assert ids(frame, "day >= 2024-01-05") == ["r5", "r4"]
+    assert ids(frame, "day = '2024-01-02'") == ["r1"]
+    assert ids(frame, "day between 2024-01-02 and 2024-01-03") == ["r2", "r1"]
+    assert ids(frame, "ts < 2024-01-01T02:00:00Z") == ["r1", "r0"]
+    assert ids(frame, "ts >= 2024-01-01T04:00") == ["r5", "r4"]  # no zone: UTC
+    assert ids(frame, "ts = 2024-01-01T05:00:00+02:00") == ["r3"]
+    assert ids(frame, "ts > 2024-01-01") == ["r5", "r4", "r3", "r2", "r1"]
+
+
+def test_combinations_and_precedence(frame):
+    assert ids(frame, "n = 1 or n = 2 and lang = 'en'") == ["r0"]  # and binds tighter
+    assert ids(frame, "(n = 1 or n = 2) and lang = 'de'") == ["r1"]
+    assert ids(frame, "not n < 5") == ["r5", "r4"]
+    assert ids(frame, "not (n < 5 or lang = 'fr')") == ["r5"]
+    assert ids(frame, "NOT not n = 1") == ["r0"]
+    assert ids(frame, "n > 1 AND n < 4 OR n = 6") == ["r5", "r2", "r1"]
+
+
+def test_builtins(frame):
+    assert ids(frame, "text_len >= 50") == ["r1", "r0"]
+    assert ids(frame, "topic = 0") == ["r5", "r4", "r3"]  # a coarse topic holds its subtopics
+    assert ids(frame, "topic = 2") == ["r5", "r4"]
+    assert ids(frame, "topic != 4") == ["r5", "r4", "r3"]
+    assert ids(frame, "topic in (3, 4)") == ["r3", "r2", "r1", "r0"]
+    assert ids(frame, "dup = exact") == ["r5", "r4"]
+    assert ids(frame, "dup = 'near'") == ["r3"]
+    assert ids(frame, "dup = any") == ["r5", "r4", "r3", "r2"]
+    assert ids(frame, "dup = none") == ["r1", "r0"]
+    assert ids(frame, "dup = removable") == ["r4", "r2"]
+    assert ids(frame, "dup != removable and dup = any") == ["r5", "r3"]
+    assert ids(frame, 'tag = "junk"') == ["r5", "r0"]
+    assert ids(frame, 'tag = "other"') == []
+    assert ids(frame, "removed = true") == ["r4", "r1"]
+    assert ids(frame, "removed = false and tag != junk") == ["r3", "r2"]
+    assert ids(frame, 'search ~ "hello"') == ["r5", "r3"]
+    assert ids(frame, 'semantic ~ "anything" or search ~ "nothing"') == ["r0"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("nope = 1", "unknown column 'nope'; columns are: lang, score, n, flag, day, ts, cat, nested, id"),
+    ("n = 'x'", "column 'n' is a number (int64); 'x' is not a number"),
+    ("lang > 3", "column 'lang' is text (string); 3 is not a quoted text"),
+    ("flag < true", "flag takes = or != with true or false"),
+    ("day = 2024-13-45", "not an ISO date"),
+    ("day = 'yesterday'", "not an ISO date"),
+    ("nested = 1", "nested' is of type list<item: int64>, which filters do not compare"),
+    ("topic = 9", "topic takes a topic id from 0 to 4"),
+    ("topic < 2", "topic takes = or !="),
+    ("dup = maybe", "dup is one of exact, near, semantic, any, none, removable"),
+    ("removed = 1", "removed is true or false"),
+    ("search = 'x'", 'search takes ~ with a quoted text'),
+    ("n ~ 'x'", "~ is for search and semantic only"),
+    ("n <", "expected a value at character 4"),
+    ("(n = 1", "expected ')'"),
+    ("n = 1 n = 2", "expected end"),
+    ("n = 1 and", "expected a column name"),
+    ("n @ 1", "unexpected '@ 1'"),
+    ("", "the filter is empty"),
+])
+def test_errors_name_the_fix(frame, text, message):
+    with pytest.raises(AtlasError) as error:
+        frame.mask(text)
+    assert message in str(error.value)
+
+
+def test_search_needs_a_callback():
+    bare = Frame(POINTS, RECORDS, LEVELS)
+    with pytest.raises(AtlasError, match="search index"):
+        bare.mask('search ~ "x"')
+    with pytest.raises(AtlasError, match="edit log"):
+        bare.mask("removed = true")
+
+
+def test_tokens_and_tree():
+    kinds = [t.kind for t in tokenize("`my col` >= -1.5e2 and d = 2024-01-02 or s in ('a\\'b')")]
+    assert kinds == ["name", "op", "number", "keyword", "name", "op", "date", "keyword", "name", "keyword",
+                     "op", "string", "op", "end"]
+    assert tokenize("'a\\'b'")[0].value == "a'b"
+    tree = parse("not (a = 1 or b between 2 and 3)")
+    assert type(tree).__name__ == "Not" and type(tree.item).__name__ == "Or"
+
+
+def test_no_python_evaluation(frame):
+    with pytest.raises(AtlasError):
+        frame.mask("__import__('os').system('true') = 1")
