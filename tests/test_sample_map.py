@@ -67,3 +67,13 @@ def test_points_are_spatially_ordered(sample_map):
     whole = np.prod(np.ptp(xy, axis=0))
     for tenth in np.array_split(xy, 10):  # each tenth of the rows covers a compact part of the map
         assert np.prod(np.ptp(tenth, axis=0)) < 0.5 * whole
+
+
+def test_every_topic_has_an_llm_label_and_description(sample_map):
+    """As `atlas demo` builds it: the bundled model names and describes every topic at every level."""
+    from test_label import HAS_MODEL, check_labels
+
+    if not HAS_MODEL:
+        pytest.skip("the bundled model is not installed (scripts/setup)")
+    assert sample_map.manifest()["labels"]["method"] == "llm"
+    check_labels(sample_map)
