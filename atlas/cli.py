@@ -57,10 +57,12 @@ def main() -> None:
               help="Who names the topics [default: llm when a local model is installed, else keywords].")
 @click.option("--llm", "llm_model", metavar="NAME|PATH",
               help="Local model for labels: smollm2, gemma3-270m, or any .gguf file [default: smollm2].")
+@click.option("--llm-threads", type=int, default=LabelSettings.threads, show_default=True,
+              help="llama.cpp threads; 2 is faster only when nothing else runs.")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds a map of another source.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(source, text_columns, out, id_column, input_format, embedder, embeddings_column,
-          min_cluster_size, seed, label_method, llm_model, force, quiet) -> None:
+          min_cluster_size, seed, label_method, llm_model, llm_threads, force, quiet) -> None:
     """Build a map directory from a parquet, CSV, TSV or JSONL file."""
     from atlas.pipeline.run import build as run_build
     from atlas.settings import BuildSettings
@@ -70,7 +72,7 @@ def build(source, text_columns, out, id_column, input_format, embedder, embeddin
         embeddings_column=embeddings_column, seed=seed,
         embed=EmbedSettings(embedder=embedder),
         cluster=ClusterSettings(min_cluster_size=min_cluster_size),
-        label=LabelSettings(method=label_method, model=llm_model),
+        label=LabelSettings(method=label_method, model=llm_model, threads=llm_threads),
     )
     run_build(source, out or Path(f"{source.stem}_map"), settings, force=force, quiet=quiet, log=_log)
 
@@ -90,13 +92,15 @@ def info(map_dir) -> None:
               help="Local model: smollm2, gemma3-270m, or any .gguf file [default: smollm2].")
 @click.option("--level", "levels", type=int, multiple=True, help="Only this level (0 is coarsest); repeatable.")
 @click.option("--keywords", is_flag=True, help="Go back to keyword labels.")
+@click.option("--llm-threads", type=int, default=LabelSettings.threads, show_default=True,
+              help="llama.cpp threads; 2 is faster only when nothing else runs.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def relabel(map_dir, llm_model, levels, keywords, quiet) -> None:
+def relabel(map_dir, llm_model, levels, keywords, llm_threads, quiet) -> None:
     """Write a map's topic labels and descriptions again, without rebuilding it."""
     from atlas.mapdir import MapDir
     from atlas.pipeline.relabel import relabel as run_relabel
 
-    settings = LabelSettings(method="keywords" if keywords else "llm", model=llm_model)
+    settings = LabelSettings(method="keywords" if keywords else "llm", model=llm_model, threads=llm_threads)
     result = run_relabel(MapDir(map_dir), settings, levels=set(levels) or None, quiet=quiet, log=_log)
     _log(f"{len(result.label) - result.source.count('keywords'):,} topics labelled by the model, "
          f"{result.source.count('keywords'):,} from keywords")

@@ -25,12 +25,14 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=15, help="topics shown side by side")
     parser.add_argument("--threads", type=int, default=LabelSettings.threads)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, help="keep answers here (resumable; timings are only cold "
+                        "on the first run) [default: a temporary folder]")
     args = parser.parse_args()
     topics = MapDir(args.map).topics().to_pylist()
     labels = {}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
-            os.environ["ATLAS_CACHE"] = str(Path(tmp) / model)  # cold: every answer is computed
+            os.environ["ATLAS_CACHE"] = str((args.cache or Path(tmp)) / model)
             copy = MapDir(shutil.copytree(args.map, Path(tmp) / f"map-{model}", ignore=shutil.ignore_patterns("tiles")))
             result = relabel(copy, LabelSettings(method="llm", model=model, threads=args.threads), quiet=True)
             info = copy.manifest()["labels"]

@@ -42,7 +42,8 @@ def test_llama_is_called_with_its_real_signature(tmp_path):
     from atlas.llm.llama import LlamaCompleter
 
     model = find_model("smollm2", tmp_path)
-    with mock.patch.object(llama_cpp, "Llama", autospec=True) as llama:
+    llama = mock.create_autospec(llama_cpp.Llama)  # wrong argument names fail, unlike a bare Mock
+    with mock.patch.object(llama_cpp, "Llama", llama):
         instance = llama.return_value
         instance.metadata = {"tokenizer.chat_template": "{% for m in messages %}{{ m.content }}\n{% endfor %}"}
         instance.create_completion.return_value = {"choices": [{"text": " Rust crates\nDescription: Rust code."}]}

@@ -22,9 +22,9 @@ class Completer(Protocol):
 class LlamaCompleter:
     """A llama.cpp model, deterministic (temperature 0) and constrained by a GBNF grammar.
 
-    Labelling runs alone in its stage, so it uses both cores of a 2-core machine; pass
-    threads=1 when something else shares the CPU (two threads then slowed calls up to 400x).
-    OMP_WAIT_POLICY=PASSIVE avoids that stall too, but made each call 1.6x slower here.
+    One thread by default: two are 1.6x faster on a quiet 2-core machine, but whenever
+    anything else wanted a core (a browser, a test run, another build) calls stalled up to
+    60x. OMP_WAIT_POLICY=PASSIVE avoids the stall, but took the speed-up with it.
     Prompts that share a prefix (the few-shot examples) reuse llama.cpp's evaluated prefix,
     so only each topic's own part is read.
     """
