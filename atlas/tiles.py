@@ -2,7 +2,10 @@
 
 Points are sorted by Morton code (see atlas.spatial), so the points of tile (z, x, y) are
 one contiguous run of rows, found by two binary searches: a deep-zoom tile reads only its
-own points. Rendered tiles are kept in memory (LRU) and on disk.
+own points. Rendered tiles are kept in memory (LRU); the plain map's also on disk.
+
+A render may take an `active` mask (points order): points outside it (removed, filtered out)
+are drawn dimmed under the others. Without one, the tile is drawn as before, in one pass.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from atlas.spatial import BITS, spread_bits
 
 TILE = 256
 MAX_ZOOM = BITS
+DIMMED = "#b4b8c0"
 
 
 class TileRenderer:
@@ -48,17 +52,18 @@ class TileRenderer:
         lo, hi = prefix << shift, (prefix + 1) << shift
         return int(np.searchsorted(self.codes, lo)), int(np.searchsorted(self.codes, hi))
 
-    def tile(self, z: int, tx: int, ty: int, state: str) -> bytes:
-        """PNG bytes of one tile; `state` names everything that changes the picture (the cache key)."""
+    def tile(self, z: int, tx: int, ty: int, state: str, active: np.ndarray | None = None) -> bytes:
+        """PNG bytes of one tile; `state` names everything that changes the picture (the cache
+        key). Tiles with an `active` mask are kept in memory only: edits and filters come and go."""
         key = (state, z, tx, ty)
         if key in self.memory:
             self.memory.move_to_end(key)
             return self.memory[key]
-        path = self.cache_dir / state / str(z) / str(tx) / f"{ty}.png" if self.cache_dir else None
+        path = self.cache_dir / state / str(z) / str(tx) / f"{ty}.png" if self.cache_dir and active is None else None
         if path is not None and path.exists():
             png = path.read_bytes()
         else:
-            png = self.render(z, tx, ty)
+            png = self.render(z, tx, ty, active)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(".tmp")
@@ -78,10 +83,10 @@ class TileRenderer:
         canvas_image = tf.Image(np.zeros((4, 4), np.uint32), dims=["y", "x"])
         tf.spread(canvas_image, px=1, shape="circle")
 
-    def render(self, z: int, tx: int, ty: int) -> bytes:
-        return self.worker.submit(self._render, z, tx, ty).result()
+    def render(self, z: int, tx: int, ty: int, active: np.ndarray | None = None) -> bytes:
+        return self.worker.submit(self._render, z, tx, ty, active).result()
 
-    def _render(self, z: int, tx: int, ty: int) -> bytes:
+    def _render(self, z: int, tx: int, ty: int, active: np.ndarray | None = None) -> bytes:
         import datashader as ds
         import datashader.transfer_functions as tf
 
@@ -94,10 +99,15 @@ class TileRenderer:
         left, top = x0 + tx * step, y0 + size - ty * step
         canvas = ds.Canvas(plot_width=TILE, plot_height=TILE, x_range=(left, left + step),
                            y_range=(top - step, top))
-        agg = canvas.points(frame, "x", "y", agg=ds.count_cat("topic"))
         # One span per zoom level keeps brightness continuous across tile edges.
         span = (1, max(2.0, self.peak / 4**z))
+        shown = None if active is None or active[lo:hi].all() else active[lo:hi]
+        agg = canvas.points(frame if shown is None else frame[shown], "x", "y", agg=ds.count_cat("topic"))
         image = tf.shade(agg, color_key=self.color_key, how="log", span=span, min_alpha=170)
+        if shown is not None:
+            dimmed = tf.shade(canvas.points(frame[~shown], "x", "y"), cmap=[DIMMED, DIMMED], how="log",
+                              span=span, min_alpha=60, alpha=110)
+            image = tf.stack(dimmed, image)
         # Every point is at least a 3-pixel dot; sparse tiles spread further, up to 7 pixels.
         image = tf.dynspread(tf.spread(image, px=1, shape="circle"), threshold=0.8, max_px=2, shape="circle")
         buffer = io.BytesIO()

@@ -116,3 +116,85 @@ def test_map_labels_points_record_and_search(page, tmp_path):
     print(f"screenshots in {tmp_path}")
     if os.environ.get("ATLAS_SCREENSHOTS"):  # keep them for a person to look at
         shutil.copytree(tmp_path, os.environ["ATLAS_SCREENSHOTS"], dirs_exist_ok=True)
+
+
+def kept(page) -> int:
+    return int(page.get_attribute("#kept-count", "data-kept"))
+
+
+def wait_kept(page, count: int) -> None:
+    page.wait_for_function(f"document.getElementById('kept-count').dataset.kept === '{count}'")
+    wait_idle(page)
+
+
+def lasso(page, radius: float = 110) -> None:
+    """Draw a 16-sided lasso around the middle of the map with the mouse."""
+    import math
+
+    page.click(".tools button[data-tool=lasso]")
+    box = page.locator("#map").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx + radius, cy)
+    page.mouse.down()
+    for i in range(1, 17):
+        angle = 2 * math.pi * i / 16
+        page.mouse.move(cx + radius * math.cos(angle), cy + radius * math.sin(angle), steps=3)
+    page.mouse.up()
+    page.click(".tools button[data-tool=pan]")
+
+
+def test_curate_and_export(page, server, tmp_path):
+    import pyarrow.parquet as pq
+
+    page.goto(server)
+    page.wait_for_function("document.getElementById('kept-count').dataset.kept !== ''")
+    wait_idle(page)
+    total = kept(page)
+
+    # 1-3: lasso an area, remove it, the counter drops by the selection
+    lasso(page)
+    page.wait_for_function("Number(document.getElementById('selection-count').dataset.count) > 0")
+    selected = int(page.get_attribute("#selection-count", "data-count"))
+    assert 0 < selected < total and page.locator("#selection-list .vrow").count() > 0
+    page.screenshot(path=tmp_path / "6-lasso.png")
+    page.fill("#reason", "off topic")
+    page.click("#remove-selection")
+    wait_kept(page, total - selected)
+    page.screenshot(path=tmp_path / "7-removed.png")
+
+    # 4: undo brings the count back
+    page.click("#undo")
+    wait_kept(page, total)
+
+    # 5: remove duplicates, after a look at the biggest group
+    page.click("#duplicates-panel summary")
+    page.wait_for_function("document.querySelectorAll('#dup-groups li').length > 0")
+    removable = int(page.get_attribute("#dup-summary", "data-removable"))
+    page.click("#dup-groups li >> nth=0")
+    page.locator("#group-members .member").nth(1).wait_for()
+    page.screenshot(path=tmp_path / "8-duplicates.png")
+    page.click("#close-group")
+    page.click("#remove-duplicates")
+    wait_kept(page, total - removable)
+
+    # 6: cap every coarse topic at 600 records: preview, then apply
+    page.click("#balance-panel summary")
+    page.fill("#quota-value", "600")
+    page.click("#preview-quota")
+    page.wait_for_function("document.getElementById('balance-status').dataset.remove !== undefined")
+    quota = int(page.get_attribute("#balance-status", "data-remove"))
+    assert quota > 0
+    page.screenshot(path=tmp_path / "9-quota-preview.png")
+    page.click("#apply-quota")
+    wait_kept(page, total - removable - quota)
+    shown = kept(page)
+    page.screenshot(path=tmp_path / "10-curated.png")
+
+    # 7: export: the file holds exactly the records the page shows as kept
+    with page.expect_download() as download:
+        page.click("#export")
+    path = tmp_path / "clean.parquet"
+    download.value.save_as(path)
+    assert pq.read_metadata(path).num_rows == shown
+    if os.environ.get("ATLAS_SCREENSHOTS"):
+        shutil.copytree(tmp_path, os.environ["ATLAS_SCREENSHOTS"], dirs_exist_ok=True)

@@ -76,10 +76,12 @@ def test_prompt_forms():
     ("One two three four five six seven", "use 1 to 6 words"),
     ("Bread baking recipes", "copied from an example"),
     ("Kitchen appliances", "not about these texts"),
+    ("Parser library", "not about these texts"),  # "library" alone does not tie it to the topic
+    ("TOML and toml", "a word is repeated"),
     ("Rust TOML parser", "a sibling or subtopic has this label"),
 ])
 def test_label_validation(label, problem):
-    vocabulary = {w[:5] for w in ["rust", "toml", "parsers", "bread", "baking", "recipes"]}
+    vocabulary = {w[:5] for w in ["rust", "toml", "bread", "baking", "recipes", "library"]}
     assert label_problem(label, vocabulary, taken={"rust toml parser"}) == problem
 
 

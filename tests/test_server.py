@@ -145,3 +145,177 @@ def test_serve_needs_a_map(tmp_path):
 
     result = CliRunner().invoke(main, ["serve", str(tmp_path)])
     assert result.exit_code == 1 and "not an Atlas map" in result.output
+
+
+# ---- curation: a copy of the map, so its edit log starts empty ----
+
+@pytest.fixture(scope="module")
+def editing(tmp_path_factory, curation_maps):
+    import shutil
+
+    path = shutil.copytree(curation_maps[0].path, tmp_path_factory.mktemp("edit") / "map")
+    return TestClient(create_app(path))
+
+
+def kept(client) -> int:
+    return client.get("/api/state").json()["kept"]
+
+
+def test_state_of_a_fresh_map(editing):
+    s = editing.get("/api/state").json()
+    assert s["total"] == s["kept"] == 400 and s["removed"] == 0
+    assert not s["can_undo"] and not s["can_redo"] and s["log"] == []
+
+
+def test_select_counts_topics_and_sample(editing, info):
+    x0, y0, x1, y1 = info["extent"]
+    box = [x0, y0, (x0 + x1) / 2, y1]
+    s = editing.post("/api/select", json={"steps": [{"op": "replace", "box": box}]}).json()
+    assert 0 < s["count"] < 400 and s["kept"] == s["count"]
+    assert [t["level"] for t in s["topics"]] == [0, 1]
+    assert sum(t["count"] for t in s["topics"][0]["topics"]) == s["count"]
+    assert len(s["sample"]) == s["count"] and set(s["sample"][0]) == {"id", "snippet", "x", "y"}
+    both = editing.post("/api/select", json={"steps": [{"box": box}, {"op": "add", "box": [x0, y0, x1, y1]}]}).json()
+    assert both["count"] == 400
+    narrowed = editing.post("/api/select", json={"steps": [{"box": box}], "where": "text_len < 100"}).json()
+    assert narrowed["count"] <= s["count"]
+    lasso = [[x0 - 1, y0 - 1], [x1 + 1, y0 - 1], [x1 + 1, y1 + 1], [x0 - 1, y1 + 1]]
+    assert editing.post("/api/select", json={"steps": [{"polygon": lasso}]}).json()["count"] == 400
+
+
+def test_filter_histograms(editing):
+    f = editing.get("/api/filter", params={"where": "text_len < 300", "level": 1, "column": "section"}).json()
+    assert 0 < f["kept"] == f["matched"] < 400
+    assert sum(b["count"] for b in f["text_len"]) == f["kept"] and f["text_len"][-1]["hi"] <= 300
+    assert f["topics"]["level"] == 1 and sum(t["count"] for t in f["topics"]["topics"]) == f["kept"]
+    assert f["column"]["kind"] == "categorical" and sum(v["count"] for v in f["column"]["values"]) <= f["kept"]
+    assert {"name": "installed_size_kb", "numeric": True} in f["columns"]
+    numeric = editing.get("/api/filter", params={"column": "installed_size_kb"}).json()["column"]
+    assert numeric["kind"] == "numeric" and len(numeric["bins"]) == 20
+
+
+@pytest.mark.parametrize("request_args", [
+    ("get", "/api/filter", {"params": {"where": "nope = 1"}}, "unknown column 'nope'"),
+    ("get", "/api/filter", {"params": {"where": "text_len <"}}, "filter"),
+    ("get", "/api/filter", {"params": {"level": 7}}, "level is 0"),
+    ("post", "/api/select", {"json": {"steps": [{"polygon": [[0, 0]]}]}}, "polygon"),
+    ("post", "/api/edits", {"json": {"action": "remove", "predicate": {"bogus": 1}}}, "a predicate is"),
+    ("post", "/api/edits", {"json": {"action": "tag", "predicate": {"select": [{"topic": 0}]}}}, "tag name"),
+    ("get", "/api/duplicates", {"params": {"keep": "random"}}, "survivor rule"),
+    ("get", "/api/duplicates", {"params": {"near_threshold": 0.1}}, "thresholds can only be raised"),
+    ("post", "/api/balance/preview", {"json": {"cap": 10, "target": 5}}, "exactly one"),
+    ("get", "/api/export.parquet", {"params": {"with": "everything"}}, "unknown extra"),
+])
+def test_bad_requests_are_400_with_the_message(editing, request_args):
+    method, url, kwargs, message = request_args
+    response = getattr(editing, method)(url, **kwargs)
+    assert response.status_code == 400 and message in response.json()["error"]
+
+
+def test_edit_undo_redo_and_tiles(editing):
+    before = editing.get("/tiles/0/0/0.png")
+    s = editing.post("/api/edits", json={"action": "remove", "predicate": {"select": [{"topic": 0}]},
+                                         "reason": "junk"}).json()
+    assert s["edit"]["count"] > 0 and s["kept"] == 400 - s["edit"]["count"] and s["can_undo"]
+    assert s["log"][0]["reason"] == "junk" and s["log"][0]["in_force"]
+    after = editing.get("/tiles/0/0/0.png")
+    assert after.headers["etag"] != before.headers["etag"] and after.content != before.content
+    filtered = editing.get("/tiles/0/0/0.png", params={"where": "text_len < 100"})
+    assert filtered.headers["etag"] not in (before.headers["etag"], after.headers["etag"])
+    assert editing.get("/api/filter", params={"where": "removed = true"}).json()["matched"] == s["removed"]
+    undone = editing.post("/api/undo").json()
+    assert undone["kept"] == 400 and undone["can_redo"] and undone["version"] != s["version"]
+    assert editing.get("/tiles/0/0/0.png").content == before.content
+    assert editing.post("/api/redo").json()["kept"] == s["kept"]
+    tagged = editing.post("/api/edits", json={"action": "tag", "tag": "look", "predicate": {"select": [{"topic": 1}]}})
+    assert tagged.json()["tags"]["look"] > 0
+    for _ in range(2):
+        editing.post("/api/undo")
+    assert kept(editing) == 400
+    while editing.post("/api/undo").status_code == 200:
+        pass
+    assert editing.post("/api/undo").json()["error"] == "nothing to undo"
+
+
+def test_two_tabs_editing_at_once_both_land(editing):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def remove(topic):
+        return editing.post("/api/edits", json={"action": "remove", "predicate": {"select": [{"topic": topic}]}})
+
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(remove, [0, 1]))
+    assert all(r.status_code == 200 for r in responses)
+    sizes = sum(r.json()["edit"]["count"] for r in responses)
+    assert kept(editing) == 400 - sizes
+    editing.post("/api/undo")
+    editing.post("/api/undo")
+    assert kept(editing) == 400
+
+
+def test_an_edit_from_elsewhere_shows_at_once(editing):
+    from atlas.curation import Curation
+
+    other = Curation(editing.app.state.data.mapdir.path)  # the CLI, or another server
+    entry = other.edit("remove", {"select": [{"topic": 0}]})
+    assert kept(editing) == 400 - entry.count
+    other.undo()
+    assert kept(editing) == 400
+
+
+def test_duplicates_groups_and_removal(editing):
+    d = editing.get("/api/duplicates", params={"limit": 5}).json()
+    assert d["groups"] > 0 and len(d["largest"]) <= 5 and d["removable"] == d["removable_kept"] > 0
+    sizes = [g["size"] for g in d["largest"]]
+    assert sizes == sorted(sizes, reverse=True)
+    stricter = editing.get("/api/duplicates", params={"near_threshold": 0.99, "semantic_threshold": 0.999}).json()
+    assert stricter["groups"] <= d["groups"]
+    group = editing.get(f"/api/duplicates/{d['largest'][0]['group']}").json()
+    members = group["members"]
+    assert len(members) == d["largest"][0]["size"]
+    assert members[0]["survivor"] and sum(m["survivor"] for m in members) == 1
+    other = members[1]["id"]
+    chosen = editing.get(f"/api/duplicates/{group['group']}", params={"prefer": other}).json()["members"]
+    assert chosen[0]["id"] == other and chosen[0]["survivor"]
+    assert editing.get("/api/duplicates/99999").status_code == 404
+    s = editing.post("/api/edits", json={"action": "remove", "predicate": {"duplicates": {"keep": "longest",
+                                                                                         "prefer": [other]}}}).json()
+    assert s["removed"] == d["removable"]
+    removed = editing.get(f"/api/duplicates/{group['group']}").json()["members"]
+    assert {m["id"] for m in removed if not m["removed"]} == {other}
+    editing.post("/api/undo")
+
+
+def test_balance_and_quota_preview(editing):
+    b = editing.get("/api/balance", params={"level": 0}).json()
+    assert b["kept"] == 400 and abs(sum(t["share"] for t in b["topics"]) - 1) < 1e-3
+    biggest = b["topics"][0]["count"]
+    p = editing.post("/api/balance/preview", json={"level": 0, "cap": biggest - 5, "seed": 1}).json()
+    assert p["before"] == 400 and p["remove"] == p["before"] - p["after"] >= 5
+    assert max(t["after"] for t in p["topics"]) == biggest - 5
+    s = editing.post("/api/edits", json={"action": "remove", "predicate": {"quota": {"level": 0, "cap": biggest - 5,
+                                                                                    "seed": 1}}}).json()
+    assert s["removed"] == p["remove"]
+    editing.post("/api/undo")
+
+
+def test_export_download_and_report(editing, small_table):
+    import pyarrow.parquet as pq
+
+    short = {"select": [{"where": "text_len < 150"}]}
+    s = editing.post("/api/edits", json={"action": "remove", "predicate": short}).json()
+    response = editing.get("/api/export.parquet")
+    assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    table = pq.read_table(io.BytesIO(response.content))
+    assert table.num_rows == int(response.headers["x-atlas-rows"]) == s["kept"]
+    assert table.schema.names == small_table.schema.names
+    filtered = editing.get("/api/export.parquet", params={"where": "text_len > 400", "with": "tags,dup"})
+    table = pq.read_table(io.BytesIO(filtered.content))
+    assert table.num_rows == editing.get("/api/filter", params={"where": "text_len > 400"}).json()["kept"]
+    assert "atlas_tags" in table.schema.names
+    everything = editing.get("/api/export.parquet", params={"include_removed": "true"})
+    assert everything.headers["x-atlas-rows"] == "400"
+    report = editing.get("/api/report")
+    assert report.status_code == 200 and report.text.startswith("<!doctype html")
+    assert "data:image/png;base64" in report.text
+    editing.post("/api/undo")

@@ -54,12 +54,7 @@ async function init() {
                              zoomSnap: 0.25, zoomDelta: 0.5, wheelPxPerZoomLevel: 90,
                              preferCanvas: true, attributionControl: false });
   state.map = map;
-  const tiles = L.tileLayer(`tiles/{z}/{x}/{y}.png?v=${info.version}`, {
-    tileSize: 256, noWrap: true, minNativeZoom: 0, maxNativeZoom: info.max_zoom,
-    bounds: L.latLngBounds([-WORLD, 0], [0, WORLD]), keepBuffer: 4, updateWhenZooming: false,
-  }).addTo(map);
-  tiles.on("loading", () => setLoading(true));
-  tiles.on("load", () => setLoading(false));
+  loadTiles();
   state.pointLayer = L.layerGroup().addTo(map);
   state.resultLayer = L.layerGroup().addTo(map);
   state.labels = el("div", { class: "topic-labels" });
@@ -71,6 +66,23 @@ async function init() {
   buildTree();
   drawLabels();
   loadPoints();
+}
+
+// A new tile layer for each edit-log version or filter (tileUrl), swapped in once it has
+// loaded: no flash of an empty map. (TileLayer.setUrl would request fractional zoom levels.)
+function loadTiles() {
+  const old = state.tiles;
+  const tiles = L.tileLayer(tileUrl(), {
+    tileSize: 256, noWrap: true, minNativeZoom: 0, maxNativeZoom: state.info.max_zoom,
+    bounds: L.latLngBounds([-WORLD, 0], [0, WORLD]), keepBuffer: 4, updateWhenZooming: false,
+  });
+  state.tiles = tiles;
+  tiles.on("loading", () => setLoading(true));
+  tiles.on("load", () => {
+    if (old && state.map.hasLayer(old)) state.map.removeLayer(old);
+    if (state.tiles === tiles) setLoading(false);
+  });
+  tiles.addTo(state.map).bringToBack();
 }
 
 function setLoading(loading) {
@@ -190,9 +202,11 @@ function buildTree() {
                    el("span", { class: "count", text: `${t.size.toLocaleString()} · ${(100 * t.share).toFixed(1)}%` })];
     const kids = (children.get(t.topic_id) || []).sort((a, b) => b.size - a.size);
     const desc = t.description ? [el("div", { class: "desc", text: t.description })] : [];
+    label.push(el("button", { class: "select-topic", title: "select this topic (shift-click a topic adds it, alt-click subtracts)",
+                              text: "select", onclick: (e) => { e.preventDefault(); e.stopPropagation(); topicSelection(t.topic_id, "replace"); } }));
     if (!kids.length) return el("div", { class: "leaf", "data-topic": t.topic_id, title: t.description || "",
-                                         onclick: () => selectTopic(t.topic_id, true) }, ...label);
-    const summary = el("summary", { "data-topic": t.topic_id, onclick: () => selectTopic(t.topic_id, true) }, ...label);
+                                         onclick: (e) => topicClick(e, t.topic_id) }, ...label);
+    const summary = el("summary", { "data-topic": t.topic_id, onclick: (e) => topicClick(e, t.topic_id) }, ...label);
     return el("details", {}, summary, ...desc, ...kids.map(node));
   };
   const roots = (children.get("root") || []).sort((a, b) => b.size - a.size);
@@ -248,4 +262,4 @@ document.getElementById("close-record").addEventListener("click", () => {
   document.getElementById("record").hidden = true;
   state.map.invalidateSize();
 });
-init().catch((e) => { document.getElementById("summary").textContent = `could not load the map: ${e.message}`; });
+init().then(() => initCurate()).catch((e) => { document.getElementById("summary").textContent = `could not load the map: ${e.message}`; });

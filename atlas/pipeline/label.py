@@ -27,6 +27,10 @@ GENERIC = {
     "texts", "text", "subtopics", "group", "groups", "category", "categories", "dataset", "data", "records",
     "mixed", "assorted", "random", "example", "examples", "content", "list", "misc.",
 }
+# Words that tie a label to nearly any software or text topic, so they do not ground it.
+WEAK = GENERIC | {"library", "libraries", "package", "packages", "tool", "tools", "support", "file", "files",
+                  "module", "modules", "development", "application", "applications", "software", "system",
+                  "program", "programs", "based", "using", "management", "service", "services"}
 STOPWORDS = {"a", "an", "and", "the", "of", "for", "in", "on", "to", "with", "by", "or", "from", "at", "as"}
 SUBTOPICS_SHOWN = 6
 
@@ -131,7 +135,9 @@ def label_problem(label: str, vocabulary: set[str], taken: set[str]) -> str | No
         return "too generic"
     if label.lower() in EXAMPLE_LABELS:
         return "copied from an example"
-    if not _stems(label) & vocabulary:
+    if len({w.rstrip("s") for w in content}) < len(content):
+        return "a word is repeated"
+    if not (_stems(label) - _stems(" ".join(WEAK))) & vocabulary:
         return "not about these texts"
     if _norm(label) in taken:
         return "a sibling or subtopic has this label"

@@ -1,4 +1,4 @@
-"""The ASGI app: read routes, tiles, the static page, and one JSON error handler."""
+"""The ASGI app: read, curation and write routes, tiles, the static page, and the JSON error handlers."""
 
 from __future__ import annotations
 
@@ -11,11 +11,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from atlas.curation import SEMANTIC_MATCHES, Curation
+from atlas.errors import AtlasError
 from atlas.mapdir import MapDir
 from atlas.query import MapData
+from atlas.server.curation_routes import router as curation_router
+from atlas.server.curation_views import Views
 from atlas.server.errors import ApiError
 from atlas.server.palette import topic_colors
 from atlas.server.read_routes import router as read_router
+from atlas.server.write_routes import router as write_router
 from atlas.tiles import TileRenderer
 
 WEB = Path(__file__).resolve().parent.parent.parent / "web"
@@ -37,11 +42,18 @@ def create_app(map_dir: Path) -> FastAPI:
         loader.daemon = True
         loader.start()
     app = FastAPI(title="Atlas", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    curation = Curation(data.mapdir, search=data.keyword_positions,
+                        semantic=lambda query: data.semantic_positions(query, SEMANTIC_MATCHES)[0])
     app.state.data, app.state.tiles, app.state.colors, app.state.version = data, renderer, colors, state
+    app.state.views = Views(curation, data)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
         return JSONResponse({"error": error.message}, status_code=error.status)
+
+    @app.exception_handler(AtlasError)
+    async def atlas_error(request: Request, error: AtlasError) -> JSONResponse:
+        return JSONResponse({"error": str(error)}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -49,5 +61,7 @@ def create_app(map_dir: Path) -> FastAPI:
         return JSONResponse({"error": problems}, status_code=422)
 
     app.include_router(read_router)
+    app.include_router(curation_router)
+    app.include_router(write_router)
     app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
     return app

@@ -36,15 +36,18 @@ def topics(request: Request) -> list[dict]:
 
 
 @router.get("/tiles/{z}/{x}/{y}.png")
-async def tile(request: Request, z: int, x: int, y: int) -> Response:
+async def tile(request: Request, z: int, x: int, y: int, where: str | None = None) -> Response:
+    """One tile; removed points, and those outside the filter `where`, are drawn dimmed. The
+    page adds `v=` (the edit-log version) so a browser asks again after each edit."""
     if not (0 <= z <= MAX_ZOOM and 0 <= x < 1 << z and 0 <= y < 1 << z):
         raise not_found(f"no tile {z}/{x}/{y}: zoom runs 0..{MAX_ZOOM} and x, y 0..2**zoom-1")
-    version = request.app.state.version
+    edits, active = await run_in_threadpool(request.app.state.views.active, where or None)
+    version = request.app.state.version if active is None else f"{request.app.state.version}-{edits}"
     etag = f'"{version}-{z}-{x}-{y}"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=86400"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    png = await run_in_threadpool(request.app.state.tiles.tile, z, x, y, version)
+    png = await run_in_threadpool(request.app.state.tiles.tile, z, x, y, version, active)
     return Response(png, media_type="image/png", headers=headers)
 
 

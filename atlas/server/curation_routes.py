@@ -1,0 +1,134 @@
+"""Curation read routes: edit state, selections, filter histograms, duplicates, balance,
+export and the report. Nothing here writes the edit log (see write_routes)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel
+from starlette.background import BackgroundTask
+
+from atlas.duplicates import Groups, overrides_for, survivors
+from atlas.export import export
+from atlas.selection import resolve
+from atlas.server.curation_views import Views
+from atlas.server.errors import bad_request, not_found
+
+router = APIRouter()
+
+
+class Selection(BaseModel):
+    steps: list[dict]
+    where: str | None = None
+
+
+class QuotaPreview(BaseModel):
+    level: int = 0
+    seed: int = 0
+    cap: int | None = None
+    cap_pct: float | None = None
+    target: int | None = None
+
+
+def views(request: Request) -> Views:
+    return request.app.state.views
+
+
+def _level(request: Request, level: int) -> int:
+    levels = request.app.state.data.manifest["levels"]
+    if not 0 <= level < levels:
+        raise bad_request(f"level is 0 (coarsest) to {levels - 1}, not {level}")
+    return level
+
+
+@router.get("/api/state")
+def state(request: Request) -> dict:
+    return views(request).state()
+
+
+@router.post("/api/select")
+def select(request: Request, body: Selection) -> dict:
+    v = views(request)
+    selected = resolve(body.steps, v.curation.frame)
+    if body.where:
+        selected &= v.curation.frame.mask(body.where)
+    return v.selection(selected)
+
+
+@router.get("/api/filter")
+def filter_view(request: Request, where: str | None = None, level: int = 0, column: str | None = None) -> dict:
+    return views(request).filtered(where or None, _level(request, level), column or None)
+
+
+def found_duplicates(request: Request, near_threshold: float | None = None,
+                     semantic_threshold: float | None = None, keep: str = "longest",
+                     prefer: Annotated[list[str] | None, Query()] = None) -> tuple[Groups, np.ndarray]:
+    """Groups at the thresholds, and who survives under the rule `keep` and the per-group
+    choices `prefer` (record ids)."""
+    curation = views(request).curation
+    found = curation.duplicate_groups(near_threshold, semantic_threshold)
+    return found, survivors(found, keep, curation.frame, overrides_for(found, curation.frame, prefer or []))
+
+
+Duplicates = Annotated[tuple[Groups, np.ndarray], Depends(found_duplicates)]
+
+
+@router.get("/api/duplicates")
+def duplicates(request: Request, found: Duplicates, offset: int = Query(0, ge=0),
+               limit: int = Query(50, ge=1, le=500)) -> dict:
+    return views(request).duplicates(*found, offset, limit)
+
+
+@router.get("/api/duplicates/{group}")
+def duplicate_group(request: Request, group: int, found: Duplicates) -> dict:
+    groups, survivor = found
+    if not 0 <= group < groups.count:
+        raise not_found(f"no duplicate group {group}; there are {groups.count} at these thresholds")
+    return {"group": group, "members": views(request).group(groups, survivor, group)}
+
+
+@router.get("/api/balance")
+def balance(request: Request, level: int = 0) -> dict:
+    return views(request).balance(_level(request, level))
+
+
+@router.post("/api/balance/preview")
+def balance_preview(request: Request, body: QuotaPreview) -> dict:
+    curation = views(request).curation
+    quota = curation.quota(**body.model_dump())
+    return {"level": quota.level, "before": int(quota.before.sum()), "after": int(quota.after.sum()),
+            "remove": int(quota.remove.sum()), "topics": quota.preview(curation.labels())}
+
+
+@router.get("/api/export.parquet")
+def export_parquet(request: Request, where: str | None = None, extras: str = Query("", alias="with"),
+                   include_removed: bool = False) -> FileResponse:
+    chosen = tuple(e.strip() for e in extras.split(",") if e.strip())
+    handle, name = tempfile.mkstemp(suffix=".parquet", prefix="atlas-export-")
+    os.close(handle)
+    path = Path(name)
+    try:
+        rows = export(views(request).curation, path, extras=chosen or (), include_removed=include_removed,
+                      where=where or None)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    filename = f"{request.app.state.data.mapdir.path.name}-clean.parquet"
+    return FileResponse(path, media_type="application/vnd.apache.parquet", filename=filename,
+                        headers={"X-Atlas-Rows": str(rows)},
+                        background=BackgroundTask(path.unlink, missing_ok=True))
+
+
+@router.get("/api/report", response_class=HTMLResponse)
+def report(request: Request) -> HTMLResponse:
+    from atlas.curation_report import map_images, render, summary
+
+    curation = views(request).curation
+    return HTMLResponse(render(summary(curation), map_images(curation, curation.state().removed)))
+
