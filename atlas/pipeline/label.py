@@ -30,7 +30,7 @@ GENERIC = {
 # Words that tie a label to nearly any software or text topic, so they do not ground it.
 WEAK = GENERIC | {"library", "libraries", "package", "packages", "tool", "tools", "support", "file", "files",
                   "module", "modules", "development", "application", "applications", "software", "system",
-                  "program", "programs", "based", "using", "management", "service", "services"}
+                  "program", "programs", "based", "using", "service", "services"}
 STOPWORDS = {"a", "an", "and", "the", "of", "for", "in", "on", "to", "with", "by", "or", "from", "at", "as"}
 SUBTOPICS_SHOWN = 6
 
