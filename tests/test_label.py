@@ -30,7 +30,7 @@ class Scripted:
         self.answers = list(answers)
         self.prompts: list[str] = []
 
-    def complete(self, prompt: str, *, grammar: str, max_tokens: int) -> str:
+    def complete(self, prompt: str, *, grammar: str, max_tokens: int, temperature: float = 0.0) -> str:
         self.prompts.append(prompt)
         return self.answers.pop(0)
 
@@ -54,7 +54,7 @@ def test_llama_is_called_with_its_real_signature(tmp_path):
                                   seed=0, verbose=False)
     (args, kwargs), = instance.create_completion.call_args_list
     assert args == ("prompt",)
-    assert kwargs["max_tokens"] == MAX_TOKENS and kwargs["temperature"] == 0.0
+    assert kwargs["max_tokens"] == MAX_TOKENS and kwargs["temperature"] == 0.0 and kwargs["seed"] == 0
     assert isinstance(kwargs["grammar"], llama_cpp.LlamaGrammar)
 
 

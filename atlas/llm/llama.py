@@ -16,11 +16,11 @@ class Completer(Protocol):
     identity: str
     chat_template: str | None
 
-    def complete(self, prompt: str, *, grammar: str, max_tokens: int) -> str: ...
+    def complete(self, prompt: str, *, grammar: str, max_tokens: int, temperature: float = 0.0) -> str: ...
 
 
 class LlamaCompleter:
-    """A llama.cpp model, deterministic (temperature 0) and constrained by a GBNF grammar.
+    """A llama.cpp model, reproducible (fixed seed) and constrained by a GBNF grammar.
 
     One thread by default: two are 1.6x faster on a quiet 2-core machine, but whenever
     anything else wanted a core (a browser, a test run, another build) calls stalled up to
@@ -42,9 +42,11 @@ class LlamaCompleter:
         self.chat_template = self.llm.metadata.get("tokenizer.chat_template")
         self._grammars: dict[str, object] = {}
 
-    def complete(self, prompt: str, *, grammar: str, max_tokens: int) -> str:
+    def complete(self, prompt: str, *, grammar: str, max_tokens: int, temperature: float = 0.0) -> str:
+        """One answer; with temperature > 0 it is sampled, reproducibly (the seed is fixed)."""
         if grammar not in self._grammars:
             self._grammars[grammar] = self._llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
-        result = self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=0.0, repeat_penalty=1.2,
+        result = self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature,
+                                            repeat_penalty=1.2, seed=0,
                                             grammar=self._grammars[grammar])
         return result["choices"][0]["text"]

@@ -33,6 +33,8 @@ WEAK = GENERIC | {"library", "libraries", "package", "packages", "tool", "tools"
                   "program", "programs", "based", "using", "service", "services"}
 STOPWORDS = {"a", "an", "and", "the", "of", "for", "in", "on", "to", "with", "by", "or", "from", "at", "as"}
 SUBTOPICS_SHOWN = 6
+# A retry at temperature 0 mostly repeats the rejected answer, feedback or not: sample it.
+RETRY_TEMPERATURE = 0.7
 
 
 @dataclass
@@ -84,7 +86,9 @@ def llm_labels(
         # a parent is named from its children: central texts would pull it towards one of them
         evidence = Evidence(keywords[topic][:8], [] if subtopics else examples[topic], subtopics)
         taken = siblings_done.setdefault(int(parent[topic]), set())
-        label, description, source = _ask(evidence, completer, cache, taken | {_norm(s) for s in subtopics})
+        # an only child covers the same records as its parent, so it may share its name
+        own = {_norm(s) for s in subtopics} if len(subtopics) > 1 else set()
+        label, description, source = _ask(evidence, completer, cache, taken | own)
         if source == "keywords":
             label = _distinct(fallback[topic], keywords[topic], taken)
         result.label[topic] = label
@@ -103,8 +107,9 @@ def _ask(evidence: Evidence, completer: Completer, cache: AnswerCache | None,
     """
     vocabulary = _stems(" ".join(evidence.keywords + evidence.texts + evidence.subtopics))
     description = None
-    for source in ("llm", "llm-retry"):
-        label, answer_description = parse(_complete(render(evidence, completer.chat_template), completer, cache))
+    for source, temperature in (("llm", 0.0), ("llm-retry", RETRY_TEMPERATURE)):
+        prompt = render(evidence, completer.chat_template)
+        label, answer_description = parse(_complete(prompt, temperature, completer, cache))
         if _description_ok(answer_description):
             description = description or answer_description
         problem = label_problem(label, vocabulary, taken)
@@ -115,11 +120,11 @@ def _ask(evidence: Evidence, completer: Completer, cache: AnswerCache | None,
     return "", description, "keywords"
 
 
-def _complete(prompt: str, completer: Completer, cache: AnswerCache | None) -> str:
-    key = AnswerCache.key(completer.identity, prompt) if cache else ""
+def _complete(prompt: str, temperature: float, completer: Completer, cache: AnswerCache | None) -> str:
+    key = AnswerCache.key(completer.identity, f"{temperature}\0{prompt}") if cache else ""
     answer = cache.get(key) if cache else None
     if answer is None:
-        answer = completer.complete(prompt, grammar=GRAMMAR, max_tokens=MAX_TOKENS)
+        answer = completer.complete(prompt, grammar=GRAMMAR, max_tokens=MAX_TOKENS, temperature=temperature)
         if cache:
             cache.put(key, answer)
     return answer
