@@ -39,16 +39,22 @@ def lasso_around(x: np.ndarray, y: np.ndarray, count: int, vertices: int = 64) -
     return np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], axis=1).tolist()
 
 
+def scratch_copy(source: Path, folder: Path) -> Path:
+    """A map in `folder` whose files are links to `source`'s; only the edit log (and tiles) are new."""
+    scratch = folder / "map"
+    scratch.mkdir()
+    for item in source.iterdir():
+        if item.name not in ("edits.sqlite", "tiles"):
+            (scratch / item.name).symlink_to(item.resolve())
+    return scratch
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("map", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp) / "map"
-        scratch.mkdir()
-        for item in args.map.iterdir():  # the map's files, linked; only the edit log is new
-            if item.name not in ("edits.sqlite", "tiles"):
-                (scratch / item.name).symlink_to(item.resolve())
+        scratch = scratch_copy(args.map, Path(tmp))
         opened, cur = timed(lambda: Curation(scratch))
         print(f"open: {opened:.2f} s for {len(cur):,} records")
         topic = int(cur.topics.column("topic_id")[0].as_py())

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from curate import lasso_around, scratch_copy
 from fastapi.testclient import TestClient
 
 from atlas.server.app import create_app
-from curate import lasso_around
 
 
 def timed(call, repeat: int) -> list[float]:
@@ -37,21 +37,16 @@ def main() -> None:
     parser.add_argument("map", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp) / "map"
-        scratch.mkdir()
-        for item in args.map.iterdir():
-            if item.name not in ("edits.sqlite", "tiles"):
-                (scratch / item.name).symlink_to(item.resolve())
-        client = TestClient(create_app(scratch))
+        client = TestClient(create_app(scratch_copy(args.map, Path(tmp))))
         data = client.app.state.data
         polygon = lasso_around(np.asarray(data.x), np.asarray(data.y), 100_000)
         report("GET /api/filter (count + histograms)", timed(
             lambda: client.get("/api/filter", params={"where": "text_len < 20 and dup = any"}), 7))
         report("POST /api/select (lasso, 100k points)", timed(
             lambda: client.post("/api/select", json={"steps": [{"op": "replace", "polygon": polygon}]}), 5))
-        report("POST /api/edits (remove duplicates)", timed(
-            lambda: client.post("/api/edits", json={"action": "remove", "predicate": {"duplicates": {"keep": "longest"}},
-                                                   "reason": "bench"}), 1))
+        remove_duplicates = {"action": "remove", "predicate": {"duplicates": {"keep": "longest"}}, "reason": "bench"}
+        report("POST /api/edits (remove duplicates)",
+               timed(lambda: client.post("/api/edits", json=remove_duplicates), 1))
         report("GET /api/state", timed(lambda: client.get("/api/state"), 5))
         version = client.get("/api/state").json()["version"]
         tiles = [(z, x, y) for z in (2, 3, 4) for x in range(1, 3) for y in range(1, 3)]
