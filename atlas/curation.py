@@ -36,19 +36,21 @@ SEMANTIC_MATCHES = 1000  # `semantic ~ "words"` matches the records nearest the 
 class Curation:
     """The filter frame, the edit log and the duplicate pairs of one map, in points order.
 
-    `search` and `semantic` (query -> positions) default to the map's own indexes; a server
-    passes the ones it already has loaded.
+    `search` and `semantic` (query -> positions) default to the map's own indexes, and
+    `points` and `records` to the map's tables; a server passes the ones it already has loaded.
     """
 
     def __init__(self, path: str | os.PathLike | MapDir, *, search: Search | None = None,
-                 semantic: Search | None = None):
+                 semantic: Search | None = None, points: pa.Table | None = None,
+                 records: pa.Table | None = None):
         self.mapdir = path if isinstance(path, MapDir) else MapDir(path)
         self.manifest = self.mapdir.manifest()
         self.log = self.mapdir.edit_log()
-        points = self.mapdir.points()
+        points = points if points is not None else self.mapdir.points()
         self.ids = points.column("id").combine_chunks()
         self.topics = self.mapdir.topics()
-        self.frame = Frame(points, self.mapdir.records(), self.topics.column("level").to_numpy(),
+        records = records if records is not None else self.mapdir.records()
+        self.frame = Frame(points, records, self.topics.column("level").to_numpy(),
                            state=self.state, search=search or self._keyword, semantic=semantic or self._semantic)
 
     def __len__(self) -> int:

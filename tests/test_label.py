@@ -97,7 +97,7 @@ def test_retry_then_fallback_and_siblings_stay_distinct():
         " Miscellaneous\nDescription: Assorted things.",                        # topic 2 retry: generic
         " Rust crates\nDescription: Rust libraries for configuration files.",  # parent, from subtopics
     ])
-    result = llm_labels(parent, size, keywords, fallback, examples, completer)
+    result = llm_labels(parent, np.array([0, 1, 1]), size, keywords, fallback, examples, completer)
     assert result.label == ["Rust crates", "TOML parsers", "toml, serde"]
     assert result.source == ["llm", "llm", "keywords"]
     assert result.description[2] == "Crates that read TOML with serde."
@@ -106,7 +106,7 @@ def test_retry_then_fallback_and_siblings_stay_distinct():
 
 
 def test_answers_are_cached_and_a_rerun_costs_nothing(tmp_path):
-    args = (np.array([-1]), np.array([5]), [["rust", "crate"]], ["rust, crate"], [["A Rust crate."]])
+    args = (np.array([-1]), np.array([0]), np.array([5]), [["rust", "crate"]], ["rust, crate"], [["A Rust crate."]])
     cache = AnswerCache(tmp_path / "answers.sqlite")
     first = llm_labels(*args, Scripted([" Rust crates\nDescription: Libraries written in Rust."]), cache=cache)
     again = Scripted([])

@@ -58,6 +58,7 @@ def keyword_description(keywords: list[str]) -> str:
 
 def llm_labels(
     parent: np.ndarray,
+    level: np.ndarray,
     size: np.ndarray,
     keywords: list[list[str]],
     fallback: list[str],
@@ -71,7 +72,6 @@ def llm_labels(
 ) -> TopicLabels:
     """Label every topic (or only those at `levels`, keeping `current` for the rest), finest first."""
     n = len(parent)
-    level = _depth(parent)
     result = current or keyword_labels(keywords, fallback)
     result = TopicLabels(list(result.label), list(result.description), list(result.source))
     children = [[] for _ in range(n)]
@@ -170,16 +170,6 @@ def _stems(text: str) -> set[str]:
 
 def _norm(label: str) -> str:
     return " ".join(w.rstrip("s") for w in re.findall(r"[\w+#]+", label.lower()))
-
-
-def _depth(parent: np.ndarray) -> np.ndarray:
-    depth = np.zeros(len(parent), np.int32)
-    for topic in range(len(parent)):
-        p = parent[topic]
-        while p >= 0:
-            depth[topic] += 1
-            p = parent[p]
-    return depth
 
 
 def representative_texts(

@@ -51,7 +51,8 @@ def make_labels(
     try:
         with progress.bar("label", total=todo, unit="topic") as bar:
             result = llm_labels(
-                topics.column("parent_id").fill_null(-1).to_numpy(), topics.column("size").to_numpy(),
+                topics.column("parent_id").fill_null(-1).to_numpy(), topics.column("level").to_numpy(),
+                topics.column("size").to_numpy(),
                 keywords, fallback, examples, completer, cache=cache, levels=levels, current=current,
                 on_topic=lambda: bar.update(1),
             )

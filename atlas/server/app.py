@@ -43,7 +43,8 @@ def create_app(map_dir: Path) -> FastAPI:
         loader.start()
     app = FastAPI(title="Atlas", docs_url="/api/docs", openapi_url="/api/openapi.json")
     curation = Curation(data.mapdir, search=data.keyword_positions,
-                        semantic=lambda query: data.semantic_positions(query, SEMANTIC_MATCHES)[0])
+                        semantic=lambda query: data.semantic_positions(query, SEMANTIC_MATCHES)[0],
+                        points=data.points, records=data.records)
     app.state.data, app.state.tiles, app.state.colors, app.state.version = data, renderer, colors, state
     app.state.views = Views(curation, data)
 
