@@ -101,7 +101,8 @@ def llm_labels(
 
 def _ask(evidence: Evidence, completer: Completer, cache: AnswerCache | None,
          taken: set[str]) -> tuple[str, str | None, str]:
-    """(label, description or None, source): the first valid answer of two tries.
+    """(label, description or None, source): the first valid label of two tries, with the
+    latest valid description.
 
     `taken` holds the normalised labels it must not repeat: its siblings' and its subtopics'.
     """
@@ -109,12 +110,12 @@ def _ask(evidence: Evidence, completer: Completer, cache: AnswerCache | None,
     description = None
     for source, temperature in (("llm", 0.0), ("llm-retry", RETRY_TEMPERATURE)):
         prompt = render(evidence, completer.chat_template)
-        label, answer_description = parse(_complete(prompt, temperature, completer, cache))
-        if _description_ok(answer_description):
-            description = description or answer_description
+        label, said = parse(_complete(prompt, temperature, completer, cache))
+        if _description_ok(said):
+            description = said
         problem = label_problem(label, vocabulary, taken)
         if problem is None:
-            return label, answer_description if _description_ok(answer_description) else description, source
+            return label, description, source
         evidence = Evidence(evidence.keywords, evidence.texts, evidence.subtopics,
                             evidence.avoid + [f"{label} ({problem})"])
     return "", description, "keywords"
@@ -142,7 +143,7 @@ def label_problem(label: str, vocabulary: set[str], taken: set[str]) -> str | No
         return "copied from an example"
     if len({w.rstrip("s") for w in content}) < len(content):
         return "a word is repeated"
-    if not (_stems(label) - _stems(" ".join(WEAK))) & vocabulary:
+    if not (_stems(label) - WEAK_STEMS) & vocabulary:
         return "not about these texts"
     if _norm(label) in taken:
         return "a sibling or subtopic has this label"
@@ -166,6 +167,9 @@ def _distinct(label: str, keywords: list[str], taken: set[str]) -> str:
 def _stems(text: str) -> set[str]:
     """Crude stems (first 5 letters of each content word): enough to tie a label to its texts."""
     return {w[:5] for w in re.findall(r"[a-z0-9+#]{3,}", text.lower()) if w not in STOPWORDS}
+
+
+WEAK_STEMS = _stems(" ".join(WEAK))
 
 
 def _norm(label: str) -> str:
