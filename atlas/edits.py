@@ -138,7 +138,7 @@ class EditLog:
 
     def _step(self, action: str) -> Entry | None:
         with self._write() as db:
-            applied, undone = _stacks(_entries(db))
+            applied, undone = stacks(_entries(db))
             stack = applied if action == "undo" else undone
             if not stack:
                 return None
@@ -163,10 +163,10 @@ class EditLog:
 
     def active(self) -> list[Entry]:
         """The edits in force (not undone), oldest first."""
-        return _stacks(self.entries())[0]
+        return stacks(self.entries())[0]
 
     def can_redo(self) -> bool:
-        return bool(_stacks(self.entries())[1])
+        return bool(stacks(self.entries())[1])
 
     def ids(self, seqs: list[int]) -> list[pa.Array]:
         """The record ids of the given edits."""
@@ -234,7 +234,7 @@ def _entries(db: sqlite3.Connection) -> list[Entry]:
             for seq, action, tag, pred, count, target, reason, created in rows]
 
 
-def _stacks(entries: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+def stacks(entries: list[Entry]) -> tuple[list[Entry], list[Entry]]:
     """(edits in force, edits that can be redone), by walking the log with editor semantics."""
     applied: list[Entry] = []
     undone: list[Entry] = []

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from atlas.curation import Curation
 from atlas.duplicates import Groups
+from atlas.edits import stacks
 from atlas.query import MapData
 
 LOG_ENTRIES = 20
@@ -32,15 +33,17 @@ class Views:
         self._lock = threading.Lock()
 
     def state(self) -> dict:
-        log, removed = self.curation.log, self.curation.state().removed
-        entries = log.entries()
-        applied = {e.seq for e in log.active()}
+        state = self.curation.state()
+        removed = state.removed
+        entries = self.curation.log.entries()
+        in_force, undone = stacks(entries)
+        applied = {e.seq for e in in_force}
         return {
             "version": str(entries[-1].seq if entries else 0),  # changes with every edit, undo and redo
             "total": len(removed),
             "kept": int((~removed).sum()), "removed": int(removed.sum()),
-            "tags": {name: int(mask.sum()) for name, mask in self.curation.state().tags.items()},
-            "can_undo": bool(applied), "can_redo": log.can_redo(),
+            "tags": {name: int(mask.sum()) for name, mask in state.tags.items()},
+            "can_undo": bool(applied), "can_redo": bool(undone),
             "log": [{**dataclasses.asdict(e), "in_force": e.seq in applied} for e in entries[-LOG_ENTRIES:][::-1]],
         }
 
