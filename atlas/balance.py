@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from atlas.errors import AtlasError
-
-BLOCK = 65_536
+from atlas.vectors import centre_similarity, topic_centres
 
 
 @dataclass
@@ -86,7 +85,8 @@ def preference(topic: np.ndarray, kept: np.ndarray, survivor: np.ndarray, embedd
                seed: int) -> np.ndarray:
     """A rank per record (0 = keep first) within its topic: survivors, then nearest the topic's
     centre, then a seeded random tie-break. Only kept records are ranked; others get -1."""
-    similarity = centre_similarity(topic, kept, embeddings)
+    centres = topic_centres(embeddings, topic, int(topic.max()) + 1, weights=kept)
+    similarity = centre_similarity(embeddings, topic, centres)
     noise = np.random.default_rng(seed).random(len(topic))
     members = np.flatnonzero(kept)
     order = members[np.lexsort((noise[members], -similarity[members], ~survivor[members], topic[members]))]
@@ -95,27 +95,6 @@ def preference(topic: np.ndarray, kept: np.ndarray, survivor: np.ndarray, embedd
     rank = np.full(len(topic), -1, np.int64)
     rank[order] = np.arange(len(order)) - first
     return rank
-
-
-def centre_similarity(topic: np.ndarray, kept: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
-    """Cosine of each record's vector to the mean vector of its topic's kept records."""
-    from scipy.sparse import csr_matrix
-
-    n, dim = embeddings.shape
-    codes, inverse = np.unique(topic, return_inverse=True)
-    centres = np.zeros((len(codes), dim), np.float32)
-    for start in range(0, n, BLOCK):
-        part = slice(start, min(start + BLOCK, n))
-        weights = kept[part].astype(np.float32)
-        members = csr_matrix((weights, (inverse[part], np.arange(len(weights)))), shape=(len(codes), len(weights)))
-        centres += members @ np.asarray(embeddings[part], np.float32)
-    centres /= np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
-    similarity = np.empty(n, np.float32)
-    for start in range(0, n, BLOCK):
-        part = slice(start, min(start + BLOCK, n))
-        vectors = np.asarray(embeddings[part], np.float32)
-        similarity[part] = np.einsum("ij,ij->i", vectors, centres[inverse[part]])
-    return similarity
 
 
 def quota(topic: np.ndarray, kept: np.ndarray, survivor: np.ndarray, embeddings: np.ndarray, *, level: int,

@@ -307,12 +307,10 @@ def redo(map_dir) -> None:
 
 
 def _step(map_dir: Path, action: str) -> None:
-    from atlas.mapdir import MapDir
+    from atlas.curation import Curation
 
-    mapdir = MapDir(map_dir)
-    mapdir.manifest()  # a clear error when MAP is not a map
-    log = mapdir.edit_log()
-    entry = log.undo() if action == "undo" else log.redo()
+    curation = Curation(map_dir)
+    entry = curation.undo() if action == "undo" else curation.redo()
     if entry is None:
         raise AtlasError(f"nothing to {action}")
     click.echo(f"{action}: edit {entry.target} ({entry.count:,} records)")
@@ -385,10 +383,10 @@ def edits_apply(map_dir, edits_file) -> None:
 @click.option("--where", metavar="FILTER", help="Only the records matching this filter.")
 def export_command(map_dir, out, extras, include_removed, where) -> None:
     """Write the kept records with their original columns and types (atomically)."""
-    from atlas.export import export
+    from atlas.curation import Curation
+    from atlas.export import parse_extras
 
-    chosen = tuple(e.strip() for e in extras.split(",") if e.strip())
-    rows = export(map_dir, out, extras=chosen, include_removed=include_removed, where=where)
+    rows = Curation(map_dir).export(out, extras=parse_extras(extras), include_removed=include_removed, where=where)
     click.echo(f"wrote {rows:,} records to {out}")
 
 

@@ -23,10 +23,11 @@ import pyarrow.compute as pc
 
 from atlas import duplicates
 from atlas.balance import Quota, quota
-from atlas.edits import EDIT_ACTIONS, Entry, State
+from atlas.edits import EDIT_ACTIONS, EditLog, EditState, Entry, stacks
 from atlas.errors import AtlasError
 from atlas.filters import Frame, Search
 from atlas.mapdir import MapDir
+from atlas.schema import DUP_SURVIVOR, ID, LABEL, LEVEL, TOPIC_ID, check_level, topic_column
 from atlas.selection import map_bound, resolve
 from atlas.settings import DedupSettings
 
@@ -45,24 +46,45 @@ class Curation:
                  records: pa.Table | None = None):
         self.mapdir = path if isinstance(path, MapDir) else MapDir(path)
         self.manifest = self.mapdir.manifest()
-        self.log = self.mapdir.edit_log()
-        points = points if points is not None else self.mapdir.points()
-        self.ids = points.column("id").combine_chunks()
+        self.log = EditLog(self.mapdir.edits_path)
         self.topics = self.mapdir.topics()
-        records = records if records is not None else self.mapdir.records()
-        self.frame = Frame(points, records, self.topics.column("level").to_numpy(),
-                           state=self.state, search=search or self._keyword, semantic=semantic or self._semantic)
+        self._points, self._records = points, records
+        self._search, self._semantic_search = search, semantic
+
+    @cached_property
+    def ids(self) -> pa.Array:
+        """Record ids in points order."""
+        points = self._points if self._points is not None else self.mapdir.points([ID])
+        return points.column(ID).combine_chunks()
+
+    @cached_property
+    def frame(self) -> Frame:
+        """What filters and selections read, loaded on first use (an undo needs none of it)."""
+        points = self._points if self._points is not None else self.mapdir.points()
+        records = self._records if self._records is not None else self.mapdir.records()
+        return Frame(points, records, self.topics.column(LEVEL).to_numpy(), state=self.state,
+                     search=self._search or self._keyword, semantic=self._semantic_search or self._semantic)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def state(self) -> State:
+    def state(self) -> EditState:
         return self.log.state(self.ids)
 
     def kept(self, where: str | None = None, *, include_removed: bool = False) -> np.ndarray:
         """Bool (N,): the records an export writes: not removed (unless asked) and matching `where`."""
         mask = self.frame.mask(where)
         return mask if include_removed else mask & ~self.state().removed
+
+    def select(self, steps: list[dict], where: str | None = None) -> np.ndarray:
+        """Bool (N,): the records a selection (atlas.selection steps) chooses, narrowed by `where`."""
+        selected = resolve(steps, self.frame)
+        return selected & self.frame.mask(where) if where else selected
+
+    def history(self) -> tuple[list[Entry], list[Entry], list[Entry]]:
+        """The whole edit log (oldest first), the edits in force, and those that can be redone."""
+        entries = self.log.entries()
+        return entries, *stacks(entries)
 
     def resolve(self, predicate: dict) -> np.ndarray:
         """Bool (N,): the records a predicate chooses on this map."""
@@ -98,26 +120,51 @@ class Curation:
         return duplicates.groups(self._pairs, len(self), build, near_threshold=near_threshold,
                                  semantic_threshold=semantic_threshold)
 
-    def duplicate_removals(self, keep: str = "longest", near_threshold: float | None = None,
-                           semantic_threshold: float | None = None, prefer: Sequence[str] = ()) -> np.ndarray:
-        """Bool (N,): every duplicate that is not its group's survivor; `prefer` names records
-        that survive their group whatever the rule."""
+    def duplicate_survivors(self, keep: str = "longest", near_threshold: float | None = None,
+                            semantic_threshold: float | None = None,
+                            prefer: Sequence[str] = ()) -> tuple[duplicates.Groups, np.ndarray]:
+        """The groups at the thresholds and who survives each (bool (N,)) under the rule `keep`;
+        `prefer` names records that survive their group whatever the rule."""
         found = self.duplicate_groups(near_threshold, semantic_threshold)
         overrides = duplicates.overrides_for(found, self.frame, list(prefer))
-        return duplicates.removable(found, duplicates.survivors(found, keep, self.frame, overrides))
+        return found, duplicates.survivors(found, keep, self.frame, overrides)
+
+    def duplicate_removals(self, keep: str = "longest", near_threshold: float | None = None,
+                           semantic_threshold: float | None = None, prefer: Sequence[str] = ()) -> np.ndarray:
+        """Bool (N,): every duplicate that is not its group's survivor (see duplicate_survivors)."""
+        return duplicates.removable(*self.duplicate_survivors(keep, near_threshold, semantic_threshold, prefer))
 
     def quota(self, level: int = 0, seed: int = 0, cap: int | None = None, cap_pct: float | None = None,
               target: int | None = None) -> Quota:
         """Preview of a quota over the kept records at `level` (atlas.balance)."""
-        if not 0 <= level < self.manifest["levels"]:
-            raise AtlasError(f"level is 0 (coarsest) to {self.manifest['levels'] - 1}, not {level}")
         points = self.frame.points
-        return quota(points.column(f"topic_{level}").to_numpy(), ~self.state().removed,
-                     points.column("dup_survivor").to_numpy(zero_copy_only=False), self.mapdir.embeddings(),
+        return quota(self.topic(level), ~self.state().removed,
+                     points.column(DUP_SURVIVOR).to_numpy(zero_copy_only=False), self.mapdir.embeddings(),
                      level=level, seed=seed, cap=cap, cap_pct=cap_pct, target=target)
 
+    def level(self, level: int) -> int:
+        """`level` when this map has it; else an AtlasError naming the levels it has."""
+        return check_level(level, self.manifest["levels"])
+
+    def topic(self, level: int) -> np.ndarray:
+        """Each record's topic id at `level`, in points order."""
+        return self.frame.points.column(topic_column(self.level(level))).to_numpy()
+
     def labels(self) -> dict[int, str]:
-        return dict(zip(self.topics.column("topic_id").to_pylist(), self.topics.column("label").to_pylist()))
+        return dict(zip(self.topics.column(TOPIC_ID).to_pylist(), self.topics.column(LABEL).to_pylist()))
+
+    def export(self, out: str | os.PathLike, *, extras: tuple[str, ...] = (), include_removed: bool = False,
+               where: str | None = None) -> int:
+        """Write the kept records to the parquet file `out` (atlas.export); returns the row count."""
+        from atlas.export import export
+
+        return export(self, out, extras=extras, include_removed=include_removed, where=where)
+
+    def report_html(self) -> str:
+        """The before/after curation report as one self-contained HTML page (atlas.curation_report)."""
+        from atlas.curation_report import html
+
+        return html(self)
 
     def export_edits(self) -> list[dict]:
         """The edits in force as replayable JSON: a selection drawn on this map (a lasso, a box,

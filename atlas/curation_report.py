@@ -13,17 +13,17 @@ import os
 from collections import Counter
 from html import escape
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pyarrow.compute as pc
 
 from atlas.curation import Curation
 from atlas.export import write_atomic
+from atlas.palette import DIMMED, topic_colors
 from atlas.pipeline.dedup import KINDS
+from atlas.schema import DUP_KIND, TEXT_LEN, X, Y
 
 IMAGE_SIZE = 600
-DIMMED = "#c8c8c8"
 
 
 def summary(curation: Curation) -> dict:
@@ -31,12 +31,12 @@ def summary(curation: Curation) -> dict:
     state = curation.state()
     kept = ~state.removed
     points = curation.frame.points
-    text_len = points.column("text_len").to_numpy().astype(np.int64)
+    text_len = points.column(TEXT_LEN).to_numpy().astype(np.int64)
     entries = {e.seq: e for e in curation.log.entries()}
     by_edit = Counter(state.removed_by[state.removed].tolist())
     removals = [{"seq": seq, "action": describe(entries[seq].predicate), "reason": entries[seq].reason,
                  "records": count} for seq, count in sorted(by_edit.items())]
-    dup_kind = pc.fill_null(points.column("dup_kind"), "").to_numpy(zero_copy_only=False)
+    dup_kind = pc.fill_null(points.column(DUP_KIND), "").to_numpy(zero_copy_only=False)
     return {
         "map": str(curation.mapdir.path),
         "records": {"before": len(curation), "after": int(kept.sum())},
@@ -73,7 +73,7 @@ def _totals(removals: list[dict], key: str) -> dict[str, int]:
 
 def topic_shares(curation: Curation, level: int, kept: np.ndarray) -> list[dict]:
     """Per topic of `level`, largest first: label, records and share before and after."""
-    topic = curation.frame.points.column(f"topic_{level}").to_numpy()
+    topic = curation.topic(level)
     size = int(topic.max()) + 1
     before, after = np.bincount(topic, minlength=size), np.bincount(topic[kept], minlength=size)
     labels = curation.labels()
@@ -89,12 +89,10 @@ def map_images(curation: Curation, removed: np.ndarray) -> tuple[bytes, bytes]:
     import datashader.transfer_functions as tf
     import pandas as pd
 
-    from atlas.server.palette import topic_colors
-
     points = curation.frame.points
-    colors = topic_colors(SimpleNamespace(topics=curation.topics.to_pylist()))["coarse"]
-    frame = pd.DataFrame({"x": points.column("x").to_numpy(), "y": points.column("y").to_numpy(),
-                          "topic": pd.Categorical.from_codes(points.column("topic_0").to_numpy(),
+    colors = topic_colors(curation.topics.to_pylist())["coarse"]
+    frame = pd.DataFrame({"x": points.column(X).to_numpy(), "y": points.column(Y).to_numpy(),
+                          "topic": pd.Categorical.from_codes(curation.topic(0),
                                                              categories=[str(i) for i in range(len(colors))])})
     x0, y0, size = curation.manifest["world"]
     canvas = ds.Canvas(plot_width=IMAGE_SIZE, plot_height=IMAGE_SIZE, x_range=(x0, x0 + size),
@@ -169,10 +167,15 @@ figure {{ margin: 0; }} img {{ border: 1px solid #ddd; width: {size}px; max-widt
 """.replace("{size}", str(IMAGE_SIZE))
 
 
+def html(curation: Curation) -> str:
+    """The whole report of the map's current edits, as HTML."""
+    return render(summary(curation), map_images(curation, curation.state().removed))
+
+
 def report(mapdir: str | os.PathLike | Curation, out: str | os.PathLike) -> dict:
     """Write the HTML report to `out` (atomically); returns its summary data."""
     curation = mapdir if isinstance(mapdir, Curation) else Curation(mapdir)
     data = summary(curation)
-    html = render(data, map_images(curation, curation.state().removed))
-    write_atomic(Path(out), lambda tmp: tmp.write_text(html, encoding="utf-8"))
+    page = render(data, map_images(curation, curation.state().removed))
+    write_atomic(Path(out), lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return data

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from atlas.errors import AtlasError
 from atlas.filters import Frame
 from atlas.pipeline.dedup import KINDS, components, pick_survivors
+from atlas.schema import ID, PAIR_A, PAIR_B, PAIR_KIND, PAIR_SIMILARITY, ROW, TEXT_LEN
 from atlas.settings import DedupSettings
 
 RULES = ("longest", "shortest", "first", "max:COL", "min:COL")
@@ -55,9 +56,9 @@ def groups(pairs: pa.Table, n: int, build: DedupSettings, *, near_threshold: flo
     """Connected components of the stored pairs that pass the thresholds (None: the build's)."""
     near = _threshold("near", near_threshold, build.near_threshold)
     semantic = _threshold("semantic", semantic_threshold, build.semantic_threshold)
-    kind = pc.cast(pairs.column("kind"), pa.string()).to_numpy(zero_copy_only=False)
-    similarity = pairs.column("similarity").to_numpy()
-    edges = np.stack([pairs.column("a").to_numpy(), pairs.column("b").to_numpy()]).astype(np.int64)
+    kind = pc.cast(pairs.column(PAIR_KIND), pa.string()).to_numpy(zero_copy_only=False)
+    similarity = pairs.column(PAIR_SIMILARITY).to_numpy()
+    edges = np.stack([pairs.column(PAIR_A).to_numpy(), pairs.column(PAIR_B).to_numpy()]).astype(np.int64)
     keep = {"exact": kind == "exact", "near": (kind == "near") & (similarity >= near),
             "semantic": (kind == "semantic") & (similarity >= semantic)}
     group, record_kind = components([edges[:, keep[name]] for name in KINDS[1:]], n)
@@ -80,7 +81,7 @@ def survivors(found: Groups, rule: str, frame: Frame, overrides: Mapping[int, st
     metadata column (missing values last); ties go to the first in input order. `overrides`
     maps a group number to the record id it keeps instead.
     """
-    row = frame.points.column("row").to_numpy()
+    row = frame.points.column(ROW).to_numpy()
     survivor = pick_survivors(found.group, _rule_key(rule, frame), row)
     if overrides:
         positions = _positions(frame, list(overrides.values()))
@@ -97,13 +98,13 @@ def survivors(found: Groups, rule: str, frame: Frame, overrides: Mapping[int, st
 
 def _rule_key(rule: str, frame: Frame) -> np.ndarray:
     """A sort key per record: the survivor sorts first."""
-    text_len = frame.points.column("text_len").to_numpy().astype(np.int64)
+    text_len = frame.points.column(TEXT_LEN).to_numpy().astype(np.int64)
     if rule == "longest":
         return -text_len
     if rule == "shortest":
         return text_len
     if rule == "first":
-        return frame.points.column("row").to_numpy()
+        return frame.points.column(ROW).to_numpy()
     order, _, column = rule.partition(":")
     if order in ("max", "min") and column:
         values = frame.column(column)
@@ -114,7 +115,7 @@ def _rule_key(rule: str, frame: Frame) -> np.ndarray:
 
 
 def _positions(frame: Frame, ids: list[str]) -> np.ndarray:
-    found = pc.index_in(pa.array(ids, pa.string()), value_set=frame.points.column("id"))
+    found = pc.index_in(pa.array(ids, pa.string()), value_set=frame.points.column(ID))
     missing = [i for i, p in zip(ids, found.to_pylist()) if p is None]
     if missing:
         raise AtlasError(f"unknown record id(s): {', '.join(map(repr, missing[:5]))}")
@@ -123,7 +124,7 @@ def _positions(frame: Frame, ids: list[str]) -> np.ndarray:
 
 def overrides_for(found: Groups, frame: Frame, ids: list[str]) -> dict[int, str]:
     """{group: id} for records that should survive their group, skipping ids not on this map."""
-    positions = pc.index_in(pa.array(ids, pa.string()), value_set=frame.points.column("id")).to_pylist()
+    positions = pc.index_in(pa.array(ids, pa.string()), value_set=frame.points.column(ID)).to_pylist()
     return {int(found.group[p]): i for i, p in zip(ids, positions) if p is not None and found.group[p] >= 0}
 
 

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from atlas.errors import AtlasError
+from atlas.schema import ID
 
 EDIT_ACTIONS = ("tag", "untag", "remove", "restore")
 ACTIONS = (*EDIT_ACTIONS, "undo", "redo")
@@ -63,7 +64,7 @@ class Entry:
 
 
 @dataclass
-class State:
+class EditState:
     """The effect of the edits in force, in points order."""
 
     removed_by: np.ndarray  # int64 (N,): seq of the edit that removed each record, 0 if kept
@@ -77,7 +78,7 @@ class State:
 def pack_ids(ids: pa.Array | pa.ChunkedArray) -> bytes:
     """Record ids as a zstd-compressed Arrow stream: 100k ids pack in milliseconds."""
     array = pa.chunked_array([ids]) if isinstance(ids, pa.Array) else ids
-    table = pa.table({"id": pc.cast(array, pa.string())})
+    table = pa.table({ID: pc.cast(array, pa.string())})
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
         writer.write_table(table)
@@ -85,7 +86,7 @@ def pack_ids(ids: pa.Array | pa.ChunkedArray) -> bytes:
 
 
 def unpack_ids(blob: bytes) -> pa.Array:
-    return pa.ipc.open_stream(blob).read_all().column("id").combine_chunks()
+    return pa.ipc.open_stream(blob).read_all().column(ID).combine_chunks()
 
 
 class EditLog:
@@ -93,7 +94,7 @@ class EditLog:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._cache: tuple[int, pa.Array, list[int], State] | None = None
+        self._cache: tuple[int, pa.Array, list[int], EditState] | None = None
         self._lock = threading.Lock()
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -179,7 +180,7 @@ class EditLog:
         with self._connect() as db:
             return db.execute("SELECT coalesce(max(seq), 0) FROM edits").fetchone()[0]
 
-    def state(self, ids: pa.Array | pa.ChunkedArray) -> State:
+    def state(self, ids: pa.Array | pa.ChunkedArray) -> EditState:
         """Removed and tagged records in the order of `ids` (points order), by replaying the
         edits in force; ids not in `ids` are skipped. Cached until the log changes; new edits
         are applied on top of the cached state, an undo replays from the start."""
@@ -200,7 +201,8 @@ class EditLog:
             return db.execute("PRAGMA integrity_check").fetchone()[0]
 
 
-def replay(edits: list[Entry], read_ids, ids: pa.Array | pa.ChunkedArray, start: State | None = None) -> State:
+def replay(edits: list[Entry], read_ids, ids: pa.Array | pa.ChunkedArray,
+           start: EditState | None = None) -> EditState:
     """Apply the edits in order on top of a copy of `start` (None: nothing removed or tagged)."""
     n = len(ids)
     removed_by = np.zeros(n, np.int64) if start is None else start.removed_by.copy()
@@ -214,7 +216,7 @@ def replay(edits: list[Entry], read_ids, ids: pa.Array | pa.ChunkedArray, start:
         else:
             mask = tags.setdefault(entry.tag, np.zeros(n, bool))
             mask[where] = entry.action == "tag"
-    return State(removed_by, {name: mask for name, mask in sorted(tags.items()) if mask.any()})
+    return EditState(removed_by, {name: mask for name, mask in sorted(tags.items()) if mask.any()})
 
 
 def _positions(parts: list[pa.Array], ids: pa.Array | pa.ChunkedArray) -> list[np.ndarray]:

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 
 from atlas.curation import Curation
 from atlas.errors import AtlasError
-from atlas.pipeline.ingest import restore_input_id
+from atlas.records import restore_input_id
+from atlas.schema import DUP_COLUMNS, ROW, topic_column
 
 EXTRAS = ("topic_labels", "dup", "tags")
 PREFIX = "atlas_"
@@ -31,12 +32,10 @@ def export(mapdir: str | os.PathLike | Curation, out: str | os.PathLike, *,
     `dup` (atlas_dup_group, atlas_dup_kind, atlas_dup_survivor) and `tags` (atlas_tags,
     list<string>). The `id` column is as in the input (absent when Atlas numbered the rows).
     """
-    unknown = sorted(set(extras) - set(EXTRAS))
-    if unknown:
-        raise AtlasError(f"unknown extra(s) {', '.join(unknown)}; choose from {', '.join(EXTRAS)}")
+    _check_extras(extras)
     curation = mapdir if isinstance(mapdir, Curation) else Curation(mapdir)
     mask = curation.kept(where, include_removed=include_removed)
-    rows = curation.frame.points.column("row").to_numpy()
+    rows = curation.frame.points.column(ROW).to_numpy()
     positions = np.flatnonzero(mask)[np.argsort(rows[mask], kind="stable")]  # input order
     table = restore_input_id(curation.frame.records.take(pa.array(rows[positions])))
     for name, column in extra_columns(curation, positions, extras).items():
@@ -47,6 +46,18 @@ def export(mapdir: str | os.PathLike | Curation, out: str | os.PathLike, *,
     return table.num_rows
 
 
+def parse_extras(text: str) -> tuple[str, ...]:
+    """The extras of a `--with` / `with=` value: names separated by commas, e.g. "dup,tags"."""
+    return _check_extras(tuple(name.strip() for name in text.split(",") if name.strip()))
+
+
+def _check_extras(extras: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = sorted(set(extras) - set(EXTRAS))
+    if unknown:
+        raise AtlasError(f"unknown extra(s) {', '.join(unknown)}; choose from {', '.join(EXTRAS)}")
+    return extras
+
+
 def extra_columns(curation: Curation, positions: np.ndarray, extras: tuple[str, ...]) -> dict[str, pa.Array]:
     """The requested extra columns for the records at `positions` (points order)."""
     points, take = curation.frame.points, pa.array(positions)
@@ -54,9 +65,9 @@ def extra_columns(curation: Curation, positions: np.ndarray, extras: tuple[str, 
     if "topic_labels" in extras:
         labels = curation.topics.column("label").combine_chunks()
         for level in range(curation.manifest["levels"]):
-            columns[f"{PREFIX}topic_{level}"] = labels.take(points.column(f"topic_{level}").take(take))
+            columns[PREFIX + topic_column(level)] = labels.take(points.column(topic_column(level)).take(take))
     if "dup" in extras:
-        for name in ("dup_group", "dup_kind", "dup_survivor"):
+        for name in DUP_COLUMNS:
             columns[PREFIX + name] = points.column(name).take(take)
     if "tags" in extras:
         columns[f"{PREFIX}tags"] = tag_lists(curation.state().tags, positions)

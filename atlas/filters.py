@@ -38,9 +38,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from atlas.errors import AtlasError
+from atlas.schema import DUP_GROUP, DUP_KIND, DUP_SURVIVOR, ROW, TEXT_LEN, topic_column
 
 if TYPE_CHECKING:
-    from atlas.edits import State
+    from atlas.edits import EditState
 
 Search = Callable[[str], np.ndarray]  # query -> positions in points order
 Value = float | int | str | bool | date | datetime | None
@@ -278,13 +279,13 @@ class Frame:
     points: pa.Table
     records: pa.Table
     topic_level: np.ndarray
-    state: Callable[[], State] | None = None
+    state: Callable[[], EditState] | None = None
     search: Search | None = None
     semantic: Search | None = None
 
     def __post_init__(self):
         self._cache: dict[str, pa.Array] = {}
-        self.rows = pa.array(self.points.column("row").to_numpy())
+        self.rows = pa.array(self.points.column(ROW).to_numpy())
 
     def __len__(self) -> int:
         return self.points.num_rows
@@ -315,26 +316,26 @@ class Frame:
         return compare_array(self.column(column), column, op, value)
 
     def _builtin_text_len(self, op: str, value: Value) -> np.ndarray:
-        return compare_array(self.points.column("text_len").combine_chunks(), "text_len", op, value)
+        return compare_array(self.points.column(TEXT_LEN).combine_chunks(), "text_len", op, value)
 
     def _builtin_topic(self, op: str, value: Value) -> np.ndarray:
         _only(op, ("=", "!="), "topic", "a topic id")
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(self.topic_level):
             raise AtlasError(f"filter: topic takes a topic id from 0 to {len(self.topic_level) - 1}, not {value!r}")
-        found = self.points.column(f"topic_{self.topic_level[value]}").to_numpy() == value
+        found = self.points.column(topic_column(self.topic_level[value])).to_numpy() == value
         return found if op == "=" else ~found
 
     def _builtin_dup(self, op: str, value: Value) -> np.ndarray:
         _only(op, ("=", "!="), "dup", "|".join(DUP_VALUES))
         if value not in DUP_VALUES:
             raise AtlasError(f"filter: dup is one of {', '.join(DUP_VALUES)}, not {value!r}")
-        in_group = self.points.column("dup_group").is_valid().to_numpy(zero_copy_only=False)
+        in_group = self.points.column(DUP_GROUP).is_valid().to_numpy(zero_copy_only=False)
         if value in ("any", "none"):
             found = in_group if value == "any" else ~in_group
         elif value == "removable":
-            found = in_group & ~self.points.column("dup_survivor").to_numpy(zero_copy_only=False)
+            found = in_group & ~self.points.column(DUP_SURVIVOR).to_numpy(zero_copy_only=False)
         else:
-            found = _filled(pc.equal(self.points.column("dup_kind"), value))
+            found = _filled(pc.equal(self.points.column(DUP_KIND), value))
         return found if op == "=" else ~found
 
     def _builtin_tag(self, op: str, value: Value) -> np.ndarray:
@@ -366,7 +367,7 @@ class Frame:
         found[np.asarray(search(str(value)), np.int64)] = True
         return found
 
-    def _state(self, name: str) -> State:
+    def _state(self, name: str) -> EditState:
         if self.state is None:
             raise AtlasError(f"filter: {name} needs the map's edit log; filter through a map directory")
         return self.state()

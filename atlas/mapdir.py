@@ -13,8 +13,10 @@
       neighbor_similarity.npy   float16 (N, k) cosine similarities
       search.sqlite     SQLite FTS5 index of the texts, rowid = position in points.parquet
       dup_pairs.parquet duplicate pairs: a, b (positions in points.parquet), kind, similarity
-      edits.sqlite      the edit log (tags, removals, undo/redo; atlas.edits), kept across rebuilds
+      edits.sqlite      the edit log (tags, removals, undo/redo; opened by atlas.edits), kept across rebuilds
       tiles/            rendered map tiles (a cache: safe to delete)
+
+Column and table names inside these files are in atlas.schema.
 
 A build writes into a hidden sibling (`.my_map.partial`) and renames it into place
 only when every stage succeeded, so a failed build never leaves a half-written map.
@@ -36,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from atlas.errors import AtlasError
+from atlas.schema import SEARCH_TABLE, SEARCH_TEXT
 
 FORMAT_VERSION = 1
 POINTS_ROW_GROUP = 32_768
@@ -124,19 +127,13 @@ class MapDir:
     def dup_pairs(self) -> pa.Table:
         return pq.read_table(self.dup_pairs_path)
 
-    def edit_log(self):
-        """The map's edit log (atlas.edits.EditLog), created empty on first use."""
-        from atlas.edits import EditLog
-
-        return EditLog(self.edits_path)
-
     def write_search_index(self, texts: Iterable[str]) -> None:
         """Full-text index (SQLite FTS5, contentless): rowid i is the i-th row of points.parquet."""
         self.search_path.unlink(missing_ok=True)
         with closing(sqlite3.connect(self.search_path)) as db:
-            db.execute("CREATE VIRTUAL TABLE docs USING fts5(text, content='', "
+            db.execute(f"CREATE VIRTUAL TABLE {SEARCH_TABLE} USING fts5({SEARCH_TEXT}, content='', "
                        "tokenize='unicode61 remove_diacritics 2')")
-            db.executemany("INSERT INTO docs(rowid, text) VALUES (?, ?)", enumerate(texts))
+            db.executemany(f"INSERT INTO {SEARCH_TABLE}(rowid, {SEARCH_TEXT}) VALUES (?, ?)", enumerate(texts))
             db.commit()
 
     def search_index(self) -> sqlite3.Connection:
@@ -205,7 +202,7 @@ def check_target(out: Path, source_hash: str, force: bool) -> None:
                 "choose another --out, or pass --force to replace it"
             )
         return
-    previous = json.loads(target.manifest_path.read_text()).get("source", {})
+    previous = target.manifest().get("source", {})
     if previous.get("hash") != source_hash:
         raise AtlasError(
             f"{out} holds a map of another source ({previous.get('path')}); "

@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from atlas.mapdir import MapDir
+from atlas.schema import DESCRIPTION, KEYWORDS, LABEL, LABEL_SOURCE, LEVEL, PARENT_ID, SIZE, TOPIC_ID, topic_columns
 
 MIN_LINK = 0.02  # share of a pair's neighbour edges that cross between them
 LINKS_SHOWN = 3
@@ -19,20 +20,21 @@ def topic_tree(mapdir: MapDir) -> list[dict]:
     topics = mapdir.topics().to_pylist()
     total = manifest["records"]
     neighbors, _ = mapdir.neighbors()
-    points = mapdir.points([f"topic_{lvl}" for lvl in range(manifest["levels"])])
+    columns = topic_columns(manifest["levels"])
+    points = mapdir.points(columns)
     related = {}
-    for lvl in range(manifest["levels"]):
-        related.update(_links(points.column(f"topic_{lvl}").to_numpy(), neighbors, len(topics)))
-    nodes = {t["topic_id"]: {
-        "id": t["topic_id"], "level": t["level"], "label": t["label"], "description": t["description"],
-        "label_source": t["label_source"], "size": t["size"], "share": round(t["size"] / total, 4),
-        "keywords": t["keywords"][:5],
-        "related": [{"id": o, "label": topics[o]["label"], "strength": s} for o, s in related.get(t["topic_id"], [])],
+    for column in columns:
+        related.update(_links(points.column(column).to_numpy(), neighbors, len(topics)))
+    nodes = {t[TOPIC_ID]: {
+        "id": t[TOPIC_ID], "level": t[LEVEL], "label": t[LABEL], "description": t[DESCRIPTION],
+        "label_source": t[LABEL_SOURCE], "size": t[SIZE], "share": round(t[SIZE] / total, 4),
+        "keywords": t[KEYWORDS][:5],
+        "related": [{"id": o, "label": topics[o][LABEL], "strength": s} for o, s in related.get(t[TOPIC_ID], [])],
         "children": [],
     } for t in topics}
     roots = []
-    for t in sorted(topics, key=lambda t: -t["size"]):
-        (nodes[t["parent_id"]]["children"] if t["parent_id"] is not None else roots).append(nodes[t["topic_id"]])
+    for t in sorted(topics, key=lambda t: -t[SIZE]):
+        (nodes[t[PARENT_ID]]["children"] if t[PARENT_ID] is not None else roots).append(nodes[t[TOPIC_ID]])
     return roots
 
 

@@ -13,7 +13,23 @@ import pyarrow.compute as pc
 
 from atlas.errors import AtlasError
 from atlas.mapdir import MapDir
-from atlas.pipeline.ingest import combined_text
+from atlas.records import point_texts
+from atlas.schema import (
+    DUP_GROUP,
+    DUP_KIND,
+    DUP_SURVIVOR,
+    ID,
+    LABEL,
+    LEVEL,
+    MORTON,
+    OUTLIER,
+    ROW,
+    SEARCH_TABLE,
+    X,
+    Y,
+    topic_column,
+)
+from atlas.vectors import topic_centres
 
 SNIPPET = 200
 KEYWORD_CANDIDATES = 20_000
@@ -29,14 +45,14 @@ class MapData:
         self.manifest = mapdir.manifest()
         points = mapdir.points()
         self.points = points
-        self.ids = points.column("id").combine_chunks()
-        self.x = points.column("x").to_numpy()
-        self.y = points.column("y").to_numpy()
-        self.levels = [points.column(f"topic_{lvl}").to_numpy() for lvl in range(self.manifest["levels"])]
-        self.rows = points.column("row").to_numpy()
+        self.ids = points.column(ID).combine_chunks()
+        self.x = points.column(X).to_numpy()
+        self.y = points.column(Y).to_numpy()
+        self.levels = [points.column(topic_column(lvl)).to_numpy() for lvl in range(self.manifest["levels"])]
+        self.rows = points.column(ROW).to_numpy()
+        self.morton = points.column(MORTON).to_numpy()
         self.records = mapdir.records()
-        text, _ = combined_text(self.records, tuple(self.manifest["columns"]["text"]))
-        self.text = text.take(pa.array(self.rows)).combine_chunks()
+        self.text = point_texts(self.records, self.manifest["columns"]["text"], self.rows)
         self.topics = mapdir.topics().to_pylist()
         for topic, box in zip(self.topics, self._topic_boxes()):
             topic["bbox"] = box
@@ -50,7 +66,7 @@ class MapData:
         n_topics = len(self.topics)
         lo = np.full((n_topics, 2), np.inf)
         hi = np.full((n_topics, 2), -np.inf)
-        core = ~self.points.column("outlier").to_numpy(zero_copy_only=False)
+        core = ~self.points.column(OUTLIER).to_numpy(zero_copy_only=False)
         xy = np.stack([self.x, self.y], axis=1)
         for members in (core, np.ones_like(core)):  # a topic made only of outliers uses them all
             for level in self.levels:
@@ -96,22 +112,22 @@ class MapData:
             for j, s in zip(self.neighbor_index[i], self.neighbor_similarity[i])
             if j != i and j >= 0
         ][:k]
-        dup_group = self.points.column("dup_group")[i].as_py()
+        dup_group = self.points.column(DUP_GROUP)[i].as_py()
         return {
             **self.point(i),
             "text": self.text[i].as_py(),
             "columns": {key: _jsonable(v) for key, v in row.items()},
             "topic_path": [self.topic_summary(int(level[i])) for level in self.levels],
-            "outlier": bool(self.points.column("outlier")[i].as_py()),
+            "outlier": bool(self.points.column(OUTLIER)[i].as_py()),
             "duplicate": None if dup_group is None else {
-                "group": dup_group, "kind": self.points.column("dup_kind")[i].as_py(),
-                "survivor": bool(self.points.column("dup_survivor")[i].as_py())},
+                "group": dup_group, "kind": self.points.column(DUP_KIND)[i].as_py(),
+                "survivor": bool(self.points.column(DUP_SURVIVOR)[i].as_py())},
             "neighbors": neighbors,
         }
 
     def topic_summary(self, topic_id: int) -> dict:
         t = self.topics[topic_id]
-        return {"topic_id": topic_id, "level": t["level"], "label": t["label"]}
+        return {"topic_id": topic_id, "level": t[LEVEL], "label": t[LABEL]}
 
     def keyword_search(self, query: str, limit: int) -> list[dict]:
         """Full-text search (SQLite FTS5, ranked by BM25): every word must match; the last may be a prefix."""
@@ -120,8 +136,8 @@ class MapData:
             return []
         with self._search_lock:  # BM25 ranks at most KEYWORD_CANDIDATES matches: common words stay fast
             hits = self._search.execute(
-                "SELECT rowid, rank FROM (SELECT rowid, rank FROM docs WHERE docs MATCH ? LIMIT ?) "
-                "ORDER BY rank LIMIT ?", (match, KEYWORD_CANDIDATES, limit)
+                f"SELECT rowid, rank FROM (SELECT rowid, rank FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ? "
+                "LIMIT ?) ORDER BY rank LIMIT ?", (match, KEYWORD_CANDIDATES, limit)
             ).fetchall()
         return [{**self.point(i), "score": round(-rank, 3)} for i, rank in hits]
 
@@ -161,12 +177,7 @@ class MapData:
         fine = self.levels[-1] - self.levels[-1].min()
         members = np.argsort(fine, kind="stable")
         starts = np.r_[0, np.cumsum(np.bincount(fine))]
-        embeddings = self.mapdir.embeddings()
-        centroids = np.zeros((len(starts) - 1, embeddings.shape[1]), np.float32)
-        for block in range(0, len(fine), 65536):
-            np.add.at(centroids, fine[block:block + 65536], np.asarray(embeddings[block:block + 65536], np.float32))
-        centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-        return members, starts, centroids
+        return members, starts, topic_centres(self.mapdir.embeddings(), fine, len(starts) - 1)
 
     @cached_property
     def embedder(self):
@@ -193,7 +204,7 @@ def keyword_matches(db: sqlite3.Connection, query: str) -> np.ndarray:
     match = fts_match(query)
     if match is None:
         return np.zeros(0, np.int64)
-    rows = db.execute("SELECT rowid FROM docs WHERE docs MATCH ?", (match,)).fetchall()
+    rows = db.execute(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?", (match,)).fetchall()
     return np.array([row for row, in rows], np.int64)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 
 from atlas.mapdir import MapDir
+from atlas.schema import LABEL, LEVEL, SIZE
 
 
 def describe(path: Path, top: int = 8) -> str:
@@ -33,9 +34,9 @@ def describe(path: Path, top: int = 8) -> str:
         "",
         "largest coarse topics:",
     ]
-    coarse = topics.filter(pc.equal(topics["level"], 0)).sort_by([("size", "descending")])
+    coarse = topics.filter(pc.equal(topics[LEVEL], 0)).sort_by([(SIZE, "descending")])
     for row in coarse.slice(0, top).to_pylist():
-        lines.append(f"  {row['size'] / m['records']:6.1%}  {row['size']:>8,}  {row['label']}")
+        lines.append(f"  {row[SIZE] / m['records']:6.1%}  {row[SIZE]:>8,}  {row[LABEL]}")
     lines += ["", "stages:"]
     for name, stage in m["stages"].items():
         lines.append(f"  {name:<10} {stage['seconds']:8.2f}s  {stage['records_per_s']:>12,.0f} records/s")

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from atlas.errors import AtlasError
 from atlas.filters import Frame, columns_used, parse
+from atlas.schema import ID
 
 OPS = ("replace", "add", "subtract")
 SOURCES = ("where", "topic", "polygon", "box", "ids")
@@ -62,7 +63,7 @@ def source_mask(source: str, value, frame: Frame) -> np.ndarray:
     if source == "box":
         x0, y0, x1, y1 = _box(value)
         return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
-    return id_mask(frame.points.column("id"), value)
+    return id_mask(frame.points.column(ID), value)
 
 
 def id_mask(ids: pa.ChunkedArray | pa.Array, wanted) -> np.ndarray:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from atlas.palette import DIMMED
 from atlas.spatial import BITS, spread_bits
 
 TILE = 256
 MAX_ZOOM = BITS
-DIMMED = "#b4b8c0"
 
 
 class TileRenderer:
@@ -52,14 +52,16 @@ class TileRenderer:
         lo, hi = prefix << shift, (prefix + 1) << shift
         return int(np.searchsorted(self.codes, lo)), int(np.searchsorted(self.codes, hi))
 
-    def tile(self, z: int, tx: int, ty: int, state: str, active: np.ndarray | None = None) -> bytes:
-        """PNG bytes of one tile; `state` names everything that changes the picture (the cache
-        key). Tiles with an `active` mask are kept in memory only: edits and filters come and go."""
-        key = (state, z, tx, ty)
+    def tile(self, z: int, tx: int, ty: int, cache_key: str, active: np.ndarray | None = None) -> bytes:
+        """PNG bytes of one tile; `cache_key` names everything that changes the picture (the map
+        build, the edits, the filter). Tiles with an `active` mask are kept in memory only:
+        edits and filters come and go."""
+        key = (cache_key, z, tx, ty)
         if key in self.memory:
             self.memory.move_to_end(key)
             return self.memory[key]
-        path = self.cache_dir / state / str(z) / str(tx) / f"{ty}.png" if self.cache_dir and active is None else None
+        path = (self.cache_dir / cache_key / str(z) / str(tx) / f"{ty}.png"
+                if self.cache_dir and active is None else None)
         if path is not None and path.exists():
             png = path.read_bytes()
         else:

@@ -56,7 +56,7 @@ def page(server):
 
 def wait_idle(page):
     page.wait_for_timeout(400)  # let a wheel zoom finish animating
-    page.wait_for_function("!state.loading && document.querySelectorAll('.leaflet-tile-loaded').length > 0"
+    page.wait_for_function("!page.loading && document.querySelectorAll('.leaflet-tile-loaded').length > 0"
                            " && document.querySelectorAll('.topic-label').length > 0")
 
 
@@ -86,9 +86,9 @@ def test_map_labels_points_record_and_search(page, tmp_path):
     page.wait_for_function("Number(document.getElementById('map').dataset.points) > 0")
     page.wait_for_timeout(400)
     x, y = page.evaluate("""() => {
-        const m = state.pointLayer.getLayers()[0];
-        const p = state.map.latLngToContainerPoint(m.getLatLng());
-        const r = state.map.getContainer().getBoundingClientRect();
+        const m = page.pointLayer.getLayers()[0];
+        const p = page.map.latLngToContainerPoint(m.getLatLng());
+        const r = page.map.getContainer().getBoundingClientRect();
         return [r.left + p.x, r.top + p.y]; }""")
     page.mouse.move(x, y)
     tooltip = page.locator(".leaflet-tooltip")

@@ -179,11 +179,11 @@ def test_a_rebuild_keeps_the_log(tmp_path):
 
     out = tmp_path / "map"
     out.mkdir()
-    MapDir(out).edit_log().append("remove", ids(1), reason="kept")
+    EditLog(MapDir(out).edits_path).append("remove", ids(1), reason="kept")
     staging = staging_for(out)
     staging.path.mkdir()
     published = publish(staging, out)
-    assert [e.reason for e in published.edit_log().entries()] == ["kept"]
+    assert [e.reason for e in EditLog(published.edits_path).entries()] == ["kept"]
 
 
 def test_cli_duplicates_and_quota(curated):

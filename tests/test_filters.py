@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from atlas.edits import State
+from atlas.edits import EditState
 from atlas.errors import AtlasError
 from atlas.filters import Frame, parse, tokenize
 
@@ -40,7 +40,7 @@ LEVELS = np.array([0, 0, 1, 1, 1])  # topics 0, 1 coarse; 2, 3 under 0; 4 under 
 
 def tiny_frame() -> Frame:
     """Six records with a state (r1, r4 removed; r0, r5 tagged junk) and fake searches."""
-    state = State(np.array([0, 3, 0, 0, 7, 0]), {"junk": np.array([1, 0, 0, 0, 0, 1], bool)})
+    state = EditState(np.array([0, 3, 0, 0, 7, 0]), {"junk": np.array([1, 0, 0, 0, 0, 1], bool)})
     return Frame(POINTS, RECORDS, LEVELS, state=lambda: state,
                  search=lambda q: np.array([0, 2]) if q == "hello" else np.array([], np.int64),
                  semantic=lambda q: np.array([5]))

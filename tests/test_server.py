@@ -38,6 +38,7 @@ def test_tiles_are_png_and_cached(client, small_map):
     again = client.get("/tiles/0/0/0.png", headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304
     assert any(small_map.tiles_path.rglob("*.png"))
+    assert response.headers["etag"].startswith(f'"{client.get("/api/map").json()["build_id"]}-')
 
 
 def test_deep_tiles_draw_only_their_points(client, info):
@@ -164,7 +165,7 @@ def kept(client) -> int:
 def test_state_of_a_fresh_map(editing):
     s = editing.get("/api/state").json()
     assert s["total"] == s["kept"] == 400 and s["removed"] == 0
-    assert not s["can_undo"] and not s["can_redo"] and s["log"] == []
+    assert not s["can_undo"] and not s["can_redo"] and s["log"] == [] and s["edit_seq"] == 0
 
 
 def test_select_counts_topics_and_sample(editing, info):
@@ -224,7 +225,7 @@ def test_edit_undo_redo_and_tiles(editing):
     assert filtered.headers["etag"] not in (before.headers["etag"], after.headers["etag"])
     assert editing.get("/api/filter", params={"where": "removed = true"}).json()["matched"] == s["removed"]
     undone = editing.post("/api/undo").json()
-    assert undone["kept"] == 400 and undone["can_redo"] and undone["version"] != s["version"]
+    assert undone["kept"] == 400 and undone["can_redo"] and undone["edit_seq"] == s["edit_seq"] + 1
     assert editing.get("/tiles/0/0/0.png").content == before.content
     assert editing.post("/api/redo").json()["kept"] == s["kept"]
     tagged = editing.post("/api/edits", json={"action": "tag", "tag": "look", "predicate": {"select": [{"topic": 1}]}})

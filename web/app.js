@@ -5,8 +5,8 @@
 const POINT_LIMIT = 3000;   // draw markers once the view holds at most this many points
 const WORLD = 256;          // the map's square world spans 256 units at zoom 0
 
-const state = { info: null, topics: [], byId: new Map(), map: null, project: null,
-                pointLayer: null, resultLayer: null, selectedTopic: null, loading: true };
+const page = { info: null, topics: [], byId: new Map(), map: null, project: null,
+               pointLayer: null, resultLayer: null, selectedTopic: null, loading: true };
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -36,15 +36,15 @@ function makeProjection([x0, y0, size]) {
 }
 
 function dataBounds([xmin, ymin, xmax, ymax]) {
-  return L.latLngBounds(state.project.toLatLng(xmin, ymin), state.project.toLatLng(xmax, ymax));
+  return L.latLngBounds(page.project.toLatLng(xmin, ymin), page.project.toLatLng(xmax, ymax));
 }
 
 async function init() {
   const [info, topics] = await Promise.all([getJSON("api/map"), getJSON("api/topics")]);
-  state.info = info;
-  state.topics = topics;
-  topics.forEach((t) => state.byId.set(t.topic_id, t));
-  state.project = makeProjection(info.world);
+  page.info = info;
+  page.topics = topics;
+  topics.forEach((t) => page.byId.set(t.topic_id, t));
+  page.project = makeProjection(info.world);
   document.getElementById("title").textContent = `Atlas · ${info.name}`;
   document.getElementById("summary").textContent =
     `${info.records.toLocaleString()} records · ${info.topics_per_level.join(" / ")} topics · ${info.embedder}`;
@@ -53,46 +53,46 @@ async function init() {
   const map = L.map("map", { crs: L.CRS.Simple, minZoom: -2, maxZoom: info.max_zoom + 2,
                              zoomSnap: 0.25, zoomDelta: 0.5, wheelPxPerZoomLevel: 90,
                              preferCanvas: true, attributionControl: false });
-  state.map = map;
+  page.map = map;
   loadTiles();
-  state.pointLayer = L.layerGroup().addTo(map);
-  state.resultLayer = L.layerGroup().addTo(map);
-  state.labels = el("div", { class: "topic-labels" });
-  map.getContainer().append(state.labels);
+  page.pointLayer = L.layerGroup().addTo(map);
+  page.resultLayer = L.layerGroup().addTo(map);
+  page.labels = el("div", { class: "topic-labels" });
+  map.getContainer().append(page.labels);
   addResetControl(map);
   resetView();
   map.on("zoomend moveend", () => { drawLabels(); loadPoints(); });
-  map.on("zoomstart movestart", () => state.labels.replaceChildren());
+  map.on("zoomstart movestart", () => page.labels.replaceChildren());
   buildTree();
   drawLabels();
   loadPoints();
 }
 
-// A new tile layer for each edit-log version or filter (tileUrl), swapped in once it has
+// A new tile layer for each edit seq or filter (tileUrl), swapped in once it has
 // loaded: no flash of an empty map. (TileLayer.setUrl would request fractional zoom levels.)
 function loadTiles() {
-  const old = state.tiles;
+  const old = page.tiles;
   const tiles = L.tileLayer(tileUrl(), {
-    tileSize: 256, noWrap: true, minNativeZoom: 0, maxNativeZoom: state.info.max_zoom,
+    tileSize: 256, noWrap: true, minNativeZoom: 0, maxNativeZoom: page.info.max_zoom,
     bounds: L.latLngBounds([-WORLD, 0], [0, WORLD]), keepBuffer: 4, updateWhenZooming: false,
   });
-  state.tiles = tiles;
+  page.tiles = tiles;
   tiles.on("loading", () => setLoading(true));
   tiles.on("load", () => {
-    if (old && state.map.hasLayer(old)) state.map.removeLayer(old);
-    if (state.tiles === tiles) setLoading(false);
+    if (old && page.map.hasLayer(old)) page.map.removeLayer(old);
+    if (page.tiles === tiles) setLoading(false);
   });
-  tiles.addTo(state.map).bringToBack();
+  tiles.addTo(page.map).bringToBack();
 }
 
 function setLoading(loading) {
-  state.loading = loading;
+  page.loading = loading;
   document.getElementById("loading").hidden = !loading;
 }
 
 function resetView() {
-  state.map.fitBounds(dataBounds(state.info.extent), { animate: false });
-  state.fitZoom = state.map.getZoom();
+  page.map.fitBounds(dataBounds(page.info.extent), { animate: false });
+  page.fitZoom = page.map.getZoom();
 }
 
 function addResetControl(map) {
@@ -109,20 +109,20 @@ function addResetControl(map) {
 
 // ---- labels: one level per zoom band, biggest first, never overlapping ----
 function levelForZoom(zoom) {
-  const deeper = Math.floor((zoom - state.fitZoom) / 1.5 + 0.5);
-  return Math.max(0, Math.min(state.info.levels - 1, deeper));
+  const deeper = Math.floor((zoom - page.fitZoom) / 1.5 + 0.5);
+  return Math.max(0, Math.min(page.info.levels - 1, deeper));
 }
 
 function drawLabels() {
-  const map = state.map;
+  const map = page.map;
   const level = levelForZoom(map.getZoom());
   const size = map.getSize();
-  const candidates = state.topics.filter((t) => t.level === level).sort((a, b) => b.size - a.size);
+  const candidates = page.topics.filter((t) => t.level === level).sort((a, b) => b.size - a.size);
   const biggest = candidates.length ? candidates[0].size : 1;
   const placed = [];
   const nodes = [];
   for (const t of candidates) {
-    const p = map.latLngToContainerPoint(state.project.toLatLng(t.x, t.y));
+    const p = map.latLngToContainerPoint(page.project.toLatLng(t.x, t.y));
     const font = Math.round(11 + 9 * Math.sqrt(t.size / biggest));
     const w = t.label.length * font * 0.56 + 6, h = font * 1.3;
     const box = [p.x - w / 2, p.y - h / 2, p.x + w / 2, p.y + h / 2];
@@ -134,28 +134,28 @@ function drawLabels() {
                            style: `left:${p.x}px;top:${p.y}px;font-size:${font}px`,
                            onclick: () => selectTopic(t.topic_id, true) }));
   }
-  state.labels.replaceChildren(...nodes);
+  page.labels.replaceChildren(...nodes);
 }
 
 // ---- points: markers once few enough are in view ----
 let pointsRequest = 0;
 async function loadPoints() {
-  const b = state.map.getBounds();
-  const [x0, y0] = state.project.toData(b.getSouthWest());
-  const [x1, y1] = state.project.toData(b.getNorthEast());
+  const b = page.map.getBounds();
+  const [x0, y0] = page.project.toData(b.getSouthWest());
+  const [x1, y1] = page.project.toData(b.getNorthEast());
   const id = ++pointsRequest;
   const body = await getJSON(`api/points?x0=${x0}&y0=${y0}&x1=${x1}&y1=${y1}&limit=${POINT_LIMIT}&sample=false`);
   if (id !== pointsRequest) return;  // a newer view is already loading
-  state.pointLayer.clearLayers();
+  page.pointLayer.clearLayers();
   for (const p of body.points) {
-    const t = state.byId.get(p.topics[p.topics.length - 1]);
-    const marker = L.circleMarker(state.project.toLatLng(p.x, p.y), {
+    const t = page.byId.get(p.topics[p.topics.length - 1]);
+    const marker = L.circleMarker(page.project.toLatLng(p.x, p.y), {
       radius: 5, weight: 1, color: "#fff", fillColor: t ? t.color : "#555", fillOpacity: 0.9 });
     marker.bindTooltip(el("div", { class: "snippet-tip", text: p.snippet }), { direction: "top", sticky: true });
     marker.on("click", () => showRecord(p.id));
-    marker.addTo(state.pointLayer);
+    marker.addTo(page.pointLayer);
   }
-  state.map.getContainer().dataset.points = body.points.length;
+  page.map.getContainer().dataset.points = body.points.length;
 }
 
 // ---- the record panel ----
@@ -176,23 +176,23 @@ async function showRecord(id) {
   body.replaceChildren(
     el("h3", { text: "Text" }), el("div", { class: "text", text: r.text }),
     el("h3", { text: "Topic" }), path,
-    el("div", { class: "desc", text: state.byId.get(r.topic_path.at(-1).topic_id)?.description || "" }),
+    el("div", { class: "desc", text: page.byId.get(r.topic_path.at(-1).topic_id)?.description || "" }),
     el("h3", { text: "Duplicates" }), el("div", { text: dup + (r.outlier ? " · outlier of its topic" : "") }),
     el("h3", { text: "Nearest neighbours (embedding space)" }), neighbors,
     el("h3", { text: "Columns" }), el("table", {}, ...rows));
   panel.hidden = false;
-  state.map.invalidateSize();
+  page.map.invalidateSize();
 }
 
 function flyToPoint(p) {
-  state.map.flyTo(state.project.toLatLng(p.x, p.y), Math.max(state.map.getZoom(), state.fitZoom + 4));
+  page.map.flyTo(page.project.toLatLng(p.x, p.y), Math.max(page.map.getZoom(), page.fitZoom + 4));
   showRecord(p.id);
 }
 
 // ---- topic tree ----
 function buildTree() {
   const children = new Map();
-  for (const t of state.topics) {
+  for (const t of page.topics) {
     const key = t.parent_id === null ? "root" : t.parent_id;
     if (!children.has(key)) children.set(key, []);
     children.get(key).push(t);
@@ -214,7 +214,7 @@ function buildTree() {
 }
 
 function selectTopic(id, fly) {
-  const t = state.byId.get(id);
+  const t = page.byId.get(id);
   document.querySelectorAll(".tree .selected").forEach((n) => n.classList.remove("selected"));
   const entry = document.querySelector(`.tree [data-topic="${id}"]`);
   if (entry) {
@@ -222,8 +222,8 @@ function selectTopic(id, fly) {
     entry.classList.add("selected");
     entry.scrollIntoView({ block: "nearest" });
   }
-  state.selectedTopic = id;
-  if (fly && t) state.map.flyToBounds(dataBounds(t.bbox), { maxZoom: state.info.max_zoom, duration: 0.6 });
+  page.selectedTopic = id;
+  if (fly && t) page.map.flyToBounds(dataBounds(t.bbox), { maxZoom: page.info.max_zoom, duration: 0.6 });
 }
 
 // ---- search ----
@@ -245,21 +245,21 @@ async function search(event) {
     return;
   }
   document.getElementById("results-count").textContent = `${body.results.length} results (${mode})`;
-  state.resultLayer.clearLayers();
+  page.resultLayer.clearLayers();
   for (const r of body.results) {
     list.append(el("li", { onclick: () => flyToPoint(r) }, el("span", { text: r.snippet })));
-    L.circleMarker(state.project.toLatLng(r.x, r.y), { radius: 6, weight: 2, color: "#111", fillColor: "#ffd400", fillOpacity: 1 })
-      .on("click", () => showRecord(r.id)).addTo(state.resultLayer);
+    L.circleMarker(page.project.toLatLng(r.x, r.y), { radius: 6, weight: 2, color: "#111", fillColor: "#ffd400", fillOpacity: 1 })
+      .on("click", () => showRecord(r.id)).addTo(page.resultLayer);
   }
 }
 
 document.getElementById("search").addEventListener("submit", search);
 document.getElementById("clear-results").addEventListener("click", () => {
   document.getElementById("results").hidden = true;
-  state.resultLayer.clearLayers();
+  page.resultLayer.clearLayers();
 });
 document.getElementById("close-record").addEventListener("click", () => {
   document.getElementById("record").hidden = true;
-  state.map.invalidateSize();
+  page.map.invalidateSize();
 });
 init().then(() => initCurate()).catch((e) => { document.getElementById("summary").textContent = `could not load the map: ${e.message}`; });

@@ -1,13 +1,13 @@
 // Curation on the map page: lasso/box selection, the filter and its histograms, the selection
-// panel, edits with undo/redo, the kept counter and export. Uses `state`, `el`, `getJSON` from app.js.
+// panel, edits with undo/redo, the kept counter and export. Uses `page`, `el`, `getJSON` from app.js.
 "use strict";
 
 const ROW = 38;              // px per row in the virtualised selection list
-const cur = { version: "0", where: "", steps: [], sample: [], tool: null, shapes: null, drawing: null };
+const cur = { editSeq: -1, where: "", steps: [], sample: [], tool: null, shapes: null, drawing: null };
 
 function tileUrl() {
   const where = cur.where ? `&where=${encodeURIComponent(cur.where)}` : "";
-  return `tiles/{z}/{x}/{y}.png?v=${state.info.version}.${cur.version}${where}`;
+  return `tiles/{z}/{x}/{y}.png?v=${page.info.build_id}.${cur.editSeq}${where}`;
 }
 
 async function send(url, body) {
@@ -19,30 +19,30 @@ async function send(url, body) {
 }
 
 async function initCurate() {
-  cur.shapes = L.layerGroup().addTo(state.map);
-  addToolbar(state.map);
-  state.map.on("mousedown", startDrawing);
-  state.map.on("mousemove", (e) => cur.drawing && cur.drawing.move(e.latlng));
-  state.map.on("mouseup", finishDrawing);
-  const levels = [...Array(state.info.levels).keys()].map((l) => el("option", { value: l, text: l }));
+  cur.shapes = L.layerGroup().addTo(page.map);
+  addToolbar(page.map);
+  page.map.on("mousedown", startDrawing);
+  page.map.on("mousemove", (e) => cur.drawing && cur.drawing.move(e.latlng));
+  page.map.on("mouseup", finishDrawing);
+  const levels = [...Array(page.info.levels).keys()].map((l) => el("option", { value: l, text: l }));
   document.getElementById("hist-level").replaceChildren(...levels);
   document.getElementById("selection-list").addEventListener("scroll", drawSampleRows);
-  applyState(await getJSON("api/state"));
+  applyEditState(await getJSON("api/state"));
   await refreshFilter();
   initPanels();
 }
 
 // ---- the edit state: header counter, undo/redo, tiles ----
-function applyState(s) {
-  const changed = s.version !== cur.version;
-  cur.version = s.version;
+function applyEditState(s) {
+  const changed = s.edit_seq !== cur.editSeq;
+  cur.editSeq = s.edit_seq;
   const counter = document.getElementById("kept-count");
   counter.dataset.kept = s.kept;
   counter.dataset.removed = s.removed;
   counter.textContent = `${s.kept.toLocaleString()} kept · ${s.removed.toLocaleString()} removed`;
   document.getElementById("undo").disabled = !s.can_undo;
   document.getElementById("redo").disabled = !s.can_redo;
-  if (changed && state.tiles) loadTiles();
+  if (changed && page.tiles) loadTiles();
   return changed;
 }
 
@@ -59,7 +59,7 @@ async function step(action) {
 
 async function afterEdit(s) {
   document.getElementById("message").textContent = "";
-  applyState(s);
+  applyEditState(s);
   await Promise.all([refreshFilter(), cur.steps.length ? refreshSelection() : null, refreshPanels()]);
 }
 
@@ -82,7 +82,7 @@ function setTool(tool) {
   cur.tool = tool;
   document.querySelectorAll(".tools button").forEach((b) =>
     b.classList.toggle("active", b.dataset.tool === (tool || "pan")));
-  const map = state.map;
+  const map = page.map;
   if (tool) { map.dragging.disable(); map.boxZoom.disable(); } else { map.dragging.enable(); map.boxZoom.enable(); }
   map.getContainer().classList.toggle("drawing", Boolean(tool));
 }
@@ -107,7 +107,7 @@ async function finishDrawing() {
   const d = cur.drawing;
   if (!d) return;
   cur.drawing = null;
-  const xy = d.points.map((ll) => state.project.toData(ll));
+  const xy = d.points.map((ll) => page.project.toData(ll));
   let source;
   if (cur.tool === "lasso" && xy.length >= 3) source = { polygon: xy };
   else if (cur.tool === "box" && xy.length === 2) source = { box: [...xy[0], ...xy[1]] };
@@ -222,7 +222,7 @@ function fillColumns(columns) {
   const select = document.getElementById("hist-column");
   if (select.options.length > 1) return;
   select.append(...columns.map((c) => el("option", { value: c.name, text: c.name })));
-  state.columns = columns;
+  page.columns = columns;
   fillKeepRules(columns);
 }
 
@@ -241,7 +241,7 @@ async function applyFilter(event) {
 }
 
 function topicBar(t) {
-  const topic = state.byId.get(t.topic_id);
+  const topic = page.byId.get(t.topic_id);
   return { label: t.label, count: t.count, color: topic ? topic.color : "#889" };
 }
 

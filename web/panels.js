@@ -1,4 +1,4 @@
-// The duplicates and balance panels. Uses app.js (state, el, getJSON) and curate.js (cur, edit, bars, send).
+// The duplicates and balance panels. Uses app.js (page, el, getJSON) and curate.js (cur, edit, bars, send).
 "use strict";
 
 const dups = { prefer: new Map(), timer: null, group: null };  // prefer: group -> id kept instead
@@ -16,7 +16,7 @@ function initPanels() {
   document.getElementById("balance-panel").addEventListener("toggle", refreshPanels);
   document.getElementById("remove-duplicates").addEventListener("click", removeDuplicates);
   document.getElementById("close-group").addEventListener("click", () => { document.getElementById("group-view").hidden = true; });
-  const levels = [...Array(state.info.levels).keys()].map((l) => el("option", { value: l, text: l }));
+  const levels = [...Array(page.info.levels).keys()].map((l) => el("option", { value: l, text: l }));
   document.getElementById("balance-level").replaceChildren(...levels);
   document.getElementById("balance-level").addEventListener("change", refreshBalance);
   document.getElementById("preview-quota").addEventListener("click", previewQuota);

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from atlas.pipeline.neighbors import Neighbors
+from atlas.schema import PAIR_A, PAIR_B, PAIR_KIND, PAIR_SIMILARITY
 from atlas.settings import DedupSettings
 
 KINDS = (None, "exact", "near", "semantic")  # index = code in Duplicates.kind
@@ -41,9 +42,9 @@ class Pairs:
     def to_table(self, position: np.ndarray) -> pa.Table:
         """a, b (int32, renumbered by `position`, a < b), kind (string), similarity (float32)."""
         a, b = np.sort(position[self.edges], axis=0).astype(np.int32)
-        return pa.table({"a": a, "b": b,
-                         "kind": pa.array(np.array(KINDS, object)[self.kind], pa.string()).dictionary_encode(),
-                         "similarity": self.similarity})
+        return pa.table({PAIR_A: a, PAIR_B: b,
+                         PAIR_KIND: pa.array(np.array(KINDS, object)[self.kind], pa.string()).dictionary_encode(),
+                         PAIR_SIMILARITY: self.similarity})
 
     def by_kind(self) -> list[np.ndarray]:
         """(2, P) edges of each kind, in the order of KINDS[1:]."""

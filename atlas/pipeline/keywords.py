@@ -9,7 +9,7 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from atlas.pipeline.cluster import Hierarchy
-from atlas.pipeline.ingest import iter_texts
+from atlas.records import iter_texts
 from atlas.settings import KeywordSettings
 
 TOKEN = r"(?u)\b[^\W\d_][\w+#-]*[\w+#]\b"  # words of 2+ characters that start with a letter

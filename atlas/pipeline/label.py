@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import scipy.sparse as sp
 
 from atlas.llm.cache import AnswerCache
 from atlas.llm.llama import Completer
 from atlas.llm.prompts import EXAMPLE_LABELS, GRAMMAR, MAX_TOKENS, Evidence, parse, render
+from atlas.vectors import centre_similarity, topic_centres
 
 GENERIC = {
     "topic", "topics", "various", "miscellaneous", "misc", "other", "others", "general", "generic",
@@ -189,7 +189,8 @@ def representative_texts(
     n_topics = int(labels.max()) + 1
     picks: list[tuple[list[int], list[int]]] = [([], [])] * n_topics
     for level_labels in labels:
-        score = _centre_similarity(vectors, level_labels, n_topics, chunk) + np.where(core, 0.0, -4.0)
+        centres = topic_centres(vectors, level_labels, n_topics, block=chunk)
+        score = centre_similarity(vectors, level_labels, centres, block=chunk) + np.where(core, 0.0, -4.0)
         order = np.lexsort((-score, level_labels))
         bounds = np.searchsorted(level_labels[order], np.arange(n_topics + 1))
         for topic in np.unique(level_labels):
@@ -208,20 +209,3 @@ def _distinct_texts(candidates: list[str], limit: int) -> list[str]:
     for text in candidates:
         kept.setdefault(re.sub(r"\W+", " ", text.lower()).strip(), text)
     return [t for key, t in kept.items() if key][:limit]
-
-
-def _centre_similarity(vectors: np.ndarray, level_labels: np.ndarray, n_topics: int, chunk: int) -> np.ndarray:
-    """Cosine of each record to its topic's mean vector, computed in chunks (vectors may be mmapped)."""
-    n = len(level_labels)
-    sums = np.zeros((n_topics, vectors.shape[1]), np.float64)
-    for start in range(0, n, chunk):
-        part = np.asarray(vectors[start:start + chunk], np.float32)
-        rows = level_labels[start:start + chunk]
-        sums += sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))),
-                              shape=(n_topics, len(rows))) @ part
-    centres = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-    score = np.empty(n, np.float32)
-    for start in range(0, n, chunk):
-        part = np.asarray(vectors[start:start + chunk], np.float32)
-        score[start:start + chunk] = np.einsum("ij,ij->i", part, centres[level_labels[start:start + chunk]])
-    return score

@@ -13,9 +13,23 @@ from atlas.errors import AtlasError
 from atlas.llm.cache import AnswerCache
 from atlas.llm.models import INSTALL_HINT, find_model
 from atlas.mapdir import MapDir
-from atlas.pipeline.ingest import combined_text
 from atlas.pipeline.label import TopicLabels, keyword_labels, llm_labels, representative_texts
 from atlas.progress import Progress
+from atlas.records import point_texts
+from atlas.schema import (
+    KEYWORD_LABEL,
+    KEYWORDS,
+    LABEL,
+    LABEL_COLUMNS,
+    LABEL_SOURCE,
+    LEVEL,
+    OUTLIER,
+    PARENT_ID,
+    ROW,
+    SIZE,
+    check_level,
+    topic_column,
+)
 from atlas.settings import LabelSettings, cache_dir
 
 Log = Callable[[str], None]
@@ -30,8 +44,8 @@ def make_labels(
 
     `texts`, `vectors`, `labels` (levels, N) and `outlier` describe the records in one order.
     """
-    keywords = topics.column("keywords").to_pylist()
-    fallback = topics.column("keyword_label").to_pylist()
+    keywords = topics.column(KEYWORDS).to_pylist()
+    fallback = topics.column(KEYWORD_LABEL).to_pylist()
     model = None if settings.method == "keywords" else find_model(settings.model, cache_dir())
     if model is None:
         if settings.method == "llm":
@@ -46,13 +60,13 @@ def make_labels(
                                     spread=settings.spread_texts)
     completer = LlamaCompleter(model, threads=settings.threads)
     log(f"labelling topics with {model.name} ({model.path})")
-    todo = len(topics) if levels is None else int(np.isin(topics.column("level").to_numpy(), list(levels)).sum())
+    todo = len(topics) if levels is None else int(np.isin(topics.column(LEVEL).to_numpy(), list(levels)).sum())
     cache = AnswerCache(cache_dir() / "label_answers.sqlite")
     try:
         with progress.bar("label", total=todo, unit="topic") as bar:
             result = llm_labels(
-                topics.column("parent_id").fill_null(-1).to_numpy(), topics.column("level").to_numpy(),
-                topics.column("size").to_numpy(),
+                topics.column(PARENT_ID).fill_null(-1).to_numpy(), topics.column(LEVEL).to_numpy(),
+                topics.column(SIZE).to_numpy(),
                 keywords, fallback, examples, completer, cache=cache, levels=levels, current=current,
                 on_topic=lambda: bar.update(1),
             )
@@ -69,19 +83,18 @@ def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None 
             quiet: bool = False, log: Log = print) -> TopicLabels:
     """Redo a map's labels (all, or only at `levels`) without rebuilding; rewrites topics.parquet."""
     manifest = mapdir.manifest()
-    if levels and not levels <= set(range(manifest["levels"])):
-        raise AtlasError(f"--level must be between 0 and {manifest['levels'] - 1} for this map")
+    for level in sorted(levels or ()):
+        check_level(level, manifest["levels"])
     topics = mapdir.topics()
-    if "keyword_label" not in topics.column_names:  # a map built before topics had LLM labels
-        topics = topics.append_column("keyword_label", topics.column("label"))
+    if KEYWORD_LABEL not in topics.column_names:  # a map built before topics had LLM labels
+        topics = topics.append_column(KEYWORD_LABEL, topics.column(LABEL))
     points = mapdir.points()
-    rows = points.column("row")
-    text, _ = combined_text(mapdir.records(), tuple(manifest["columns"]["text"]))
-    labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(manifest["levels"])])
-    current = (TopicLabels(*(topics.column(c).to_pylist() for c in ("label", "description", "label_source")))
-               if "label_source" in topics.column_names else None)
+    text = point_texts(mapdir.records(), manifest["columns"]["text"], points.column(ROW).to_numpy())
+    labels = np.stack([points.column(topic_column(lvl)).to_numpy() for lvl in range(manifest["levels"])])
+    current = (TopicLabels(*(topics.column(c).to_pylist() for c in LABEL_COLUMNS))
+               if LABEL_SOURCE in topics.column_names else None)
     result, info = make_labels(
-        text.take(rows), mapdir.embeddings(), labels, points.column("outlier").to_numpy(zero_copy_only=False),
+        text, mapdir.embeddings(), labels, points.column(OUTLIER).to_numpy(zero_copy_only=False),
         topics, replace(settings, method=settings.method or "llm"), Progress(quiet), log,
         levels=levels, current=current,
     )
@@ -92,8 +105,7 @@ def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None 
 
 def with_labels(topics: pa.Table, result: TopicLabels) -> pa.Table:
     """topics.parquet with its label, description and label_source columns set."""
-    for name, values in (("label", result.label), ("description", result.description),
-                         ("label_source", result.source)):
+    for name, values in zip(LABEL_COLUMNS, (result.label, result.description, result.source)):
         column = pa.array(values, pa.string())
         index = topics.schema.get_field_index(name)
         topics = topics.set_column(index, name, column) if index >= 0 else topics.append_column(name, column)

@@ -25,12 +25,33 @@ from atlas.mapdir import EmbeddingChunks, MapDir, check_target, file_hash, publi
 from atlas.pipeline import embed as embedding
 from atlas.pipeline.cluster import Hierarchy, cluster, label_positions
 from atlas.pipeline.dedup import KINDS, Duplicates, find_duplicates
-from atlas.pipeline.ingest import Dataset, iter_texts, read_dataset
+from atlas.pipeline.ingest import Dataset, read_dataset
 from atlas.pipeline.keywords import topic_keywords
 from atlas.pipeline.neighbors import nearest_neighbors
 from atlas.pipeline.project import project
 from atlas.pipeline.relabel import make_labels, with_labels
 from atlas.progress import Progress
+from atlas.records import iter_texts
+from atlas.schema import (
+    DUP_GROUP,
+    DUP_KIND,
+    DUP_SURVIVOR,
+    EMPTY,
+    ID,
+    KEYWORD_LABEL,
+    KEYWORDS,
+    LEVEL,
+    MORTON,
+    OUTLIER,
+    PARENT_ID,
+    ROW,
+    SIZE,
+    TEXT_LEN,
+    TOPIC_ID,
+    X,
+    Y,
+    topic_column,
+)
 from atlas.settings import BuildSettings, cache_dir
 from atlas.spatial import extent, morton_codes, world
 
@@ -165,10 +186,13 @@ def _previous_embeddings(previous: MapDir, key: str) -> tuple[np.ndarray, dict] 
     """The previous map's embeddings (in input order) and embedder, if made with the same key."""
     if not previous.is_map():
         return None
-    manifest = json.loads(previous.manifest_path.read_text())
+    try:
+        manifest = previous.manifest()
+    except AtlasError:  # another map format: its embeddings are not reused
+        return None
     if manifest.get("stages", {}).get("embed", {}).get("key") != key:
         return None
-    rows = previous.points(["row"]).column("row").to_numpy()
+    rows = previous.points([ROW]).column(ROW).to_numpy()
     vectors = np.empty(previous.embeddings().shape, np.float32)
     vectors[rows] = previous.embeddings()
     return vectors, manifest["embedder"]
@@ -184,18 +208,18 @@ def _points_table(data: Dataset, xy: np.ndarray, hierarchy: Hierarchy, dups: Dup
                   order: np.ndarray, codes: np.ndarray) -> pa.Table:
     has_dup = dups.group[order] >= 0
     columns = {
-        "id": data.table.column("id").take(pa.array(order)),
-        "row": pa.array(order.astype(np.int64)),
-        "x": pa.array(xy[order, 0]),
-        "y": pa.array(xy[order, 1]),
-        **{f"topic_{lvl}": pa.array(hierarchy.labels[lvl][order]) for lvl in range(hierarchy.n_levels)},
-        "outlier": pa.array(hierarchy.outlier[order]),
-        "text_len": pc.cast(pc.utf8_length(data.text), pa.int32()).take(pa.array(order)),
-        "empty": pa.array(data.empty[order]),
-        "dup_group": pa.array(dups.group[order], mask=~has_dup),
-        "dup_kind": pa.array(np.array(KINDS, dtype=object)[dups.kind[order]], pa.string()),
-        "dup_survivor": pa.array(dups.survivor[order]),
-        "morton": pa.array(codes[order]),
+        ID: data.table.column(ID).take(pa.array(order)),
+        ROW: pa.array(order.astype(np.int64)),
+        X: pa.array(xy[order, 0]),
+        Y: pa.array(xy[order, 1]),
+        **{topic_column(lvl): pa.array(hierarchy.labels[lvl][order]) for lvl in range(hierarchy.n_levels)},
+        OUTLIER: pa.array(hierarchy.outlier[order]),
+        TEXT_LEN: pc.cast(pc.utf8_length(data.text), pa.int32()).take(pa.array(order)),
+        EMPTY: pa.array(data.empty[order]),
+        DUP_GROUP: pa.array(dups.group[order], mask=~has_dup),
+        DUP_KIND: pa.array(np.array(KINDS, dtype=object)[dups.kind[order]], pa.string()),
+        DUP_SURVIVOR: pa.array(dups.survivor[order]),
+        MORTON: pa.array(codes[order]),
     }
     return pa.table(columns)
 
@@ -208,14 +232,14 @@ def _topics_table(xy: np.ndarray, hierarchy: Hierarchy, keywords: list[list[str]
         sizes += np.bincount(level_labels, minlength=n_topics)
     positions = label_positions(xy, hierarchy.labels, n_topics)
     return pa.table({
-        "topic_id": pa.array(np.arange(n_topics, dtype=np.int32)),
-        "level": pa.array(hierarchy.level.astype(np.int32)),
-        "parent_id": pa.array(hierarchy.parent, mask=hierarchy.parent < 0),
-        "keyword_label": pa.array(keyword_labels, pa.string()),
-        "keywords": pa.array(keywords, pa.list_(pa.string())),
-        "size": pa.array(sizes),
-        "x": pa.array(positions[:, 0]),
-        "y": pa.array(positions[:, 1]),
+        TOPIC_ID: pa.array(np.arange(n_topics, dtype=np.int32)),
+        LEVEL: pa.array(hierarchy.level.astype(np.int32)),
+        PARENT_ID: pa.array(hierarchy.parent, mask=hierarchy.parent < 0),
+        KEYWORD_LABEL: pa.array(keyword_labels, pa.string()),
+        KEYWORDS: pa.array(keywords, pa.list_(pa.string())),
+        SIZE: pa.array(sizes),
+        X: pa.array(positions[:, 0]),
+        Y: pa.array(positions[:, 1]),
     })
 
 

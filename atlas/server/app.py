@@ -14,11 +14,11 @@ from fastapi.staticfiles import StaticFiles
 from atlas.curation import SEMANTIC_MATCHES, Curation
 from atlas.errors import AtlasError
 from atlas.mapdir import MapDir
+from atlas.palette import topic_colors
 from atlas.query import MapData
 from atlas.server.curation_routes import router as curation_router
 from atlas.server.curation_views import Views
 from atlas.server.errors import ApiError
-from atlas.server.palette import topic_colors
 from atlas.server.read_routes import router as read_router
 from atlas.server.write_routes import router as write_router
 from atlas.tiles import TileRenderer
@@ -29,10 +29,11 @@ EMBEDDER_DELAY_S = 4.0
 
 def create_app(map_dir: Path) -> FastAPI:
     data = MapData(MapDir(map_dir))
-    colors = topic_colors(data)
-    state = hashlib.blake2b(data.mapdir.manifest_path.read_bytes(), digest_size=8).hexdigest()
+    colors = topic_colors(data.topics)
+    # Names this build of the map (a rebuild changes it): the tile URLs and cache carry it.
+    map_build_id = hashlib.blake2b(data.mapdir.manifest_path.read_bytes(), digest_size=8).hexdigest()
     coarse = data.levels[0]
-    renderer = TileRenderer(data.x, data.y, coarse - coarse.min(), data.points.column("morton").to_numpy(),
+    renderer = TileRenderer(data.x, data.y, coarse - coarse.min(), data.morton,
                             tuple(data.manifest["world"]), colors["coarse"],
                             cache_dir=data.mapdir.tiles_path)
     if data.manifest["embedder"].get("spec") is not None:
@@ -45,7 +46,8 @@ def create_app(map_dir: Path) -> FastAPI:
     curation = Curation(data.mapdir, search=data.keyword_positions,
                         semantic=lambda query: data.semantic_positions(query, SEMANTIC_MATCHES)[0],
                         points=data.points, records=data.records)
-    app.state.data, app.state.tiles, app.state.colors, app.state.version = data, renderer, colors, state
+    app.state.data, app.state.tiles, app.state.colors = data, renderer, colors
+    app.state.map_build_id = map_build_id
     app.state.views = Views(curation, data)
 
     @app.exception_handler(ApiError)

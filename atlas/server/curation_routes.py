@@ -14,11 +14,10 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from atlas.duplicates import Groups, overrides_for, survivors
-from atlas.export import export
-from atlas.selection import resolve
+from atlas.duplicates import Groups
+from atlas.export import parse_extras
 from atlas.server.curation_views import Views
-from atlas.server.errors import bad_request, not_found
+from atlas.server.errors import not_found
 
 router = APIRouter()
 
@@ -40,13 +39,6 @@ def views(request: Request) -> Views:
     return request.app.state.views
 
 
-def _level(request: Request, level: int) -> int:
-    levels = request.app.state.data.manifest["levels"]
-    if not 0 <= level < levels:
-        raise bad_request(f"level is 0 (coarsest) to {levels - 1}, not {level}")
-    return level
-
-
 @router.get("/api/state")
 def state(request: Request) -> dict:
     return views(request).state()
@@ -55,15 +47,13 @@ def state(request: Request) -> dict:
 @router.post("/api/select")
 def select(request: Request, body: Selection) -> dict:
     v = views(request)
-    selected = resolve(body.steps, v.curation.frame)
-    if body.where:
-        selected &= v.curation.frame.mask(body.where)
-    return v.selection(selected)
+    return v.selection(v.curation.select(body.steps, body.where))
 
 
 @router.get("/api/filter")
 def filter_view(request: Request, where: str | None = None, level: int = 0, column: str | None = None) -> dict:
-    return views(request).filtered(where or None, _level(request, level), column or None)
+    v = views(request)
+    return v.filtered(where or None, v.curation.level(level), column or None)
 
 
 def found_duplicates(request: Request, near_threshold: float | None = None,
@@ -71,9 +61,7 @@ def found_duplicates(request: Request, near_threshold: float | None = None,
                      prefer: Annotated[list[str] | None, Query()] = None) -> tuple[Groups, np.ndarray]:
     """Groups at the thresholds, and who survives under the rule `keep` and the per-group
     choices `prefer` (record ids)."""
-    curation = views(request).curation
-    found = curation.duplicate_groups(near_threshold, semantic_threshold)
-    return found, survivors(found, keep, curation.frame, overrides_for(found, curation.frame, prefer or []))
+    return views(request).curation.duplicate_survivors(keep, near_threshold, semantic_threshold, prefer or [])
 
 
 Duplicates = Annotated[tuple[Groups, np.ndarray], Depends(found_duplicates)]
@@ -95,7 +83,8 @@ def duplicate_group(request: Request, group: int, found: Duplicates) -> dict:
 
 @router.get("/api/balance")
 def balance(request: Request, level: int = 0) -> dict:
-    return views(request).balance(_level(request, level))
+    v = views(request)
+    return v.balance(v.curation.level(level))
 
 
 @router.post("/api/balance/preview")
@@ -109,13 +98,13 @@ def balance_preview(request: Request, body: QuotaPreview) -> dict:
 @router.get("/api/export.parquet")
 def export_parquet(request: Request, where: str | None = None, extras: str = Query("", alias="with"),
                    include_removed: bool = False) -> FileResponse:
-    chosen = tuple(e.strip() for e in extras.split(",") if e.strip())
+    chosen = parse_extras(extras)
     handle, name = tempfile.mkstemp(suffix=".parquet", prefix="atlas-export-")
     os.close(handle)
     path = Path(name)
     try:
-        rows = export(views(request).curation, path, extras=chosen or (), include_removed=include_removed,
-                      where=where or None)
+        rows = views(request).curation.export(path, extras=chosen, include_removed=include_removed,
+                                              where=where or None)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -127,8 +116,5 @@ def export_parquet(request: Request, where: str | None = None, extras: str = Que
 
 @router.get("/api/report", response_class=HTMLResponse)
 def report(request: Request) -> HTMLResponse:
-    from atlas.curation_report import map_images, render, summary
-
-    curation = views(request).curation
-    return HTMLResponse(render(summary(curation), map_images(curation, curation.state().removed)))
+    return HTMLResponse(views(request).curation.report_html())
 

@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 
 from atlas.curation import Curation
 from atlas.duplicates import Groups
-from atlas.edits import stacks
 from atlas.query import MapData
+from atlas.schema import LABEL, TEXT_LEN
 
 LOG_ENTRIES = 20
 SAMPLE = 1000
@@ -35,11 +35,10 @@ class Views:
     def state(self) -> dict:
         state = self.curation.state()
         removed = state.removed
-        entries = self.curation.log.entries()
-        in_force, undone = stacks(entries)
+        entries, in_force, undone = self.curation.history()
         applied = {e.seq for e in in_force}
         return {
-            "version": str(entries[-1].seq if entries else 0),  # changes with every edit, undo and redo
+            "edit_seq": entries[-1].seq if entries else 0,  # the log's last entry: every edit, undo, redo
             "total": len(removed),
             "kept": int((~removed).sum()), "removed": int(removed.sum()),
             "tags": {name: int(mask.sum()) for name, mask in state.tags.items()},
@@ -48,8 +47,8 @@ class Views:
         }
 
     def active(self, where: str | None) -> tuple[str, np.ndarray | None]:
-        """(cache key, bool mask of the points drawn in colour: kept and matching `where`;
-        None when that is every point)."""
+        """(key of the edits and filter drawn, bool mask of the points drawn in colour: kept and
+        matching `where`; None when that is every point)."""
         seq = self.curation.log.last_seq()
         key = (seq, where or "")
         with self._lock:
@@ -73,7 +72,7 @@ class Views:
         """Records of `mask` per topic at `level`, biggest first, with labels."""
         ids, counts = np.unique(self.data.levels[level][mask], return_counts=True)
         order = np.argsort(-counts, kind="stable")
-        return {"level": level, "topics": [{"topic_id": int(ids[i]), "label": self.data.topics[ids[i]]["label"],
+        return {"level": level, "topics": [{"topic_id": int(ids[i]), "label": self.data.topics[ids[i]][LABEL],
                                             "count": int(counts[i])} for i in order]}
 
     def sample(self, mask: np.ndarray, limit: int = SAMPLE) -> list[dict]:
@@ -90,7 +89,7 @@ class Views:
         curation = self.curation
         matched = curation.frame.mask(where)
         kept = matched & ~curation.state().removed
-        text_len = curation.frame.points.column("text_len").to_numpy()
+        text_len = curation.frame.points.column(TEXT_LEN).to_numpy()
         out = {"where": where, "matched": int(matched.sum()), "kept": int(kept.sum()), "total": len(kept),
                "columns": self.columns(), "text_len": numeric_histogram(text_len[kept], log=True),
                "topics": self.breakdown(kept, level)}

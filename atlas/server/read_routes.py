@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from atlas.schema import SIZE, TOPIC_ID
 from atlas.server.errors import bad_request, not_found
 from atlas.tiles import MAX_ZOOM
 
@@ -23,7 +24,7 @@ def map_info(request: Request) -> dict:
         "topics_per_level": m["topics_per_level"], "extent": m["extent"], "world": m["world"],
         "max_zoom": MAX_ZOOM, "embedder": m["embedder"]["name"], "duplicates": m["duplicates"],
         "source": m["source"]["path"], "text_columns": m["columns"]["text"],
-        "version": request.app.state.version,
+        "build_id": request.app.state.map_build_id,
         "semantic_search": m["embedder"].get("spec") is not None,
     }
 
@@ -32,22 +33,23 @@ def map_info(request: Request) -> dict:
 def topics(request: Request) -> list[dict]:
     data = request.app.state.data
     colors = request.app.state.colors["topic"]
-    return [{**t, "share": t["size"] / len(data), "color": colors[t["topic_id"]]} for t in data.topics]
+    return [{**t, "share": t[SIZE] / len(data), "color": colors[t[TOPIC_ID]]} for t in data.topics]
 
 
 @router.get("/tiles/{z}/{x}/{y}.png")
 async def tile(request: Request, z: int, x: int, y: int, where: str | None = None) -> Response:
     """One tile; removed points, and those outside the filter `where`, are drawn dimmed. The
-    page adds `v=` (the edit-log version) so a browser asks again after each edit."""
+    page adds `v=` (the map's build id and the edit seq) so a browser asks again after each edit."""
     if not (0 <= z <= MAX_ZOOM and 0 <= x < 1 << z and 0 <= y < 1 << z):
         raise not_found(f"no tile {z}/{x}/{y}: zoom runs 0..{MAX_ZOOM} and x, y 0..2**zoom-1")
-    edits, active = await run_in_threadpool(request.app.state.views.active, where or None)
-    version = request.app.state.version if active is None else f"{request.app.state.version}-{edits}"
-    etag = f'"{version}-{z}-{x}-{y}"'
+    edits_key, active = await run_in_threadpool(request.app.state.views.active, where or None)
+    build = request.app.state.map_build_id
+    cache_key = build if active is None else f"{build}-{edits_key}"
+    etag = f'"{cache_key}-{z}-{x}-{y}"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=86400"}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
-    png = await run_in_threadpool(request.app.state.tiles.tile, z, x, y, version, active)
+    png = await run_in_threadpool(request.app.state.tiles.tile, z, x, y, cache_key, active)
     return Response(png, media_type="image/png", headers=headers)
 
 

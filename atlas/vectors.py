@@ -1,0 +1,34 @@
+"""Per-topic mean vectors over the embeddings, the one kernel that labels, quotas and semantic
+search share. Embeddings may be memory-mapped float16: they are read a block at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK = 65_536
+
+
+def topic_centres(vectors: np.ndarray, topic: np.ndarray, n_topics: int,
+                  weights: np.ndarray | None = None, block: int = BLOCK) -> np.ndarray:
+    """float32 (n_topics, dim): each topic's mean vector (records weighted by `weights`, e.g. a
+    kept mask), scaled to unit length; zero for a topic with no (weighted) records.
+    `topic` (N,) holds topic ids below n_topics, row-aligned with `vectors`."""
+    from scipy.sparse import csr_matrix
+
+    sums = np.zeros((n_topics, vectors.shape[1]), np.float64)
+    for start in range(0, len(topic), block):
+        rows = topic[start:start + block]
+        weight = np.ones(len(rows)) if weights is None else weights[start:start + block].astype(np.float64)
+        members = csr_matrix((weight, (rows, np.arange(len(rows)))), shape=(n_topics, len(rows)))
+        sums += members @ np.asarray(vectors[start:start + block], np.float32)
+    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def centre_similarity(vectors: np.ndarray, topic: np.ndarray, centres: np.ndarray,
+                      block: int = BLOCK) -> np.ndarray:
+    """float32 (N,): cosine of each record's vector to its topic's centre (unit vectors)."""
+    similarity = np.empty(len(topic), np.float32)
+    for start in range(0, len(topic), block):
+        part = np.asarray(vectors[start:start + block], np.float32)
+        similarity[start:start + block] = np.einsum("ij,ij->i", part, centres[topic[start:start + block]])
+    return similarity
