@@ -383,8 +383,7 @@ def edits_apply(map_dir, edits_file) -> None:
 @click.option("--where", metavar="FILTER", help="Only the records matching this filter.")
 def export_command(map_dir, out, extras, include_removed, where) -> None:
     """Write the kept records with their original columns and types (atomically)."""
-    from atlas.curation import Curation
-    from atlas.export import parse_extras
+    from atlas.curation import Curation, parse_extras
 
     rows = Curation(map_dir).export(out, extras=parse_extras(extras), include_removed=include_removed, where=where)
     click.echo(f"wrote {rows:,} records to {out}")
@@ -395,7 +394,7 @@ def export_command(map_dir, out, extras, include_removed, where) -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The HTML file to write.")
 def report_command(map_dir, out) -> None:
     """Write a self-contained before/after curation report (HTML)."""
-    from atlas.curation_report import report
+    from atlas.curation import Curation
 
-    data = report(map_dir, out)
+    data = Curation(map_dir).report(out)
     click.echo(f"wrote {out}: {data['records']['before']:,} records before, {data['records']['after']:,} after")

@@ -25,11 +25,15 @@ from atlas import duplicates
 from atlas.balance import Quota, quota
 from atlas.edits import EDIT_ACTIONS, EditLog, EditState, Entry, stacks
 from atlas.errors import AtlasError
+from atlas.export import export, parse_extras
 from atlas.filters import Frame, Search
 from atlas.mapdir import MapDir
 from atlas.schema import DUP_SURVIVOR, ID, LABEL, LEVEL, TOPIC_ID, check_level, topic_column
 from atlas.selection import map_bound, resolve
 from atlas.settings import DedupSettings
+
+Groups = duplicates.Groups  # the face names these types through the facade
+__all__ = ["SEMANTIC_MATCHES", "Curation", "Groups", "parse_extras"]
 
 SEMANTIC_MATCHES = 1000  # `semantic ~ "words"` matches the records nearest the words
 
@@ -156,8 +160,6 @@ class Curation:
     def export(self, out: str | os.PathLike, *, extras: tuple[str, ...] = (), include_removed: bool = False,
                where: str | None = None) -> int:
         """Write the kept records to the parquet file `out` (atlas.export); returns the row count."""
-        from atlas.export import export
-
         return export(self, out, extras=extras, include_removed=include_removed, where=where)
 
     def report_html(self) -> str:
@@ -165,6 +167,12 @@ class Curation:
         from atlas.curation_report import html
 
         return html(self)
+
+    def report(self, out: str | os.PathLike) -> dict:
+        """Write the report to the HTML file `out` (atomically); returns its summary data."""
+        from atlas.curation_report import report
+
+        return report(self, out)
 
     def export_edits(self) -> list[dict]:
         """The edits in force as replayable JSON: a selection drawn on this map (a lasso, a box,

@@ -9,15 +9,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from atlas.curation import Curation
 from atlas.errors import AtlasError
 from atlas.records import restore_input_id
 from atlas.schema import DUP_COLUMNS, ROW, topic_column
+
+if TYPE_CHECKING:
+    from atlas.curation import Curation
 
 EXTRAS = ("topic_labels", "dup", "tags")
 PREFIX = "atlas_"
@@ -32,6 +35,8 @@ def export(mapdir: str | os.PathLike | Curation, out: str | os.PathLike, *,
     `dup` (atlas_dup_group, atlas_dup_kind, atlas_dup_survivor) and `tags` (atlas_tags,
     list<string>). The `id` column is as in the input (absent when Atlas numbered the rows).
     """
+    from atlas.curation import Curation
+
     _check_extras(extras)
     curation = mapdir if isinstance(mapdir, Curation) else Curation(mapdir)
     mask = curation.kept(where, include_removed=include_removed)

@@ -48,12 +48,12 @@ def main() -> None:
         report("POST /api/edits (remove duplicates)",
                timed(lambda: client.post("/api/edits", json=remove_duplicates), 1))
         report("GET /api/state", timed(lambda: client.get("/api/state"), 5))
-        edit_seq = client.get("/api/state").json()["edit_seq"]
+        seq = client.get("/api/state").json()["edit_seq"]
         tiles = [(z, x, y) for z in (2, 3, 4) for x in range(1, 3) for y in range(1, 3)]
         report("dimmed tiles after the edit, cold", [timed(lambda t=t: client.get(
-            f"/tiles/{t[0]}/{t[1]}/{t[2]}.png", params={"v": edit_seq}), 1)[0] for t in tiles])
+            f"/tiles/{t[0]}/{t[1]}/{t[2]}.png", params={"v": seq}), 1)[0] for t in tiles])
         report("filtered tiles, cold", [timed(lambda t=t: client.get(
-            f"/tiles/{t[0]}/{t[1]}/{t[2]}.png", params={"v": edit_seq, "where": "text_len < 30"}), 1)[0] for t in tiles])
+            f"/tiles/{t[0]}/{t[1]}/{t[2]}.png", params={"v": seq, "where": "text_len < 30"}), 1)[0] for t in tiles])
         report("GET /api/export.parquet", timed(lambda: client.get("/api/export.parquet"), 1))
 
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from atlas.cli import main
 from atlas.curation import Curation
 from atlas.errors import AtlasError
-from atlas.export import export
+from atlas.export import export, parse_extras
 
 
 def test_export_keeps_columns_types_and_order(curated, small_table, tmp_path):
@@ -61,3 +61,10 @@ def test_export_errors(curated, tmp_path):
     with pytest.raises(AtlasError, match="filter"):
         export(curated.path, tmp_path / "x.parquet", where="nope = 1")
     assert list(tmp_path.iterdir()) == [curated.path]
+
+
+def test_with_is_parsed_once_for_cli_and_server():
+    assert parse_extras(" dup, tags,,") == ("dup", "tags")
+    assert parse_extras("") == ()
+    with pytest.raises(AtlasError, match="unknown extra.*labels; choose from topic_labels, dup, tags"):
+        parse_extras("dup,labels")

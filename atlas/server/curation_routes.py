@@ -14,8 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from atlas.duplicates import Groups
-from atlas.export import parse_extras
+from atlas.curation import Groups, parse_extras
 from atlas.server.curation_views import Views
 from atlas.server.errors import not_found
 

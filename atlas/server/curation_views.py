@@ -12,8 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from atlas.curation import Curation
-from atlas.duplicates import Groups
+from atlas.curation import Curation, Groups
 from atlas.query import MapData
 from atlas.schema import LABEL, TEXT_LEN
 
