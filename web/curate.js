@@ -3,7 +3,7 @@
 "use strict";
 
 const ROW = 38;              // px per row in the virtualised selection list
-const cur = { editSeq: -1, where: "", steps: [], sample: [], tool: null, shapes: null, drawing: null };
+const cur = { editSeq: 0, where: "", steps: [], sample: [], tool: null, shapes: null, drawing: null };
 
 function tileUrl() {
   const where = cur.where ? `&where=${encodeURIComponent(cur.where)}` : "";
