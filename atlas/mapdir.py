@@ -80,6 +80,10 @@ class MapDir:
             )
         return manifest
 
+    def build_id(self) -> str:
+        """Names this build of the map (a hash of its manifest): a rebuild changes it."""
+        return hashlib.blake2b(self.manifest_path.read_bytes(), digest_size=8).hexdigest()
+
     def write_manifest(self, manifest: dict) -> None:
         tmp = self.manifest_path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2))

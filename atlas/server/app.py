@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 
@@ -30,8 +29,6 @@ EMBEDDER_DELAY_S = 4.0
 def create_app(map_dir: Path) -> FastAPI:
     data = MapData(MapDir(map_dir))
     colors = topic_colors(data.topics)
-    # Names this build of the map (a rebuild changes it): the tile URLs and cache carry it.
-    map_build_id = hashlib.blake2b(data.mapdir.manifest_path.read_bytes(), digest_size=8).hexdigest()
     coarse = data.levels[0]
     renderer = TileRenderer(data.x, data.y, coarse - coarse.min(), data.morton,
                             tuple(data.manifest["world"]), colors["coarse"],
@@ -47,7 +44,7 @@ def create_app(map_dir: Path) -> FastAPI:
                         semantic=lambda query: data.semantic_positions(query, SEMANTIC_MATCHES)[0],
                         points=data.points, records=data.records)
     app.state.data, app.state.tiles, app.state.colors = data, renderer, colors
-    app.state.map_build_id = map_build_id
+    app.state.map_build_id = data.mapdir.build_id()  # tile URLs and the tile cache carry it
     app.state.views = Views(curation, data)
 
     @app.exception_handler(ApiError)
