@@ -46,6 +46,8 @@ def main() -> None:
 @click.option("--id", "id_column", metavar="COL", help="Unique id column [default: `id` if present, else row numbers].")
 @click.option("--format", "input_format", type=click.Choice(["parquet", "csv", "tsv", "jsonl"]),
               help="Input format [default: from the extension].")
+@click.option("--skip-bad-lines", is_flag=True,
+              help="Leave out CSV/TSV/JSONL lines that cannot be read; their count and numbers are printed.")
 @click.option("--embedder", default=EmbedSettings.embedder, show_default=True, metavar="NAME|PATH",
               help="minilm, static, auto (by size), or a local sentence-transformers folder.")
 @click.option("--embeddings", "embeddings_column", metavar="COL",
@@ -61,7 +63,7 @@ def main() -> None:
               help="llama.cpp threads; 2 is faster only when nothing else runs.")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds a map of another source.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def build(source, text_columns, out, id_column, input_format, embedder, embeddings_column,
+def build(source, text_columns, out, id_column, input_format, skip_bad_lines, embedder, embeddings_column,
           min_cluster_size, seed, label_method, llm_model, llm_threads, force, quiet) -> None:
     """Build a map directory from a parquet, CSV, TSV or JSONL file."""
     from atlas.pipeline.run import build as run_build
@@ -69,7 +71,7 @@ def build(source, text_columns, out, id_column, input_format, embedder, embeddin
 
     settings = BuildSettings(
         text_columns=tuple(text_columns), id_column=id_column, input_format=input_format,
-        embeddings_column=embeddings_column, seed=seed,
+        skip_bad_lines=skip_bad_lines, embeddings_column=embeddings_column, seed=seed,
         embed=EmbedSettings(embedder=embedder),
         cluster=ClusterSettings(min_cluster_size=min_cluster_size),
         label=LabelSettings(method=label_method, model=llm_model, threads=llm_threads),

@@ -43,6 +43,8 @@ class Curation:
 
     `search` and `semantic` (query -> positions) default to the map's own indexes, and
     `points` and `records` to the map's tables; a server passes the ones it already has loaded.
+    Every write, and every read of positional data from disk, checks that the map was not
+    rebuilt since (MapChanged): positions of one build name other records in the next.
     """
 
     def __init__(self, path: str | os.PathLike | MapDir, *, search: Search | None = None,
@@ -50,6 +52,7 @@ class Curation:
                  records: pa.Table | None = None):
         self.mapdir = path if isinstance(path, MapDir) else MapDir(path)
         self.manifest = self.mapdir.manifest()
+        self.build_id = self.mapdir.build_id()
         self.log = EditLog(self.mapdir.edits_path)
         self.topics = self.mapdir.topics()
         self._points, self._records = points, records
@@ -58,7 +61,7 @@ class Curation:
     @cached_property
     def ids(self) -> pa.Array:
         """Record ids in points order."""
-        points = self._points if self._points is not None else self.mapdir.points([ID])
+        points = self._points if self._points is not None else self._checked(self.mapdir.points([ID]))
         return points.column(ID).combine_chunks()
 
     @cached_property
@@ -66,14 +69,29 @@ class Curation:
         """What filters and selections read, loaded on first use (an undo needs none of it)."""
         points = self._points if self._points is not None else self.mapdir.points()
         records = self._records if self._records is not None else self.mapdir.records()
+        self.check()  # the tables read were this build's
         return Frame(points, records, self.topics.column(LEVEL).to_numpy(), state=self.state,
                      search=self._search or self._keyword, semantic=self._semantic_search or self._semantic)
+
+    @cached_property
+    def embeddings(self) -> np.ndarray:
+        """float16 (N, dim), memory-mapped: this build's even if a rebuild replaces the file later."""
+        return self._checked(self.mapdir.embeddings())
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def state(self) -> EditState:
         return self.log.state(self.ids)
+
+    def check(self) -> None:
+        """Raise MapChanged when the map on disk is no longer the build loaded here."""
+        self.mapdir.check_build(self.build_id)
+
+    def _checked(self, value):
+        """`value`, read from the map directory, after checking it was this build's."""
+        self.check()
+        return value
 
     def kept(self, where: str | None = None, *, include_removed: bool = False) -> np.ndarray:
         """Bool (N,): the records an export writes: not removed (unless asked) and matching `where`."""
@@ -101,13 +119,16 @@ class Curation:
 
     def edit(self, action: str, predicate: dict, *, tag: str | None = None, reason: str = "") -> Entry:
         """Apply `action` (tag, untag, remove, restore) to the records `predicate` chooses."""
+        self.check()
         return self.log.append(action, self.ids.filter(self.resolve(predicate)), predicate=predicate,
                                tag=tag, reason=reason)
 
     def undo(self) -> Entry | None:
+        self.check()
         return self.log.undo()
 
     def redo(self) -> Entry | None:
+        self.check()
         return self.log.redo()
 
     @cached_property
@@ -115,7 +136,7 @@ class Curation:
         if not self.mapdir.dup_pairs_path.exists():
             raise AtlasError(f"{self.mapdir.path} has no duplicate pairs (built by an older Atlas); "
                              "rebuild it with `atlas build`")
-        return self.mapdir.dup_pairs()
+        return self._checked(self.mapdir.dup_pairs())
 
     def duplicate_groups(self, near_threshold: float | None = None,
                          semantic_threshold: float | None = None) -> duplicates.Groups:
@@ -143,7 +164,7 @@ class Curation:
         """Preview of a quota over the kept records at `level` (atlas.balance)."""
         points = self.frame.points
         return quota(self.topic(level), ~self.state().removed,
-                     points.column(DUP_SURVIVOR).to_numpy(zero_copy_only=False), self.mapdir.embeddings(),
+                     points.column(DUP_SURVIVOR).to_numpy(zero_copy_only=False), self.embeddings,
                      level=level, seed=seed, cap=cap, cap_pct=cap_pct, target=target)
 
     def level(self, level: int) -> int:
@@ -215,7 +236,7 @@ class Curation:
         from atlas.query import keyword_matches
 
         with closing(self.mapdir.search_index()) as db:
-            return keyword_matches(db, query)
+            return self._checked(keyword_matches(db, query))
 
     def _semantic(self, query: str) -> np.ndarray:
         return self._query_data.semantic_positions(query, SEMANTIC_MATCHES)[0]
@@ -224,7 +245,7 @@ class Curation:
     def _query_data(self):
         from atlas.query import MapData
 
-        return MapData(self.mapdir)
+        return self._checked(MapData(self.mapdir))
 
 
 def _predicate(predicate) -> tuple[str, dict | list]:

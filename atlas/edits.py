@@ -9,7 +9,9 @@ is derived by replaying the edits that are in effect.
 
 SQLite runs in WAL mode and every write is one `BEGIN IMMEDIATE` transaction with a busy
 timeout: a crash or `kill -9` mid-write leaves the log as it was before that entry, and two
-writers (browser tabs, threads, processes) queue up and both land.
+writers (browser tabs, threads, processes) queue up and both land. Every connection holds the
+log's shared lock (atlas.mapdir.edit_log_lock), so a rebuild swapping the map directory waits
+for it, and an edit that waited for the swap lands in the new map's log.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from atlas.errors import AtlasError
+from atlas.mapdir import edit_log_lock
 from atlas.schema import ID
 
 EDIT_ACTIONS = ("tag", "untag", "remove", "restore")
@@ -102,7 +105,8 @@ class EditLog:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as db:
+        with edit_log_lock(self.path), closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
+                                                               isolation_level=None)) as db:
             db.execute("PRAGMA synchronous=FULL")
             yield db
 
@@ -171,9 +175,9 @@ class EditLog:
 
     def ids(self, seqs: list[int]) -> list[pa.Array]:
         """The record ids of the given edits."""
-        with self._connect() as db:
-            blobs = dict(db.execute(f"SELECT seq, ids FROM edits WHERE seq IN ({','.join('?' * len(seqs))})",
-                                    seqs).fetchall())
+        with self._connect() as db:  # one JSON list, not a variable per edit: any number of edits
+            blobs = dict(db.execute("SELECT seq, ids FROM edits WHERE seq IN (SELECT value FROM json_each(?))",
+                                    (json.dumps(seqs),)).fetchall())
         return [unpack_ids(blobs[seq]) for seq in seqs]
 
     def last_seq(self) -> int:

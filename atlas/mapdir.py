@@ -14,12 +14,15 @@
       search.sqlite     SQLite FTS5 index of the texts, rowid = position in points.parquet
       dup_pairs.parquet duplicate pairs: a, b (positions in points.parquet), kind, similarity
       edits.sqlite      the edit log (tags, removals, undo/redo; opened by atlas.edits), kept across rebuilds
+      edits.sqlite.lock every use of the log holds it shared; a rebuild's swap holds it exclusively
       tiles/            rendered map tiles (a cache: safe to delete)
 
 Column and table names inside these files are in atlas.schema.
 
 A build writes into a hidden sibling (`.my_map.partial`) and renames it into place
 only when every stage succeeded, so a failed build never leaves a half-written map.
+Each build has its own `build_id` in the manifest: a reader that loaded one build refuses to
+mix it with files of the next (`check_build`).
 """
 
 from __future__ import annotations
@@ -29,15 +32,15 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable
-from contextlib import closing
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from atlas.errors import AtlasError
+from atlas.errors import AtlasError, MapChanged
 from atlas.schema import SEARCH_TABLE, SEARCH_TEXT
 
 FORMAT_VERSION = 1
@@ -81,8 +84,20 @@ class MapDir:
         return manifest
 
     def build_id(self) -> str:
-        """Names this build of the map (a hash of its manifest): a rebuild changes it."""
-        return hashlib.blake2b(self.manifest_path.read_bytes(), digest_size=8).hexdigest()
+        """Names this build of the map: the id each build writes in its manifest (a hash of the
+        manifest for maps built before it had one). A rebuild changes it; a relabel does not."""
+        raw = self.manifest_path.read_bytes()
+        return json.loads(raw).get("build_id") or hashlib.blake2b(raw, digest_size=8).hexdigest()
+
+    def check_build(self, build_id: str) -> None:
+        """Raise MapChanged unless the map on disk is still the build `build_id`."""
+        try:
+            current = self.build_id()
+        except FileNotFoundError:  # between the two renames of a swap
+            current = None
+        if current != build_id:
+            raise MapChanged(f"{self.path} was rebuilt after it was opened here; restart `atlas serve` "
+                             "(or run the command again) to work on the new map")
 
     def write_manifest(self, manifest: dict) -> None:
         tmp = self.manifest_path.with_suffix(".tmp")
@@ -215,21 +230,53 @@ def check_target(out: Path, source_hash: str, force: bool) -> None:
 
 
 def publish(staging: MapDir, out: Path) -> MapDir:
-    """Move a finished build into place, replacing any previous map at `out`."""
+    """Move a finished build into place, replacing any previous map at `out`. The previous
+    map's edit log is copied into the new one and the directories swapped under the log's
+    exclusive lock, so an edit is either in the copy or waits and lands in the new log."""
     shutil.rmtree(staging.chunks_path, ignore_errors=True)
-    _carry_edits(MapDir(out), staging)
+    previous = MapDir(out)
     old = out.parent / f".{out.name}.old"
     shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    staging.path.rename(out)
+    with edit_log_lock(previous.edits_path, exclusive=True) if out.is_dir() else nullcontext():
+        _carry_edits(previous, staging)
+        if out.exists():
+            out.rename(old)
+        staging.path.rename(out)
     shutil.rmtree(old, ignore_errors=True)
     return MapDir(out)
 
 
+@contextmanager
+def edit_log_lock(log_path: Path, *, exclusive: bool = False) -> Iterator[None]:
+    """Hold the lock file beside an edit log: shared around every connection to the log,
+    exclusive while `publish` copies the log and swaps the directories. A lock won on a file
+    that a swap has since replaced is taken again on the new one, so no connection is open
+    across a swap (SQLite must not see its files renamed under it)."""
+    import fcntl
+
+    lock = log_path.with_name(log_path.name + ".lock")
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            if _same_file(fd, lock):
+                yield
+                return
+        finally:
+            os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
+
+
 def _carry_edits(previous: MapDir, new: MapDir) -> None:
-    """Copy the previous map's edit log into a rebuild (SQLite's backup API: consistent even
-    while a server writes to it); edits apply by record id, so they carry over."""
+    """Copy the previous map's edit log into a rebuild; edits apply by record id, so they carry over."""
     if not previous.edits_path.exists():
         return
     with closing(sqlite3.connect(previous.edits_path)) as source, closing(sqlite3.connect(new.edits_path)) as target:

@@ -57,6 +57,8 @@ class MapData:
         for topic, box in zip(self.topics, self._topic_boxes()):
             topic["bbox"] = box
         self.neighbor_index, self.neighbor_similarity = mapdir.neighbors()
+        # Memory-mapped now, so a rebuild swapping the files later leaves this build's arrays here.
+        self.embeddings = mapdir.embeddings()
         self._search = mapdir.search_index()
         self._search_lock = threading.Lock()
         self._embed_lock = threading.Lock()
@@ -160,7 +162,7 @@ class MapData:
         """
         with self._embed_lock:
             vector = self.embedder.encode([query])[0]
-        embeddings = self.mapdir.embeddings()
+        embeddings = self.embeddings
         if len(embeddings) <= EXACT_SEARCH_LIMIT:
             candidates = np.arange(len(embeddings))
         else:
@@ -177,7 +179,7 @@ class MapData:
         fine = self.levels[-1] - self.levels[-1].min()
         members = np.argsort(fine, kind="stable")
         starts = np.r_[0, np.cumsum(np.bincount(fine))]
-        return members, starts, topic_centres(self.mapdir.embeddings(), fine, len(starts) - 1)
+        return members, starts, topic_centres(self.embeddings, fine, len(starts) - 1)
 
     @cached_property
     def embedder(self):

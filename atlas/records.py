@@ -52,7 +52,7 @@ def _column_text(column: pa.ChunkedArray, name: str) -> tuple[pa.ChunkedArray, i
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return column, _count_replaced(column)
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-        return _decode_bytes(column)
+        return decode_bytes(column)
     if pa.types.is_list(kind) or pa.types.is_large_list(kind):
         return pa.chunked_array([_join_list(chunk, name) for chunk in column.chunks], pa.string()), 0
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
@@ -65,7 +65,7 @@ def _count_replaced(column: pa.ChunkedArray) -> int:
     return int(pc.sum(pc.cast(pc.greater(pc.count_substring(column, "\ufffd"), 0), pa.int64())).as_py() or 0)
 
 
-def _decode_bytes(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, int]:
+def decode_bytes(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, int]:
     values, invalid = [], 0
     for raw in column.to_pylist():
         if raw is None:

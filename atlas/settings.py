@@ -88,6 +88,7 @@ class BuildSettings:
     id_column: str | None = None
     embeddings_column: str | None = None
     input_format: str | None = None
+    skip_bad_lines: bool = False  # leave out CSV/TSV/JSONL lines that cannot be read, listing them
     seed: int | None = None  # None: parallel UMAP and NN-descent, not reproducible
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     neighbors: NeighborSettings = field(default_factory=NeighborSettings)

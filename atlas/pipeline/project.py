@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from atlas.errors import AtlasError
 from atlas.pipeline.neighbors import Neighbors
 from atlas.settings import ProjectSettings
 
@@ -15,6 +16,10 @@ def project(
 ) -> np.ndarray:
     """float32 (N, 2) map coordinates."""
     import umap
+
+    if not (vectors != vectors[0]).any():  # UMAP's PCA init divides by their zero spread
+        raise AtlasError(f"all {len(vectors):,} texts have the same embedding (the same text?); "
+                         "a map needs texts that differ")
 
     reducer = umap.UMAP(
         n_components=2,

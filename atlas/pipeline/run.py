@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 import atlas
 from atlas.errors import AtlasError
@@ -25,7 +25,7 @@ from atlas.mapdir import EmbeddingChunks, MapDir, check_target, file_hash, publi
 from atlas.pipeline import embed as embedding
 from atlas.pipeline.cluster import Hierarchy, cluster, label_positions
 from atlas.pipeline.dedup import KINDS, Duplicates, find_duplicates
-from atlas.pipeline.ingest import Dataset, read_dataset
+from atlas.pipeline.ingest import MAX_TEXT_CHARS, Dataset, read_dataset
 from atlas.pipeline.keywords import topic_keywords
 from atlas.pipeline.neighbors import nearest_neighbors
 from atlas.pipeline.project import project
@@ -56,6 +56,8 @@ from atlas.settings import BuildSettings, cache_dir
 from atlas.spatial import extent, morton_codes, world
 
 Log = Callable[[str], None]
+SKIPPED_SHOWN = 20  # bad line numbers printed by a build
+SKIPPED_KEPT = 1000  # and kept in the manifest
 
 
 class StageTimer:
@@ -93,10 +95,15 @@ def build(
     with progress.ticking("ingest"), timer.stage("ingest", text_columns=settings.text_columns,
                                                  id_column=settings.id_column):
         data = read_dataset(source, text_columns=settings.text_columns, id_column=settings.id_column,
-                            input_format=settings.input_format)
+                            input_format=settings.input_format, skip_bad_lines=settings.skip_bad_lines)
     n = data.table.num_rows
     log(f"read {n:,} records from {source.name} ({int(data.empty.sum()):,} empty texts, "
         f"{data.invalid_utf8:,} with bytes that were not UTF-8)")
+    if data.cut:
+        log(f"{data.cut:,} texts are longer than {MAX_TEXT_CHARS:,} characters: they are embedded, indexed and "
+            "deduplicated by their start (their records keep them whole)")
+    if data.skipped_lines:
+        log(f"skipped {len(data.skipped_lines):,} bad lines: {_numbers(data.skipped_lines)}")
     staging = staging_for(out)
     staging.path.mkdir(parents=True, exist_ok=True)
     try:
@@ -214,7 +221,7 @@ def _points_table(data: Dataset, xy: np.ndarray, hierarchy: Hierarchy, dups: Dup
         Y: pa.array(xy[order, 1]),
         **{topic_column(lvl): pa.array(hierarchy.labels[lvl][order]) for lvl in range(hierarchy.n_levels)},
         OUTLIER: pa.array(hierarchy.outlier[order]),
-        TEXT_LEN: pc.cast(pc.utf8_length(data.text), pa.int32()).take(pa.array(order)),
+        TEXT_LEN: pa.array(data.length[order].astype(np.int32)),
         EMPTY: pa.array(data.empty[order]),
         DUP_GROUP: pa.array(dups.group[order], mask=~has_dup),
         DUP_KIND: pa.array(np.array(KINDS, dtype=object)[dups.kind[order]], pa.string()),
@@ -249,6 +256,7 @@ def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dup
     groups = dups.group[dups.group >= 0]
     return {
         "atlas_version": atlas.__version__,
+        "build_id": uuid.uuid4().hex,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": {"path": str(source.resolve()), "hash": source_hash, "format": data.format,
                    "bytes": source.stat().st_size},
@@ -257,6 +265,8 @@ def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dup
         "records": data.table.num_rows,
         "empty_texts": int(data.empty.sum()),
         "invalid_utf8_records": data.invalid_utf8,
+        "cut_texts": data.cut,
+        "skipped_lines": {"count": len(data.skipped_lines), "first": data.skipped_lines[:SKIPPED_KEPT]},
         "embedder": embedder_info,
         "labels": timer.stages["label"]["model"],
         "levels": hierarchy.n_levels,
@@ -276,6 +286,12 @@ def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dup
         "stages": timer.with_rates(data.table.num_rows),
         "total_seconds": round(total_seconds, 2),
     }
+
+
+def _numbers(lines: list[int]) -> str:
+    """Line numbers for a log line: the first SKIPPED_SHOWN, then how many more."""
+    shown = ", ".join(str(n) for n in lines[:SKIPPED_SHOWN])
+    return shown + (f" and {len(lines) - SKIPPED_SHOWN:,} more" if len(lines) > SKIPPED_SHOWN else "")
 
 
 def _hash(*parts) -> str:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from atlas.curation import SEMANTIC_MATCHES, Curation
-from atlas.errors import AtlasError
+from atlas.errors import AtlasError, MapChanged
 from atlas.mapdir import MapDir
 from atlas.palette import topic_colors
 from atlas.query import MapData
@@ -53,7 +53,7 @@ def create_app(map_dir: Path) -> FastAPI:
 
     @app.exception_handler(AtlasError)
     async def atlas_error(request: Request, error: AtlasError) -> JSONResponse:
-        return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse({"error": str(error)}, status_code=409 if isinstance(error, MapChanged) else 400)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
