@@ -28,10 +28,12 @@ mix it with files of the next (`check_build`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
@@ -45,6 +47,7 @@ from atlas.schema import SEARCH_TABLE, SEARCH_TEXT
 
 FORMAT_VERSION = 1
 POINTS_ROW_GROUP = 32_768
+SWAP_RETRIES = 100  # times 10 ms: an edit waits this long for a swapped map directory to reappear
 
 
 class MapDir:
@@ -255,8 +258,14 @@ def edit_log_lock(log_path: Path, *, exclusive: bool = False) -> Iterator[None]:
     import fcntl
 
     lock = log_path.with_name(log_path.name + ".lock")
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    for attempt in itertools.count():
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # the map directory is between the two renames of a swap
+            if attempt >= SWAP_RETRIES:
+                raise
+            time.sleep(0.01)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             if _same_file(fd, lock):
