@@ -119,7 +119,7 @@ def test_truncated_jsonl_with_skip_bad_lines(tmp_path, small_table):
     content = jsonl(text_rows(small_table, 30)) + b'{"text": "half a rec'
     result, source, out = build(tmp_path, "cut.jsonl", content, "--text", "text", "--skip-bad-lines")
     mapdir, records = built(result, out)
-    assert "skipped 1 bad lines: 31\n" in result.output
+    assert "skipped 1 bad line: 31\n" in result.output
     assert records.num_rows == 30 and mapdir.manifest()["skipped_lines"] == {"count": 1, "first": [31]}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jsonl", "map"]
 
@@ -156,7 +156,7 @@ def test_ragged_csv_with_skip_bad_lines(tmp_path, small_table):
     lines[5] += ",extra"
     result, _, out = build(tmp_path, "ragged.csv", "\n".join(lines).encode(), "--text", "text", "--skip-bad-lines")
     mapdir, records = built(result, out)
-    assert "skipped 1 bad lines: 6\n" in result.output
+    assert "skipped 1 bad line: 6\n" in result.output
     assert records.column("n").to_pylist() == [i for i in range(20) if i != 4]
 
 
@@ -166,7 +166,8 @@ def test_a_50_mb_record_is_kept_whole(tmp_path, small_table):
     rows[3]["text"] = (words * (50_000_000 // len(words) + 1))[:50_000_000]
     result, _, out = build(tmp_path, "big.jsonl", jsonl(rows), "--text", "text")
     mapdir, records = built(result, out)
-    assert "1 texts are longer than 100,000 characters" in result.output
+    assert "1 text(s) longer than 100,000 characters are embedded, indexed and deduplicated by their start" \
+        in result.output
     assert len(records.column("text")[3].as_py()) == 50_000_000
     points = mapdir.points(["row", "text_len"]).to_pydict()
     assert points["text_len"][points["row"].index(3)] == 50_000_000

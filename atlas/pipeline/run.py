@@ -100,10 +100,11 @@ def build(
     log(f"read {n:,} records from {source.name} ({int(data.empty.sum()):,} empty texts, "
         f"{data.invalid_utf8:,} with bytes that were not UTF-8)")
     if data.cut:
-        log(f"{data.cut:,} texts are longer than {MAX_TEXT_CHARS:,} characters: they are embedded, indexed and "
+        log(f"{data.cut:,} text(s) longer than {MAX_TEXT_CHARS:,} characters are embedded, indexed and "
             "deduplicated by their start (their records keep them whole)")
     if data.skipped_lines:
-        log(f"skipped {len(data.skipped_lines):,} bad lines: {_numbers(data.skipped_lines)}")
+        count = len(data.skipped_lines)
+        log(f"skipped {count:,} bad line{'s' if count > 1 else ''}: {_numbers(data.skipped_lines)}")
     staging = staging_for(out)
     staging.path.mkdir(parents=True, exist_ok=True)
     try:
