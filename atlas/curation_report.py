@@ -1,8 +1,10 @@
 """The before/after curation report (`atlas report`): one self-contained HTML file.
 
-Counts of records and characters, removals by reason and by action, duplicates removed by
-kind, topic shares per level, and the map drawn before and after (removed points dimmed) as
-two embedded PNGs. Every dataset text (labels, reasons) goes through html.escape.
+Counts of records and characters, the map drawn before and after (removed points dimmed) as
+two datashader PNGs, the log of removals, and interactive Bokeh charts: removals by reason and
+by action, duplicates removed by kind, text lengths before and after, topic shares before and
+after per level. BokehJS is inlined (no network). Every dataset text (labels, reasons) goes
+through html.escape in the page; in the charts it is data, which Bokeh escapes and draws as text.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from atlas.pipeline.dedup import KINDS
 from atlas.schema import DUP_KIND, TEXT_LEN, X, Y
 
 IMAGE_SIZE = 600
+CHART_WIDTH = 900
+TOP_TOPICS = 30  # topics drawn per level, largest first
+BEFORE, AFTER = 0.35, 0.9  # bar alpha
 
 
 def summary(curation: Curation) -> dict:
@@ -45,6 +50,7 @@ def summary(curation: Curation) -> dict:
         "by_reason": _totals(removals, "reason"),
         "by_action": _totals(removals, "action"),
         "duplicates_removed": {kind: int((state.removed & (dup_kind == kind)).sum()) for kind in KINDS[1:]},
+        "text_length": length_histogram(text_len, kept),
         "levels": [topic_shares(curation, level, kept) for level in range(curation.manifest["levels"])],
     }
 
@@ -77,10 +83,21 @@ def topic_shares(curation: Curation, level: int, kept: np.ndarray) -> list[dict]
     size = int(topic.max()) + 1
     before, after = np.bincount(topic, minlength=size), np.bincount(topic[kept], minlength=size)
     labels = curation.labels()
-    return [{"topic_id": int(t), "label": labels.get(int(t), ""),
+    colors = topic_colors(curation.topics.to_pylist())["topic"]
+    return [{"topic_id": int(t), "label": labels.get(int(t), ""), "color": colors[int(t)],
              "before": int(before[t]), "share_before": before[t] / max(before.sum(), 1),
              "after": int(after[t]), "share_after": after[t] / max(after.sum(), 1)}
             for t in np.argsort(-before, kind="stable") if before[t]]
+
+
+def length_histogram(text_len: np.ndarray, kept: np.ndarray) -> dict:
+    """Records per text-length bin, before and after: bins [edges[i], edges[i + 1]) on the
+    steps 0, 1, 2, 4, 8... characters, from the shortest text's bin to the longest's."""
+    top = int(text_len.max()) + 1 if len(text_len) else 1
+    edges = np.r_[0, 2 ** np.arange(int(np.ceil(np.log2(top))) + 1)]
+    before, after = (np.histogram(text_len[rows], bins=edges)[0] for rows in (slice(None), kept))
+    first = int(np.searchsorted(edges, text_len.min(), side="right")) - 1 if len(text_len) else 0
+    return {"edges": edges[first:].tolist(), "before": before[first:].tolist(), "after": after[first:].tolist()}
 
 
 def map_images(curation: Curation, removed: np.ndarray) -> tuple[bytes, bytes]:
@@ -115,9 +132,16 @@ def _png(image) -> bytes:
 
 
 def render(data: dict, images: tuple[bytes, bytes]) -> str:
-    """The report as HTML: string formatting only, every text escaped."""
+    """The report as HTML: string formatting for the page, every text escaped; the charts are
+    Bokeh documents embedded with BokehJS inlined."""
+    from bokeh.embed import components
+    from bokeh.resources import Resources
+
     before, after = (base64.b64encode(png).decode() for png in images)
     records, chars = data["records"], data["characters"]
+    plots = charts(data)
+    drawn = {str(i): plot for i, (_, plot) in enumerate(plots) if plot is not None}
+    script, divs = components(drawn)
     sections = [
         f"<h1>Curation report: {escape(data['map'])}</h1>",
         _table(["", "before", "after", "removed"], [
@@ -129,17 +153,95 @@ def render(data: dict, images: tuple[bytes, bytes]) -> str:
         "<h2>Removals by edit</h2>",
         _table(["edit", "action", "reason", "records"],
                [[r["seq"], r["action"], r["reason"], r["records"]] for r in data["removals"]]),
-        "<h2>Removals by reason</h2>", _table(["reason", "records"], list(data["by_reason"].items())),
-        "<h2>Removals by action</h2>", _table(["action", "records"], list(data["by_action"].items())),
-        "<h2>Duplicates removed by kind</h2>",
-        _table(["kind", "records"], list(data["duplicates_removed"].items())),
     ]
+    for i, (heading, plot) in enumerate(plots):
+        sections += [f"<h2>{escape(heading)}</h2>", divs[str(i)] if plot is not None else "<p>none</p>"]
+    bokeh_js = Resources(mode="inline", components=["bokeh"]).render_js()
+    return PAGE.format(head=bokeh_js + script, body="\n".join(sections))
+
+
+def charts(data: dict) -> list[tuple[str, object | None]]:
+    """(heading, Bokeh figure) per chart, in page order; None where there is nothing to draw."""
+    plots = [("Removals by reason", _bars(data["by_reason"])),
+             ("Removals by action", _bars(data["by_action"])),
+             ("Duplicates removed by kind", _bars(data["duplicates_removed"])),
+             ("Text length in characters, before and after", _length_chart(data["text_length"]))]
     for level, topics in enumerate(data["levels"]):
-        sections += [f"<h2>Topic shares, level {level}</h2>", _table(
-            ["topic", "label", "before", "share", "after", "share"],
-            [[t["topic_id"], t["label"], t["before"], f"{t['share_before']:.1%}", t["after"],
-              f"{t['share_after']:.1%}"] for t in topics])]
-    return PAGE.format(body="\n".join(sections))
+        shown = topics[:TOP_TOPICS]
+        more = f" (the largest {len(shown)} of {len(topics)})" if len(topics) > len(shown) else ""
+        plots.append((f"Topic shares, level {level}{more}: light before, dark after", _share_chart(shown)))
+    return plots
+
+
+def _figure(**options):
+    from bokeh.plotting import figure
+
+    plot = figure(width=CHART_WIDTH, tools="pan,wheel_zoom,reset,save", toolbar_location="right", **options)
+    plot.grid.grid_line_alpha = 0.4
+    plot.outline_line_color = None
+    return plot
+
+
+def _bars(counts: dict[str, int]):
+    """Horizontal bars of records per name, the largest on top."""
+    from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
+
+    if not any(counts.values()):
+        return None
+    names = list(counts)
+    source = ColumnDataSource({"name": names, "records": list(counts.values())})
+    plot = _figure(y_range=names[::-1], height=80 + 30 * len(names), x_axis_label="records")
+    plot.hbar(y="name", right="records", height=0.7, source=source, color="#4c72b0")
+    plot.x_range.start = 0
+    plot.xaxis.formatter = NumeralTickFormatter(format="0,0")
+    plot.add_tools(HoverTool(tooltips=[("", "@name"), ("records", "@records{0,0}")]))
+    return plot
+
+
+def _length_chart(histogram: dict):
+    """Records per length bin, before (light) and after (dark), side by side."""
+    from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
+    from bokeh.transform import dodge
+
+    edges = histogram["edges"]
+    bins = [str(lo) if hi == lo + 1 else f"{lo}–{hi - 1}" for lo, hi in zip(edges[:-1], edges[1:])]
+    source = ColumnDataSource({"bin": bins, "before": histogram["before"], "after": histogram["after"]})
+    plot = _figure(x_range=bins, height=320, x_axis_label="characters", y_axis_label="records")
+    for column, alpha, shift in (("before", BEFORE, -0.2), ("after", AFTER, 0.2)):
+        plot.vbar(x=dodge("bin", shift, range=plot.x_range), top=column, width=0.38, source=source,
+                  color="#4c72b0", alpha=alpha, legend_label=column)
+    plot.y_range.start = 0
+    plot.yaxis.formatter = NumeralTickFormatter(format="0,0")
+    plot.xaxis.major_label_orientation = 0.8
+    plot.legend.location = "top_left"
+    plot.add_tools(HoverTool(tooltips=[("characters", "@bin"), ("before", "@before{0,0}"),
+                                       ("after", "@after{0,0}")]))
+    return plot
+
+
+def _share_chart(topics: list[dict]):
+    """Each topic's share of the records before (light) and after (dark), in its map colour."""
+    from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
+    from bokeh.transform import dodge
+
+    names = [f"{t['topic_id']}: {_short(t['label'])}" for t in topics]
+    source = ColumnDataSource({
+        "name": names, "label": [t["label"] for t in topics], "color": [t["color"] for t in topics],
+        **{key: [t[key] for t in topics] for key in ("before", "after", "share_before", "share_after")}})
+    plot = _figure(y_range=names[::-1], height=80 + 30 * len(names), x_axis_label="share of the records")
+    for column, alpha, shift in (("share_before", BEFORE, 0.18), ("share_after", AFTER, -0.18)):
+        plot.hbar(y=dodge("name", shift, range=plot.y_range), right=column, height=0.34, source=source,
+                  color="color", alpha=alpha)
+    plot.x_range.start = 0
+    plot.xaxis.formatter = NumeralTickFormatter(format="0.0%")
+    plot.add_tools(HoverTool(tooltips=[("topic", "@name"), ("label", "@label"),
+                                       ("before", "@before{0,0} (@share_before{0.0%})"),
+                                       ("after", "@after{0,0} (@share_after{0.0%})")]))
+    return plot
+
+
+def _short(label: str, width: int = 48) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -154,6 +256,7 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Atlas curation report</title>
+{head}
 <style>
 body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 1300px; color: #222; }}
 table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
