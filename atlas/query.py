@@ -153,22 +153,24 @@ class MapData:
         positions, scores = self.semantic_positions(query, limit)
         return [{**self.point(int(i)), "score": round(float(s), 4)} for i, s in zip(positions, scores)]
 
-    def semantic_positions(self, query: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    def semantic_positions(self, query: str, limit: int, probe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions and scores of the records nearest the query, embedded by the map's own embedder.
 
-        Up to EXACT_SEARCH_LIMIT records every vector is scored. Above, the fine topics act as
-        an inverted file: the query is scored against each topic's mean vector and only the
-        members of the PROBE_TOPICS best topics are scored exactly.
+        The fine topics act as an inverted file: the query is scored against each topic's mean
+        vector and only the members of the `probe` best topics are scored exactly; `probe` 0
+        scores every vector. None: every vector up to EXACT_SEARCH_LIMIT records, else PROBE_TOPICS.
         """
         with self._embed_lock:
             vector = self.embedder.encode([query])[0]
         embeddings = self.embeddings
-        if len(embeddings) <= EXACT_SEARCH_LIMIT:
+        if probe is None:
+            probe = 0 if len(embeddings) <= EXACT_SEARCH_LIMIT else PROBE_TOPICS
+        if probe == 0:
             candidates = np.arange(len(embeddings))
         else:
             members, starts, centroids = self._topic_lists
-            probe = np.argsort(-(centroids @ vector))[:PROBE_TOPICS]
-            candidates = np.sort(np.concatenate([members[starts[t]:starts[t + 1]] for t in probe]))
+            nearest = np.argsort(-(centroids @ vector))[:probe]
+            candidates = np.sort(np.concatenate([members[starts[t]:starts[t + 1]] for t in nearest]))
         scores = np.asarray(embeddings[candidates], np.float32) @ vector
         best = np.argsort(-scores, kind="stable")[:limit]
         return candidates[best], scores[best]

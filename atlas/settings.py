@@ -60,7 +60,7 @@ class LabelSettings:
     model: str | None = _help(
         None, "a bundled model name (smollm2, gemma3-270m) or PATH to a .gguf file (None: smollm2)"
     )
-    threads: int = _help(1, "llama.cpp threads: 2 is 1.6x faster on a quiet 2-core machine, but "
+    threads: int = _help(1, "llama.cpp threads: 2 is faster on a quiet 2-core machine, but "
                               "calls stall (60x slower) when anything else wants a core")
     central_texts: int = _help(3, "texts nearest the topic centre shown to the model")
     spread_texts: int = _help(1, "texts further out shown to the model")

@@ -1,13 +1,17 @@
-"""Curation latencies on a built map: filter + count, lasso, remove duplicates, export, report.
+"""Curation latencies on a built map: filter + count, lasso, remove duplicates, export, report,
+and the run's peak RSS, as the markdown table of docs/BENCHMARKS.md.
 
     python bench/curate.py bench/out/pypi_all_noseed
 
-Edits go to a scratch copy of the map's edit log; the map itself is left as it was.
+The library as the CLI calls it (the Curation facade). Edits go to a scratch copy of the map
+(its files linked, a fresh edit log); the map itself is left as it was.
 """
 
 import argparse
+import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,11 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from atlas.curation import Curation
-from atlas.curation_report import report
-from atlas.export import export
 
 FILTERS = ["text_len < 20", "dup = removable", "topic = {topic}", "text_len between 40 and 80 and not dup = any",
            'search ~ "django"']
+QUOTA_CAP = 20_000  # per coarse topic; a twentieth of the records on smaller maps
 
 
 def timed(fn, repeat: int = 1) -> tuple[float, object]:
@@ -53,33 +56,47 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("map", type=Path)
     args = parser.parse_args()
+    rows = []  # (operation, time, result, target)
     with tempfile.TemporaryDirectory() as tmp:
         scratch = scratch_copy(args.map, Path(tmp))
         opened, cur = timed(lambda: Curation(scratch))
-        print(f"open: {opened:.2f} s for {len(cur):,} records")
+        rows.append(("open the map for curation", f"{opened:.2f} s", f"{len(cur):,} records", ""))
         topic = int(cur.topics.column("topic_id")[0].as_py())
         for text in FILTERS:
             text = text.format(topic=topic)
             first, _ = timed(lambda t=text: int(cur.kept(t).sum()))
             median, count = timed(lambda t=text: int(cur.kept(t).sum()), repeat=7)
-            print(f"filter + count `{text}`: {median * 1000:.0f} ms (first {first * 1000:.0f} ms), {count:,} records")
+            rows.append((f"filter + count `{text}`", f"{ms(median)} (first {ms(first)})", f"{count:,}", "≤ 100 ms"))
         x, y = (cur.frame.points.column(c).to_numpy() for c in ("x", "y"))
-        polygon = lasso_around(x, y, 100_000)
+        polygon = lasso_around(x, y, min(100_000, len(x) // 2))
         median, mask = timed(lambda: cur.resolve({"select": [{"op": "replace", "polygon": polygon}]}), repeat=5)
-        print(f"lasso (64 vertices): {median * 1000:.0f} ms, {int(mask.sum()):,} points")
+        rows.append(("lasso, 64-vertex polygon", ms(median), f"{int(mask.sum()):,} points", "≤ 200 ms"))
         seconds, entry = timed(lambda: cur.edit("remove", {"duplicates": {"keep": "longest"}}, reason="bench"))
-        print(f"remove duplicates (one edit): {seconds:.2f} s, {entry.count:,} records removed")
+        rows.append(("remove duplicates (`keep longest`, one edit)", f"{seconds:.2f} s", f"{entry.count:,} removed",
+                     "≤ 2 s"))
         seconds, _ = timed(lambda: cur.undo())
-        print(f"undo: {seconds:.2f} s")
+        rows.append(("undo", ms(seconds), "", ""))
         cur.edit("remove", {"duplicates": {"keep": "longest"}}, reason="bench")
-        seconds, rows = timed(lambda: export(cur, Path(tmp) / "clean.parquet"))
+        seconds, count = timed(lambda: cur.export(Path(tmp) / "clean.parquet"))
         size = (Path(tmp) / "clean.parquet").stat().st_size / 2**20
-        print(f"export of the kept set: {seconds:.1f} s, {rows:,} rows, {size:.0f} MiB")
-        seconds, quota = timed(lambda: cur.quota(level=0, cap=20_000))
-        print(f"quota preview (cap 20,000 per coarse topic): {seconds:.2f} s, {int(quota.remove.sum()):,} to remove")
-        seconds, _ = timed(lambda: report(cur, Path(tmp) / "report.html"))
-        print(f"report: {seconds:.1f} s")
+        rows.append(("export of the kept set", f"{seconds:.1f} s", f"{count:,} rows, {size:.0f} MiB", "≤ 30 s"))
+        cap = min(QUOTA_CAP, len(cur) // 20)
+        seconds, quota = timed(lambda: cur.quota(level=0, cap=cap))
+        rows.append((f"quota preview, cap {cap:,} per coarse topic", f"{seconds:.2f} s",
+                     f"{int(quota.remove.sum()):,} would go", ""))
+        seconds, _ = timed(lambda: cur.report(Path(tmp) / "report.html"))
+        rows.append(("HTML report (two map images, Bokeh charts)", f"{seconds:.1f} s", "", ""))
         shutil.rmtree(scratch)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    rows.append(("peak RSS of the whole run", f"{peak:.2f} GiB", "", ""))
+    print(f"`python {' '.join(sys.argv)}`: {len(cur):,} records\n")
+    print("| operation | time | result | target |\n|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
 
 
 if __name__ == "__main__":

@@ -30,14 +30,15 @@ def main() -> None:
     args = parser.parse_args()
     topics = MapDir(args.map).topics().to_pylist()
     labels = {}
+    print("| model | prompt form | topics | total | per topic | fell back to keywords |\n|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             os.environ["ATLAS_CACHE"] = str((args.cache or Path(tmp)) / model)
             copy = MapDir(shutil.copytree(args.map, Path(tmp) / f"map-{model}", ignore=shutil.ignore_patterns("tiles")))
             result = relabel(copy, LabelSettings(method="llm", model=model, threads=args.threads), quiet=True)
             info = copy.manifest()["labels"]
-            print(f"{model}: {len(topics)} topics in {info['seconds']:.0f} s, {info['seconds_per_topic']:.2f} s per "
-                  f"topic, {info['fell_back']} fell back to keywords ({info['prompt_form']} prompt)")
+            print(f"| {info['model']} | {info['prompt_form']} | {len(topics):,} | {info['seconds']:,.0f} s | "
+                  f"{info['seconds_per_topic']:.2f} s | {info['fell_back']} ({info['fell_back'] / len(topics):.0%}) |")
             labels[model] = result
     chosen = sorted(random.Random(args.seed).sample(range(len(topics)), min(args.sample, len(topics))))
     print("\n| topic (level, size) | keywords | " + " | ".join(args.models) + " |")

@@ -7,17 +7,19 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import csv
 
-TSV = Path(__file__).resolve().parents[2] / ".library" / "env" / "packages" / "pypi.tsv"
+LIBRARY_TSV = Path(".library") / "env" / "packages" / "pypi.tsv"  # in a folder above the checkout
+TSV = next((p / LIBRARY_TSV for p in Path(__file__).resolve().parents if (p / LIBRARY_TSV).is_file()), None)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--tsv", type=Path, default=TSV)
+    parser.add_argument("--tsv", type=Path, default=TSV, required=TSV is None)
     args = parser.parse_args()
     table = csv.read_csv(
         args.tsv,
@@ -30,7 +32,11 @@ def main() -> None:
         table = table.take(keep)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, args.out)
-    print(f"{table.num_rows:,} records -> {args.out}")
+    summary = table.column("summary")
+    lengths = pc.utf8_length(pc.fill_null(summary, ""))
+    filled = lengths.filter(pc.greater(lengths, 0))
+    print(f"{table.num_rows:,} records -> {args.out}; {table.num_rows - len(filled):,} summaries empty or missing, "
+          f"the others {pc.mean(filled).as_py():.0f} characters on average")
 
 
 if __name__ == "__main__":

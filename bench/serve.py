@@ -1,10 +1,11 @@
 """Latency of `atlas serve` over HTTP, and its memory: tiles, box query, record with
 neighbours, keyword and semantic search, and page load in headless Chromium.
 
-    python bench/serve.py maps/debian-packages
+    python bench/serve.py maps/debian-packages [bench/out/pypi_all_static ...]
 
-Starts a real server (disk tile cache emptied first). "cold" is each request's first
-time; "cached" is the same requests again. Prints a markdown table.
+Per map, starts a real server (the map's disk tile cache emptied first). "cold" is each
+request's first time; "cached" is the same requests again. Prints the markdown table of
+docs/BENCHMARKS.md, one column per map.
 """
 
 import argparse
@@ -44,7 +45,7 @@ def page_load(url: str) -> float:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         start = time.perf_counter()
         page.goto(url)
-        page.wait_for_function("typeof state !== 'undefined' && state.info && !state.loading"
+        page.wait_for_function("typeof page !== 'undefined' && page.info && !page.loading"
                                " && document.querySelectorAll('.leaflet-tile-loaded').length > 0"
                                " && document.querySelectorAll('.topic-label').length > 0", polling=20)
         elapsed = (time.perf_counter() - start) * 1000
@@ -57,18 +58,20 @@ def memory_mib(pid: int) -> tuple[float, float]:
     return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("map", type=Path)
-    parser.add_argument("--n", type=int, default=200, help="requests per kind")
-    args = parser.parse_args()
-    shutil.rmtree(MapDir(args.map).tiles_path, ignore_errors=True)
+TARGETS = {"tile, cold": "p95 ≤ 50 at 886k", "box query": "≤ 50", "record + 10 neighbours": "≤ 50",
+           "keyword search (FTS5)": "≤ 100", "semantic search": "≤ 150", "page load to full map, cold": "≤ 2,000"}
+
+
+def measure(map_dir: Path, n: int) -> tuple[str, dict[str, str]]:
+    """One map's column: (header, cell per row name)."""
+    shutil.rmtree(MapDir(map_dir).tiles_path, ignore_errors=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "atlas", "serve", str(args.map), "--port", str(port)])
+    server = subprocess.Popen([sys.executable, "-m", "atlas", "serve", str(map_dir), "--port", str(port)],
+                              stdout=sys.stderr)  # its log is not part of the table
     while True:
         try:
             info = json.loads(get(base + "/api/map")[1])
@@ -78,51 +81,67 @@ def main() -> None:
     startup = time.perf_counter() - start
     rng = random.Random(0)
     x0, y0, size = info["world"]
-    sample = json.loads(get(base + f"/api/points?x0={x0}&y0={y0}&x1={x0 + size}&y1={y0 + size}&limit=5000")[1])
-    points = sample["points"]
-    rows = []
+    points = json.loads(get(base + f"/api/points?x0={x0}&y0={y0}&x1={x0 + size}&y1={y0 + size}&limit=5000")[1])[
+        "points"]
+    cells = {}
     try:
-        rows.append(("page load to full map", np.array([page_load(base + "/")])))
+        cells["page load to full map, cold"] = f"{page_load(base + '/'):.0f}"
         # The server loads the query embedder in the background a few seconds after start;
         # wait for it here so that it does not share the CPU with the latencies below.
         first_semantic = get(base + "/api/search?q=warm+up&mode=semantic")[0]
         tiles = [f"/tiles/{z}/{x}/{y}.png" for z in range(3) for x in range(1 << z) for y in range(1 << z)]
-        for p in rng.sample(points, args.n - len(tiles)):
+        for p in rng.sample(points, n - len(tiles)):  # with n = 200: 21 tiles of zooms 0-2, 179 points
             z = rng.randrange(3, 13)
-            n = 1 << z
-            tiles.append(f"/tiles/{z}/{min(n - 1, int((p['x'] - x0) / size * n))}/"
-                         f"{min(n - 1, int((y0 + size - p['y']) / size * n))}.png")
-        rows.append(("tile", run(base, tiles)))
+            side = 1 << z
+            tiles.append(f"/tiles/{z}/{min(side - 1, int((p['x'] - x0) / size * side))}/"
+                         f"{min(side - 1, int((y0 + size - p['y']) / size * side))}.png")
+        cells["tile, cold"] = percentiles(run(base, tiles))
         boxes = []
-        for p in rng.sample(points, args.n):
+        for p in rng.sample(points, n):
             half = size / 2 ** rng.randrange(2, 10)
             boxes.append(f"/api/points?x0={p['x'] - half}&y0={p['y'] - half * 0.6}&x1={p['x'] + half}"
                          f"&y1={p['y'] + half * 0.6}&limit=3000&sample=false")
-        rows.append(("box query (viewport)", run(base, boxes)))
-        ids = [urllib.parse.quote(p["id"], safe="") for p in rng.sample(points, args.n)]
-        rows.append(("record + neighbours", run(base, [f"/api/records/{i}" for i in ids])))
-        words = [w for p in rng.sample(points, args.n * 3) for w in p["snippet"].split()[:3]
-                 if len(w) > 4 and w.isalpha()][: args.n]
-        rows.append(("keyword search", run(base, [f"/api/search?q={urllib.parse.quote(w)}&limit=50" for w in words])))
+        cells["box query"] = percentiles(run(base, boxes))
+        ids = [urllib.parse.quote(p["id"], safe="") for p in rng.sample(points, n)]
+        cells["record + 10 neighbours"] = percentiles(run(base, [f"/api/records/{i}" for i in ids]))
+        words = [w for p in rng.sample(points, min(len(points), n * 3)) for w in p["snippet"].split()[:3]
+                 if len(w) > 4 and w.isalpha()][:n]
+        cells["keyword search (FTS5)"] = percentiles(
+            run(base, [f"/api/search?q={urllib.parse.quote(w)}&limit=50" for w in words]))
         texts = [" ".join(p["snippet"].split()[:6]) for p in points if p["snippet"].strip()]
         queries = [urllib.parse.quote(t) for t in rng.sample(texts, 50)]
-        rows.append(("semantic search", run(base, [f"/api/search?q={q}&mode=semantic&limit=50" for q in queries])))
-        cached = {name: None for name, _ in rows}
-        cached["page load to full map"] = np.array([page_load(base + "/")])
-        cached["tile"] = run(base, tiles)
+        cells["semantic search"] = percentiles(
+            run(base, [f"/api/search?q={q}&mode=semantic&limit=50" for q in queries]))
+        cells["tile, cached"] = percentiles(run(base, tiles))
+        cells["page load, cached tiles"] = f"{page_load(base + '/'):.0f}"
         rss, peak = memory_mib(server.pid)
     finally:
         server.terminate()
         server.wait(10)
-    print(f"{args.map}: {info['records']:,} points; server start {startup:.1f} s; "
-          f"first semantic query (waits for the embedder to load) {first_semantic:.0f} ms; "
-          f"server RSS {rss:.0f} MiB (peak {peak:.0f} MiB)")
-    print("| request | n | p50 ms | p95 ms | cached p50 ms | cached p95 ms |")
-    print("|---|---|---|---|---|---|")
-    for name, ms in rows:
-        again = cached[name]
-        tail = f"{np.percentile(again, 50):.1f} | {np.percentile(again, 95):.1f}" if again is not None else "– | –"
-        print(f"| {name} | {len(ms)} | {np.percentile(ms, 50):.1f} | {np.percentile(ms, 95):.1f} | {tail} |")
+    cells["server RSS (peak)"] = f"{rss:,.0f} MiB ({peak:,.0f})"
+    cells["server start (until it answers)"] = f"{startup:.1f} s"
+    cells["first semantic query (waits for the embedder to load)"] = f"{first_semantic:,.0f}"
+    header = f"{map_dir.name} ({info['records']:,}, {info['embedder']}) p50 / p95 ms"
+    return header, cells
+
+
+def percentiles(ms: np.ndarray) -> str:
+    return f"{np.percentile(ms, 50):.1f} / {np.percentile(ms, 95):.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("maps", type=Path, nargs="+", help="one column each")
+    parser.add_argument("--n", type=int, default=200, help="requests per kind")
+    args = parser.parse_args()
+    columns = [measure(m, args.n) for m in args.maps]
+    names = ["tile, cold", "tile, cached", "box query", "record + 10 neighbours", "keyword search (FTS5)",
+             "semantic search", "page load to full map, cold", "page load, cached tiles", "server RSS (peak)",
+             "server start (until it answers)", "first semantic query (waits for the embedder to load)"]
+    print("| request | " + " | ".join(h for h, _ in columns) + " | target |")
+    print("|---|" + "---|" * (len(columns) + 1))
+    for name in names:
+        print(f"| {name} | " + " | ".join(c[name] for _, c in columns) + f" | {TARGETS.get(name, '')} |")
 
 
 if __name__ == "__main__":

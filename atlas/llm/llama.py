@@ -22,7 +22,7 @@ class Completer(Protocol):
 class LlamaCompleter:
     """A llama.cpp model, reproducible (fixed seed) and constrained by a GBNF grammar.
 
-    One thread by default: two are 1.6x faster on a quiet 2-core machine, but whenever
+    One thread by default: two are faster on a quiet 2-core machine, but whenever
     anything else wanted a core (a browser, a test run, another build) calls stalled up to
     60x. OMP_WAIT_POLICY=PASSIVE avoids the stall, but took the speed-up with it.
     Prompts that share a prefix (the few-shot examples) reuse llama.cpp's evaluated prefix,

@@ -1,0 +1,53 @@
+"""Semantic search: recall@10 and time per query against the number of fine topics probed.
+
+    python bench/semantic_recall.py bench/out/pypi_all_static [--queries 50] [--probe 24 48 96 160]
+
+Queries are the first six words of random records (seed 0); the truth is the exact scan of
+every vector (`probe` 0). Time per query includes embedding the query, as the server does.
+Prints the markdown table of docs/BENCHMARKS.md.
+"""
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from atlas.mapdir import MapDir
+from atlas.query import PROBE_TOPICS, MapData
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("map", type=Path)
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--probe", type=int, nargs="+", default=[PROBE_TOPICS, 48, 96, 160])
+    args = parser.parse_args()
+    data = MapData(MapDir(args.map))
+    rng = random.Random(0)
+    texts = [t for t in (data.text[i].as_py() for i in rng.sample(range(len(data.x)), args.queries * 2)) if t.strip()]
+    queries = [" ".join(t.split()[:6]) for t in texts[: args.queries]]
+    data.semantic_positions("warm up", 10, probe=1)  # load the embedder and the topic lists first
+    topics = len(np.unique(data.levels[-1]))
+    rows, truth = [], None
+    for probe in [0, *sorted(p for p in args.probe if p < topics)]:
+        times, found = [], []
+        for query in queries:
+            start = time.perf_counter()
+            found.append(data.semantic_positions(query, 10, probe=probe)[0])
+            times.append((time.perf_counter() - start) * 1000)
+        truth = truth or found
+        recall = np.mean([len(set(f.tolist()) & set(t.tolist())) / max(len(t), 1) for f, t in zip(found, truth)])
+        name = "every vector (exact)" if probe == 0 else f"{probe}{' (default)' if probe == PROBE_TOPICS else ''}"
+        p50, p95 = np.percentile(times, [50, 95])
+        rows.append(f"| {name} | {recall:.2f} | {p50:.0f} ms | {p95:.0f} ms |")
+    print(f"`python {' '.join(sys.argv)}`: {len(data.x):,} records, {topics} fine topics, "
+          f"{len(queries)} queries\n")
+    print("| topics probed | recall@10 | p50 per query | p95 |\n|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
