@@ -162,9 +162,9 @@ def render(data: dict, images: tuple[bytes, bytes]) -> str:
 
 def charts(data: dict) -> list[tuple[str, object | None]]:
     """(heading, Bokeh figure) per chart, in page order; None where there is nothing to draw."""
-    plots = [("Removals by reason", _bars(data["by_reason"])),
-             ("Removals by action", _bars(data["by_action"])),
-             ("Duplicates removed by kind", _bars(data["duplicates_removed"])),
+    plots = [("Removals by reason", _bars(data["by_reason"], "reason")),
+             ("Removals by action", _bars(data["by_action"], "action")),
+             ("Duplicates removed by kind", _bars(data["duplicates_removed"], "kind")),
              ("Text length in characters, before and after", _length_chart(data["text_length"]))]
     for level, topics in enumerate(data["levels"]):
         shown = topics[:TOP_TOPICS]
@@ -182,8 +182,8 @@ def _figure(**options):
     return plot
 
 
-def _bars(counts: dict[str, int]):
-    """Horizontal bars of records per name, the largest on top."""
+def _bars(counts: dict[str, int], what: str):
+    """Horizontal bars of records per name (a reason, an action...), the largest on top."""
     from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter
 
     if not any(counts.values()):
@@ -194,7 +194,7 @@ def _bars(counts: dict[str, int]):
     plot.hbar(y="name", right="records", height=0.7, source=source, color="#4c72b0")
     plot.x_range.start = 0
     plot.xaxis.formatter = NumeralTickFormatter(format="0,0")
-    plot.add_tools(HoverTool(tooltips=[("", "@name"), ("records", "@records{0,0}")]))
+    plot.add_tools(HoverTool(tooltips=[(what, "@name"), ("records", "@records{0,0}")]))
     return plot
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from atlas.cli import main
 from atlas.curation import Curation
-from atlas.curation_report import charts, summary
+from atlas.curation_report import charts, render, summary
 from atlas.schema import TEXT_LEN
 from atlas.server.app import create_app
 
@@ -115,6 +115,16 @@ def test_chart_numbers(edited, small_table):
     assert source["after"] == np.bincount(topic[kept], minlength=topic.max() + 1)[order].tolist()
     assert source["share_after"] == pytest.approx((np.array(source["after"]) / kept.sum()).tolist())
     assert source["color"] == [t["color"] for t in data["levels"][0]]
+
+
+def test_report_without_edits(curated):
+    """Nothing removed: the three removal charts say "none"; lengths and topic shares are drawn."""
+    curation = Curation(curated)
+    page = Collector()
+    page.feed(render(summary(curation), (b"", b"")))
+    assert len(page.roots) == 1 + curation.manifest["levels"]
+    assert page.cells.count("none") == 1  # the removals table
+    assert render(summary(curation), (b"", b"")).count("<p>none</p>") == 3
 
 
 def test_report_route_policy(edited, tmp_path):
