@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rerun every sample-sized table of docs/BENCHMARKS.md and print them as markdown, ready to paste.
 #   bench/all.sh [--quick]     --quick: leave out the LLM labels table (the slowest, ~5 min per model)
-# About 10 minutes on 2 quiet cores (--quick: 5). Progress and logs go to bench/out/all.log; the
-# maps to bench/out/. Run on a quiet machine: the tables are timings.
+# About 10 minutes on 2 quiet cores with one label model (--quick: about 6). Logs go to
+# bench/out/all.log, the maps to bench/out/. Run it on a quiet machine: the tables are timings.
+# Smoke run on small inputs: BENCH_SAMPLE=a-slice-of-the-sample.parquet BENCH_PLANTED=100 bench/all.sh --quick
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
