@@ -24,8 +24,14 @@ run bench/build.py "$SAMPLE" --text description --id package --embedder static m
   --labels keywords --out "$OUT"
 MAP=$OUT/$(basename "$SAMPLE" .parquet)_minilm  # as `atlas demo` builds it, with keyword labels
 
+TSV=$("$PY" -c "import sys; sys.path.insert(0, 'bench'); from pypi import TSV; print(TSV or '')")
+if [ -n "$TSV" ]; then
+  section "Reading input files"
+  run bench/ingest.py "$TSV" --records 200000
+fi
+
 section "Duplicate detection quality"
-[ -f "$OUT/pypi_all.parquet" ] || "$PY" bench/pypi.py --out "$OUT/pypi_all.parquet" >>"$LOG"
+[ -f "$OUT/pypi_all.parquet" ] || "$PY" bench/pypi.py --out "$OUT/pypi_all.parquet" >>"$LOG"  # needs the TSV
 run bench/dedup_planted.py --records $((PLANTED * 20)) --planted "$PLANTED" --embedder minilm
 
 section "Serving (the sample)"
