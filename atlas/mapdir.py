@@ -12,6 +12,8 @@
                         (as positions in points.parquet, itself first), with
       neighbor_similarity.npy   float16 (N, k) cosine similarities
       search.sqlite     SQLite FTS5 index of the texts, rowid = position in points.parquet
+      ann.usearch       ANN index of the embeddings (usearch HNSW, float16), key = position in
+                        points.parquet; only in maps above SearchSettings.index_from records
       dup_pairs.parquet duplicate pairs: a, b (positions in points.parquet), kind, similarity
       edits.sqlite      the edit log (tags, removals, undo/redo; opened by atlas.edits), kept across rebuilds
       edits.sqlite.lock every use of the log holds it shared; a rebuild's swap holds it exclusively
@@ -64,6 +66,7 @@ class MapDir:
     neighbors_path = property(lambda self: self.path / "neighbors.npy")
     similarity_path = property(lambda self: self.path / "neighbor_similarity.npy")
     search_path = property(lambda self: self.path / "search.sqlite")
+    ann_path = property(lambda self: self.path / "ann.usearch")
     dup_pairs_path = property(lambda self: self.path / "dup_pairs.parquet")
     edits_path = property(lambda self: self.path / "edits.sqlite")
     tiles_path = property(lambda self: self.path / "tiles")
@@ -160,6 +163,20 @@ class MapDir:
 
     def search_index(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.search_path}?mode=ro", uri=True, check_same_thread=False)
+
+    def write_ann_index(self, index) -> None:
+        """Save a usearch Index (atlas.pipeline.ann)."""
+        index.save(str(self.ann_path))
+
+    def ann_index(self, expansion_search: int):
+        """The usearch Index, memory-mapped, searching with that beam; None when the map has none."""
+        if not self.ann_path.is_file():
+            return None
+        from usearch.index import Index
+
+        index = Index.restore(str(self.ann_path), view=True)
+        index.expansion_search = expansion_search
+        return index
 
     def embedding_chunks(self, key: str) -> EmbeddingChunks:
         return EmbeddingChunks(self.chunks_path, key)

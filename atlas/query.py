@@ -29,11 +29,12 @@ from atlas.schema import (
     Y,
     topic_column,
 )
+from atlas.settings import SearchSettings
 from atlas.vectors import topic_centres
 
 SNIPPET = 200
 KEYWORD_CANDIDATES = 20_000
-EXACT_SEARCH_LIMIT = 100_000  # semantic search scans every vector up to here, else probes topics
+EXACT_SEARCH_LIMIT = SearchSettings.index_from  # a map without an ANN index above this probes topics
 PROBE_TOPICS = 24
 
 
@@ -60,8 +61,11 @@ class MapData:
         # Memory-mapped now, so a rebuild swapping the files later leaves this build's arrays here.
         self.embeddings = mapdir.embeddings()
         self._search = mapdir.search_index()
+        search = self.manifest.get("settings", {}).get("search", {})
+        self.ann = mapdir.ann_index(search.get("expansion_search", SearchSettings.expansion_search))
         self._search_lock = threading.Lock()
         self._embed_lock = threading.Lock()
+        self._ann_lock = threading.Lock()
 
     def _topic_boxes(self) -> list[list[float]]:
         """Per topic: (xmin, ymin, xmax, ymax) of its members that are not outliers."""
@@ -156,20 +160,23 @@ class MapData:
     def semantic_positions(self, query: str, limit: int, probe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions and scores of the records nearest the query, embedded by the map's own embedder.
 
-        The fine topics act as an inverted file: the query is scored against each topic's mean
-        vector and only the members of the `probe` best topics are scored exactly; `probe` 0
-        scores every vector. None: every vector up to EXACT_SEARCH_LIMIT records, else PROBE_TOPICS.
+        None: the map's ANN index when it has one (maps above SearchSettings.index_from records),
+        else every vector up to EXACT_SEARCH_LIMIT records, else PROBE_TOPICS (maps built before
+        the index). `probe` 0 scores every vector; above 0, the fine topics act as an inverted
+        file: the query is scored against each topic's mean vector and only the members of the
+        `probe` best topics are scored exactly.
         """
         with self._embed_lock:
             vector = self.embedder.encode([query])[0]
         embeddings = self.embeddings
-        if probe is None:
-            probe = 0 if len(embeddings) <= EXACT_SEARCH_LIMIT else PROBE_TOPICS
-        if probe == 0:
+        if probe is None and self.ann is not None:
+            with self._ann_lock:
+                candidates = np.sort(self.ann.search(vector, limit, threads=1).keys.astype(np.int64))
+        elif probe is None and len(embeddings) <= EXACT_SEARCH_LIMIT or probe == 0:
             candidates = np.arange(len(embeddings))
         else:
             members, starts, centroids = self._topic_lists
-            nearest = np.argsort(-(centroids @ vector))[:probe]
+            nearest = np.argsort(-(centroids @ vector))[:probe or PROBE_TOPICS]
             candidates = np.sort(np.concatenate([members[starts[t]:starts[t + 1]] for t in nearest]))
         scores = np.asarray(embeddings[candidates], np.float32) @ vector
         best = np.argsort(-scores, kind="stable")[:limit]

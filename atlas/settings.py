@@ -83,6 +83,16 @@ class DedupSettings:
 
 
 @dataclass(frozen=True)
+class SearchSettings:
+    index_from: int = _help(
+        100_000, "maps with more records get an ANN index for semantic search; smaller ones are scanned exactly"
+    )
+    connectivity: int = _help(16, "ANN index: links per node of the HNSW graph")
+    expansion_add: int = _help(128, "ANN index: candidates kept while inserting (build cost vs quality)")
+    expansion_search: int = _help(128, "ANN index: candidates kept while searching (recall vs time per query)")
+
+
+@dataclass(frozen=True)
 class BuildSettings:
     text_columns: tuple[str, ...]
     id_column: str | None = None
@@ -97,6 +107,7 @@ class BuildSettings:
     keywords: KeywordSettings = field(default_factory=KeywordSettings)
     label: LabelSettings = field(default_factory=LabelSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import csv
@@ -15,21 +16,28 @@ LIBRARY_TSV = Path(".library") / "env" / "packages" / "pypi.tsv"  # in a folder 
 TSV = next((p / LIBRARY_TSV for p in Path(__file__).resolve().parents if (p / LIBRARY_TSV).is_file()), None)
 
 
+def read_pypi(tsv: Path, rows: int = 0) -> pa.Table:
+    """The TSV as a table (name, version, month, rank, summary); `rows` > 0: a random sample
+    of that many (seed 0), kept in file order."""
+    table = csv.read_csv(
+        tsv,
+        parse_options=csv.ParseOptions(delimiter="\t", quote_char=False),
+        convert_options=csv.ConvertOptions(column_types={"name": "string", "version": "string",
+                                                         "summary": "string", "month": "string"}),
+    )
+    if rows:
+        keep = np.sort(np.random.default_rng(0).choice(table.num_rows, rows, replace=False))
+        table = table.take(keep)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--tsv", type=Path, default=TSV, required=TSV is None)
     args = parser.parse_args()
-    table = csv.read_csv(
-        args.tsv,
-        parse_options=csv.ParseOptions(delimiter="\t", quote_char=False),
-        convert_options=csv.ConvertOptions(column_types={"name": "string", "version": "string",
-                                                         "summary": "string", "month": "string"}),
-    )
-    if args.rows:  # a random sample (seed 0), kept in file order
-        keep = np.sort(np.random.default_rng(0).choice(table.num_rows, args.rows, replace=False))
-        table = table.take(keep)
+    table = read_pypi(args.tsv, args.rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, args.out)
     summary = table.column("summary")

@@ -2,6 +2,7 @@
 
     python bench/semantic_recall.py bench/out/pypi_all_static [--queries 50] [--probe 24 48 96 160]
 
+A map with an ANN index (above SearchSettings.index_from records) gets its row too.
 Queries are the first six words of random records (seed 0); the truth is the exact scan of
 every vector (`probe` 0). Time per query includes embedding the query, as the server does.
 Prints the markdown table of docs/BENCHMARKS.md.
@@ -32,7 +33,8 @@ def main() -> None:
     data.semantic_positions("warm up", 10, probe=1)  # load the embedder and the topic lists first
     topics = len(np.unique(data.levels[-1]))
     rows, truth = [], None
-    for probe in [0, *sorted(p for p in args.probe if p < topics)]:
+    index = [None] if data.ann is not None else []  # None: through the map's ANN index
+    for probe in [0, *sorted(p for p in args.probe if p < topics), *index]:
         times, found = [], []
         for query in queries:
             start = time.perf_counter()
@@ -40,7 +42,8 @@ def main() -> None:
             times.append((time.perf_counter() - start) * 1000)
         truth = truth or found
         recall = np.mean([len(set(f.tolist()) & set(t.tolist())) / max(len(t), 1) for f, t in zip(found, truth)])
-        name = "every vector (exact)" if probe == 0 else f"{probe}{' (default)' if probe == PROBE_TOPICS else ''}"
+        name = ("every vector (exact)" if probe == 0 else "none: the ANN index (default)" if probe is None
+                else f"{probe}{' (default without an index)' if probe == PROBE_TOPICS else ''}")
         p50, p95 = np.percentile(times, [50, 95])
         rows.append(f"| {name} | {recall:.2f} | {p50:.0f} ms | {p95:.0f} ms |")
     print(f"`python {' '.join(sys.argv)}`: {len(data.x):,} records, {topics} fine topics, "

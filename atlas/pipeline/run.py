@@ -23,6 +23,7 @@ import atlas
 from atlas.errors import AtlasError
 from atlas.mapdir import EmbeddingChunks, MapDir, check_target, file_hash, publish, staging_for
 from atlas.pipeline import embed as embedding
+from atlas.pipeline.ann import build_index
 from atlas.pipeline.cluster import Hierarchy, cluster, label_positions
 from atlas.pipeline.dedup import KINDS, Duplicates, find_duplicates
 from atlas.pipeline.ingest import MAX_TEXT_CHARS, Dataset, read_dataset
@@ -138,6 +139,9 @@ def build(
             staging.write_dup_pairs(dups.pairs.to_table(position))
         with progress.ticking("index"), timer.stage("index"):
             staging.write_search_index(iter_texts(data.text.take(pa.array(order))))
+        if n > settings.search.index_from:
+            with progress.ticking("ann"), timer.stage("ann", **vars(settings.search)):
+                staging.write_ann_index(build_index(vectors, position, settings=settings.search, seed=settings.seed))
         staging.write_manifest(_manifest(source, source_hash, data, settings, embedder_info,
                                          hierarchy, dups, xy, square, timer,
                                          time.perf_counter() - started))

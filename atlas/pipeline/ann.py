@@ -1,0 +1,23 @@
+"""An approximate nearest-neighbour index over the map's vectors, for semantic search.
+
+usearch's HNSW graph, its vectors stored as float16 like embeddings.npy: the file is half
+the size of a float32 index and a reader memory-maps it instead of loading it
+(bench/ann.py compares it with hnswlib and faiss).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from atlas.settings import SearchSettings
+
+
+def build_index(vectors: np.ndarray, keys: np.ndarray, *, settings: SearchSettings, seed: int | None):
+    """A usearch Index of unit `vectors` (inner product) under integer `keys`. With a seed the
+    graph is built on one thread, so the same input gives the same index; else on every core."""
+    from usearch.index import Index
+
+    index = Index(ndim=vectors.shape[1], metric="ip", dtype="f16", connectivity=settings.connectivity,
+                  expansion_add=settings.expansion_add, expansion_search=settings.expansion_search)
+    index.add(keys.astype(np.uint64), vectors, threads=1 if seed is not None else 0)
+    return index

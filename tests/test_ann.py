@@ -1,0 +1,60 @@
+"""The ANN index for semantic search: built above SearchSettings.index_from records, used by
+semantic search when present; maps without one scan exactly or probe topics."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import SMALL_SETTINGS
+
+from atlas import query
+from atlas.pipeline.ann import build_index
+from atlas.pipeline.run import build
+from atlas.query import MapData
+from atlas.settings import SearchSettings
+
+QUERIES = ["perl module for xml parsing", "fonts", "library for image compression", "python 3 web framework"]
+
+
+@pytest.fixture(scope="module")
+def indexed_map(tmp_path_factory, small_table):
+    import pyarrow.parquet as pq
+
+    d = tmp_path_factory.mktemp("ann")
+    pq.write_table(small_table, d / "packages.parquet")
+    settings = replace(SMALL_SETTINGS, search=SearchSettings(index_from=0))
+    return build(d / "packages.parquet", d / "map", settings, quiet=True, log=lambda _: None)
+
+
+def test_index_only_above_the_limit(indexed_map, small_map):
+    assert indexed_map.ann_path.is_file() and "ann" in indexed_map.manifest()["stages"]
+    assert not small_map.ann_path.exists() and "ann" not in small_map.manifest()["stages"]
+    assert MapData(small_map).ann is None
+
+
+def test_search_through_the_index_finds_the_exact_top_10(indexed_map):
+    data = MapData(indexed_map)
+    assert data.ann is not None and data.ann.size == 400 and data.ann.expansion_search == 128
+    for text in QUERIES:
+        exact, exact_scores = data.semantic_positions(text, 10, probe=0)
+        found, scores = data.semantic_positions(text, 10)
+        assert found.tolist() == exact.tolist()
+        assert np.allclose(scores, exact_scores)
+
+
+def test_a_seed_builds_the_same_index(small_map, tmp_path):
+    vectors = np.asarray(small_map.embeddings(), np.float32)
+    keys = np.arange(len(vectors))[::-1]
+    for name in ("a", "b"):
+        build_index(vectors, keys, settings=SearchSettings(), seed=0).save(str(tmp_path / name))
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_a_large_map_without_an_index_probes_topics(small_map, monkeypatch):
+    # As if the 400 records were a large map built before the index, probing one topic.
+    monkeypatch.setattr(query, "EXACT_SEARCH_LIMIT", 100)
+    monkeypatch.setattr(query, "PROBE_TOPICS", 1)
+    data = MapData(small_map)
+    found = [data.semantic_positions(text, 10)[0].tolist() for text in QUERIES]
+    assert found == [data.semantic_positions(text, 10, probe=1)[0].tolist() for text in QUERIES]
+    assert found != [data.semantic_positions(text, 10, probe=0)[0].tolist() for text in QUERIES]
