@@ -61,11 +61,15 @@ def main() -> None:
               help="Local model for labels: smollm2, gemma3-270m, or any .gguf file [default: smollm2].")
 @click.option("--llm-threads", type=int, default=LabelSettings.threads, show_default=True,
               help="llama.cpp threads; 2 is faster only when nothing else runs.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="auto", metavar="[auto|ADDRESS]",
+              help="Embed and find duplicates on a Ray cluster: ADDRESS, or auto (bare --ray): the cluster "
+                   "running on this machine, else a new local one. Needs pip install 'atlas-map[ray]'.")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds a map of another source.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(source, text_columns, out, id_column, input_format, skip_bad_lines, embedder, embeddings_column,
-          min_cluster_size, seed, label_method, llm_model, llm_threads, force, quiet) -> None:
+          min_cluster_size, seed, label_method, llm_model, llm_threads, ray_address, force, quiet) -> None:
     """Build a map directory from a parquet, CSV, TSV or JSONL file."""
+    from atlas.pipeline.engine import RayEngine
     from atlas.pipeline.run import build as run_build
     from atlas.settings import BuildSettings
 
@@ -76,7 +80,8 @@ def build(source, text_columns, out, id_column, input_format, skip_bad_lines, em
         cluster=ClusterSettings(min_cluster_size=min_cluster_size),
         label=LabelSettings(method=label_method, model=llm_model, threads=llm_threads),
     )
-    run_build(source, out or Path(f"{source.stem}_map"), settings, force=force, quiet=quiet, log=_log)
+    engine = RayEngine(ray_address) if ray_address else None
+    run_build(source, out or Path(f"{source.stem}_map"), settings, engine=engine, force=force, quiet=quiet, log=_log)
 
 
 @main.command()

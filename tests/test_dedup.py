@@ -10,6 +10,7 @@ from atlas.pipeline.dedup import (
     near_pairs,
     normalize,
     semantic_pairs,
+    text_hashes,
     word_hashes,
 )
 from atlas.pipeline.neighbors import Neighbors
@@ -28,8 +29,15 @@ def test_normalize():
 def test_exact_pairs_skip_empty():
     norm = normalize(texts("A b", "a B!", "x", "", "", "a   b"))
     empty = np.array([False, False, False, True, True, False])
-    pairs = exact_pairs(norm, empty)
+    pairs = exact_pairs(text_hashes(norm), empty)
     assert sorted(map(tuple, pairs.T.tolist())) == [(0, 1), (0, 5)]
+
+
+def test_text_hashes_equal_only_for_equal_texts():
+    values = ["ab", "ba", "ab", "", "a", "abc", "ab ", "ç", "", "ba"]
+    hashes = text_hashes(pa.array(values).slice(0))
+    assert [values.index(v) for v in values] == [hashes.tolist().index(h) for h in hashes.tolist()]
+    assert text_hashes(pa.array(values).slice(5, 3)).tolist() == hashes[5:8].tolist()  # a slice: same hashes
 
 
 def test_minhash_estimates_jaccard():

@@ -67,15 +67,35 @@ def find_duplicates(
     settings: DedupSettings,
     seed: int = 0,
 ) -> Duplicates:
+    """Duplicates among `texts`: block_features of all of them, then duplicates_from."""
+    features = block_features(pa.table({"text": texts}), settings=settings, seed=seed)
+    return duplicates_from(features, empty, neighbors, settings=settings)
+
+
+def block_features(batch: pa.Table, *, settings: DedupSettings, seed: int) -> dict[str, np.ndarray]:
+    """What dedup needs of each record, computed block by block (the texts are `batch`'s first
+    column): the hash of its normalised text, its MinHash signatures (character shingles, words)
+    and its length in characters. Every value depends on its own record alone."""
+    texts = batch.column(0)
     norm = normalize(texts)
-    exact = exact_pairs(norm, empty)
+    return {
+        "exact_hash": text_hashes(norm),
+        "char_minhash": minhash(norm, char_hashes, settings.shingle, settings.num_perm, seed),
+        "word_minhash": minhash(norm, word_hashes, None, settings.num_perm, seed),
+        "length": pc.utf8_length(texts).to_numpy().astype(np.int64),
+    }
+
+
+def duplicates_from(features: dict[str, np.ndarray], empty: np.ndarray, neighbors: Neighbors, *,
+                    settings: DedupSettings) -> Duplicates:
+    """Duplicate groups from every record's block_features and the kNN graph."""
+    exact = exact_pairs(features["exact_hash"], empty)
     pairs = Pairs.of([
         (exact, np.ones(exact.shape[1], np.float32)),
-        near_pairs(norm, empty, settings, seed),
+        signature_pairs(features["char_minhash"], features["word_minhash"], empty, settings),
         semantic_pairs(neighbors, empty, settings.semantic_threshold),
     ])
-    lengths = pc.utf8_length(texts).to_numpy(zero_copy_only=False)
-    return replace(group_pairs(pairs.by_kind(), lengths), pairs=pairs)
+    return replace(group_pairs(pairs.by_kind(), features["length"]), pairs=pairs)
 
 
 def normalize(texts: pa.ChunkedArray) -> pa.StringArray:
@@ -86,9 +106,10 @@ def normalize(texts: pa.ChunkedArray) -> pa.StringArray:
     return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
-def exact_pairs(norm: pa.StringArray, empty: np.ndarray) -> np.ndarray:
-    """(2, P) record pairs with equal normalised text: each member with its group's first."""
-    codes = pc.index_in(norm, pc.unique(norm)).to_numpy(zero_copy_only=False).astype(np.int64)
+def exact_pairs(hashes: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """(2, P) record pairs with equal text hashes (text_hashes of the normalised texts): each
+    member with its group's first."""
+    codes = np.unique(hashes, return_inverse=True)[1].astype(np.int64)
     codes[empty] = -1 - np.flatnonzero(empty)  # empty texts are flagged, never grouped
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
@@ -98,20 +119,38 @@ def exact_pairs(norm: pa.StringArray, empty: np.ndarray) -> np.ndarray:
     return np.stack([first[keep], order[keep]])
 
 
+def text_hashes(norm: pa.StringArray) -> np.ndarray:
+    """uint64 (N,): a hash of each text's bytes, equal for equal texts (a collision between two
+    different texts is about as likely as 1 in 2**64)."""
+    data, offsets = _utf8_buffers(norm)
+    lengths = np.diff(offsets)
+    begins = offsets[:-1] - offsets[0]
+    position = np.arange(offsets[-1] - offsets[0]) - np.repeat(begins, lengths)
+    values = _splitmix(data[offsets[0]:offsets[-1]].astype(np.uint64) + position.astype(np.uint64) * np.uint64(257))
+    sums = np.zeros(len(lengths), np.uint64)
+    some = lengths > 0
+    if some.any():
+        sums[some] = np.add.reduceat(values, begins[some])
+    return _splitmix(sums ^ lengths.astype(np.uint64))
+
+
 def near_pairs(norm: pa.StringArray, empty: np.ndarray, settings: DedupSettings,
                seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(2, P) pairs similar as character shingles or as sets of words (MinHash LSH), and the
-    higher of their two estimated Jaccard similarities.
+    higher of their two estimated Jaccard similarities."""
+    return signature_pairs(minhash(norm, char_hashes, settings.shingle, settings.num_perm, seed),
+                           minhash(norm, word_hashes, None, settings.num_perm, seed), empty, settings)
+
+
+def signature_pairs(char_signatures: np.ndarray, word_signatures: np.ndarray, empty: np.ndarray,
+                    settings: DedupSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Near pairs from the MinHash signatures of character shingles and of word sets.
 
     Character 5-grams catch edits inside words and punctuation; word sets catch a word
     dropped or appended to a short text, which changes too many 5-grams.
     """
-    passes = [(char_hashes, settings.shingle, settings.near_threshold),
-              (word_hashes, None, settings.word_threshold)]
-    found = []
-    for hasher, size, threshold in passes:
-        signatures = minhash(norm, hasher, size, settings.num_perm, seed)
-        found.append(_lsh_pairs(signatures, empty, settings.bands, threshold))
+    found = [_lsh_pairs(char_signatures, empty, settings.bands, settings.near_threshold),
+             _lsh_pairs(word_signatures, empty, settings.bands, settings.word_threshold)]
     return _dedupe(*(np.concatenate(part, axis=-1) for part in zip(*found)))
 
 
@@ -148,9 +187,7 @@ def _lsh_pairs(signatures: np.ndarray, empty: np.ndarray, bands: int,
 def minhash(norm: pa.StringArray, hasher, size: int | None, num_perm: int, seed: int,
             chunk: int = 20_000) -> np.ndarray:
     """uint32 (N, num_perm) MinHash signatures of the shingle hashes `hasher` yields per text."""
-    offsets = np.frombuffer(norm.buffers()[1], np.int32)[norm.offset:norm.offset + len(norm) + 1]
-    offsets = offsets.astype(np.int64)
-    data = np.frombuffer(norm.buffers()[2], np.uint8) if norm.buffers()[2] else np.zeros(0, np.uint8)
+    data, offsets = _utf8_buffers(norm)
     rng = np.random.default_rng(seed)
     a = rng.integers(1, 2**63, num_perm, dtype=np.uint64) | np.uint64(1)
     b = rng.integers(0, 2**63, num_perm, dtype=np.uint64)
@@ -162,6 +199,13 @@ def minhash(norm: pa.StringArray, hasher, size: int | None, num_perm: int, seed:
             values = ((a[p] * hashes + b[p]) >> np.uint64(32)).astype(np.uint32)
             out[start:stop, p] = np.minimum.reduceat(values, first)
     return out
+
+
+def _utf8_buffers(norm: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes of a string array and its int64 offsets (N + 1) into them."""
+    offsets = np.frombuffer(norm.buffers()[1], np.int32)[norm.offset:norm.offset + len(norm) + 1]
+    data = np.frombuffer(norm.buffers()[2], np.uint8) if norm.buffers()[2] else np.zeros(0, np.uint8)
+    return data, offsets.astype(np.int64)
 
 
 def char_hashes(data: np.ndarray, offsets: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,6 +2,8 @@
 
 The runner alone does I/O and timing; stages stay pure. Embeddings are saved chunk by chunk,
 so an interrupted build resumes, and are reused when a rebuild keeps source and embedder.
+The per-block work (embedding, dedup's per-record features) runs on an Engine: this process,
+or a Ray cluster; the rest runs here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +28,9 @@ from atlas.mapdir import EmbeddingChunks, MapDir, check_target, file_hash, publi
 from atlas.pipeline import embed as embedding
 from atlas.pipeline.ann import build_index
 from atlas.pipeline.cluster import Hierarchy, cluster, label_positions
-from atlas.pipeline.dedup import KINDS, Duplicates, find_duplicates
+from atlas.pipeline.dedup import KINDS, Duplicates, block_features, duplicates_from
+from atlas.pipeline.encode import EncodeTexts
+from atlas.pipeline.engine import Engine, LocalEngine, Task, concat
 from atlas.pipeline.ingest import MAX_TEXT_CHARS, Dataset, read_dataset
 from atlas.pipeline.keywords import topic_keywords
 from atlas.pipeline.neighbors import nearest_neighbors
@@ -81,11 +86,13 @@ class StageTimer:
 
 
 def build(
-    source: Path, out: Path, settings: BuildSettings, *, force: bool = False,
+    source: Path, out: Path, settings: BuildSettings, *, engine: Engine | None = None, force: bool = False,
     quiet: bool = False, log: Log = print,
 ) -> MapDir:
-    """Build the map of `source` into `out`; the previous map there stays until this one is done."""
+    """Build the map of `source` into `out`; the previous map there stays until this one is done.
+    `engine` runs the per-block work (default: this process)."""
     source, out = Path(source), Path(out)
+    engine = engine or LocalEngine()
     started = time.perf_counter()
     progress = Progress(quiet)
     if not source.is_file():
@@ -109,7 +116,7 @@ def build(
     staging = staging_for(out)
     staging.path.mkdir(parents=True, exist_ok=True)
     try:
-        vectors, embedder_info = _embed(data, settings, source_hash, staging, out, timer, progress, log)
+        vectors, embedder_info = _embed(data, settings, source_hash, staging, out, timer, progress, log, engine)
         with progress.ticking("neighbors"), timer.stage("neighbors", k=settings.neighbors.k):
             neighbors = nearest_neighbors(vectors, k=settings.neighbors.k, seed=settings.seed)
         with progress.ticking("project"), timer.stage("project", **vars(settings.project)):
@@ -123,8 +130,9 @@ def build(
             topic_labels, info["model"] = make_labels(data.text, vectors, hierarchy.labels, hierarchy.outlier,
                                                       topics, settings.label, progress, log)
         with progress.ticking("dedup"), timer.stage("dedup", **vars(settings.dedup)):
-            dups = find_duplicates(data.text, data.empty, neighbors, settings=settings.dedup,
-                                   seed=settings.seed or 0)
+            features = partial(block_features, settings=settings.dedup, seed=settings.seed or 0)
+            dups = duplicates_from(concat(engine.map_batches(Task(features), _texts(data), settings.embed.chunk_size)),
+                                   data.empty, neighbors, settings=settings.dedup)
         with timer.stage("write"):
             square = world(xy)
             codes = morton_codes(xy, square)
@@ -143,7 +151,7 @@ def build(
             with progress.ticking("ann"), timer.stage("ann", **vars(settings.search)):
                 staging.write_ann_index(build_index(vectors, position, settings=settings.search, seed=settings.seed))
         staging.write_manifest(_manifest(source, source_hash, data, settings, embedder_info,
-                                         hierarchy, dups, xy, square, timer,
+                                         hierarchy, dups, xy, square, timer, engine,
                                          time.perf_counter() - started))
     except AtlasError:
         shutil.rmtree(staging.path, ignore_errors=True)
@@ -154,7 +162,7 @@ def build(
 
 
 def _embed(data: Dataset, settings: BuildSettings, source_hash: str, staging: MapDir, out: Path,
-           timer: StageTimer, progress: Progress, log: Log) -> tuple[np.ndarray, dict]:
+           timer: StageTimer, progress: Progress, log: Log, engine: Engine) -> tuple[np.ndarray, dict]:
     n = data.table.num_rows
     if settings.embeddings_column:
         with timer.stage("embed", column=settings.embeddings_column):
@@ -171,27 +179,34 @@ def _embed(data: Dataset, settings: BuildSettings, source_hash: str, staging: Ma
         if previous is not None:
             log(f"embeddings reused from the previous build in {out}")
             return previous
-        vectors, truncated = _embed_chunks(data, spec, settings, staging.embedding_chunks(key), progress)
+        vectors, truncated = _embed_chunks(data, spec, settings, staging.embedding_chunks(key), progress, engine)
     return vectors, {"name": embedding.embedder_name(spec), "spec": spec, "dim": int(vectors.shape[1]),
                      "why": why, "truncated": truncated}
 
 
 def _embed_chunks(data: Dataset, spec: str, settings: BuildSettings, chunks: EmbeddingChunks,
-                  progress: Progress) -> tuple[np.ndarray, int]:
+                  progress: Progress, engine: Engine) -> tuple[np.ndarray, int]:
     """Embed chunk by chunk, skipping chunks an interrupted build already saved."""
     size, n = settings.embed.chunk_size, data.table.num_rows
-    embedder = None
+    todo = [index for index in range(-(-n // size)) if not chunks.done(index)]
+    texts = _texts(data)
     with progress.bar("embed", total=n) as bar:
-        for index, start in enumerate(range(0, n, size)):
-            count = min(size, n - start)
-            if not chunks.done(index):
-                embedder = embedder or embedding.load_embedder(spec, settings.embed, cache_dir())
-                before = embedder.truncated
-                vectors = embedder.encode(data.text.slice(start, count).to_pylist())
-                chunks.save(index, vectors, embedder.truncated - before)
-            bar.update(count)
+        bar.update(n - sum(min(size, n - index * size) for index in todo))
+        if todo and spec == "static":
+            embedding.static_model_path(cache_dir())  # distilled once here, not by each worker at once
+        # Only the last chunk can be short, so the missing chunks, end to end, batch into chunks.
+        missing = pa.concat_tables([texts.slice(index * size, size) for index in todo]) if todo else texts.slice(0, 0)
+        task = Task(EncodeTexts, (spec, settings.embed, cache_dir()), gpu=True)
+        for batch, index in zip(engine.map_batches(task, missing, size), todo):
+            chunks.save(index, batch["vector"], int(batch["truncated"].sum()))
+            bar.update(len(batch["vector"]))
     parts, truncated = zip(*(chunks.load(i) for i in range(-(-n // size))))
     return np.concatenate(parts).astype(np.float32), sum(truncated)
+
+
+def _texts(data: Dataset) -> pa.Table:
+    """The table of texts a batch function reads (its first column)."""
+    return pa.table({"text": data.text})
 
 
 def _previous_embeddings(previous: MapDir, key: str) -> tuple[np.ndarray, dict] | None:
@@ -255,7 +270,7 @@ def _topics_table(xy: np.ndarray, hierarchy: Hierarchy, keywords: list[list[str]
     })
 
 
-def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dups, xy, square, timer,
+def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dups, xy, square, timer, engine,
               total_seconds) -> dict:
     kinds = {name: int((dups.kind == code).sum()) for code, name in enumerate(KINDS) if name}
     groups = dups.group[dups.group >= 0]
@@ -273,6 +288,7 @@ def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dup
         "cut_texts": data.cut,
         "skipped_lines": {"count": len(data.skipped_lines), "first": data.skipped_lines[:SKIPPED_KEPT]},
         "embedder": embedder_info,
+        "engine": engine.describe(),
         "labels": timer.stages["label"]["model"],
         "levels": hierarchy.n_levels,
         "topics_per_level": [len(np.unique(lv)) for lv in hierarchy.labels],

@@ -1,0 +1,110 @@
+"""Where the data-parallel stages run: in this process, or on a Ray cluster (`--ray`).
+
+No stage knows which: the runner hands an engine a `Task` (a batch function, or a class whose
+instances are batch functions, e.g. one holding a model) and a table; the engine yields the
+function's outputs (dicts of arrays, one row per input row) in input order, regrouped into
+batches of exactly `batch_size` rows (the last may be shorter). Ray is imported only by
+RayEngine, so a build without `--ray` never imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from atlas.errors import AtlasError
+
+Batch = dict[str, np.ndarray]
+RAY_INSTALL = "pip install 'atlas-map[ray]'"
+
+
+@dataclass(frozen=True)
+class Task:
+    """A batch function: `fn(batch)`, or when `fn` is a class, `fn(*args)(batch)` with one
+    instance per worker (a model loaded once). `gpu`: a worker gets a GPU when the cluster has them."""
+
+    fn: Callable[..., Batch] | type
+    args: tuple = field(default=())
+    gpu: bool = False
+
+    def instance(self) -> Callable[[pa.Table], Batch]:
+        return self.fn(*self.args) if isinstance(self.fn, type) else self.fn
+
+
+class Engine(Protocol):
+    def map_batches(self, task: Task, table: pa.Table, batch_size: int) -> Iterator[Batch]:
+        """`task` over `table` by batches of `batch_size` rows; outputs in input order."""
+
+    def describe(self) -> dict:
+        """What ran the build, for the manifest."""
+
+
+class LocalEngine:
+    """Every batch in turn, in this process."""
+
+    def map_batches(self, task: Task, table: pa.Table, batch_size: int) -> Iterator[Batch]:
+        fn = None
+        for start in range(0, table.num_rows, batch_size):
+            fn = fn or task.instance()  # a model loads only if there is a batch
+            yield fn(table.slice(start, batch_size))
+
+    def describe(self) -> dict:
+        return {"name": "local"}
+
+
+class RayEngine:
+    """Batches as Ray Data blocks: plain functions as tasks, classes as a pool of actors (one
+    per CPU, or one per GPU with a GPU each when the task wants one and the cluster has GPUs)."""
+
+    def __init__(self, address: str):
+        try:
+            import ray
+        except ImportError:
+            raise AtlasError(f"--ray needs Ray: {RAY_INSTALL}") from None
+        self.address = address
+        if not ray.is_initialized():
+            # auto: a cluster already running on this machine (`ray start`), else a new local one.
+            ray.init(address=None if address == "auto" else address, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+        resources = ray.cluster_resources()
+        self.cpus, self.gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))
+        self.nodes = sum(node["Alive"] for node in ray.nodes())
+
+    def map_batches(self, task: Task, table: pa.Table, batch_size: int) -> Iterator[Batch]:
+        import ray.data
+
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+        blocks = [table.slice(start, batch_size) for start in range(0, table.num_rows, batch_size)]
+        if not blocks:
+            return
+        dataset = ray.data.from_arrow(blocks)
+        if isinstance(task.fn, type):
+            on_gpu = task.gpu and self.gpus > 0
+            dataset = dataset.map_batches(
+                task.fn, fn_constructor_args=task.args, batch_size=batch_size, batch_format="pyarrow",
+                concurrency=min(len(blocks), self.gpus if on_gpu else self.cpus),
+                num_gpus=1 if on_gpu else 0, num_cpus=0 if on_gpu else 1)
+        else:
+            dataset = dataset.map_batches(task.fn, batch_size=batch_size, batch_format="pyarrow")
+        yield from dataset.iter_batches(batch_size=batch_size, batch_format="numpy")
+
+    def describe(self) -> dict:
+        import ray
+
+        return {"name": "ray", "address": self.address, "ray_version": ray.__version__, "nodes": self.nodes,
+                "cpus": self.cpus, "gpus": self.gpus}
+
+
+def concat(batches: Iterable[Batch]) -> Batch:
+    """One dict of arrays from a run of batches."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for batch in batches:
+        for name, values in batch.items():
+            parts.setdefault(name, []).append(np.asarray(values))
+    return {name: np.concatenate(values) for name, values in parts.items()}
