@@ -75,21 +75,25 @@ class RayEngine:
         self.nodes = sum(node["Alive"] for node in ray.nodes())
 
     def map_batches(self, task: Task, table: pa.Table, batch_size: int) -> Iterator[Batch]:
+        import logging
+
         import ray.data
 
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # not a line per dataset run
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
-        context.enable_progress_bars = False
+        context.enable_progress_bars = False  # the runner draws its own
         blocks = [table.slice(start, batch_size) for start in range(0, table.num_rows, batch_size)]
         if not blocks:
             return
         dataset = ray.data.from_arrow(blocks)
         if isinstance(task.fn, type):
             on_gpu = task.gpu and self.gpus > 0
+            actors = min(len(blocks), self.gpus if on_gpu else self.cpus)
             dataset = dataset.map_batches(
                 task.fn, fn_constructor_args=task.args, batch_size=batch_size, batch_format="pyarrow",
-                concurrency=min(len(blocks), self.gpus if on_gpu else self.cpus),
-                num_gpus=1 if on_gpu else 0, num_cpus=0 if on_gpu else 1)
+                compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=1 if on_gpu else 0,
+                num_cpus=0 if on_gpu else 1)
         else:
             dataset = dataset.map_batches(task.fn, batch_size=batch_size, batch_format="pyarrow")
         yield from dataset.iter_batches(batch_size=batch_size, batch_format="numpy")
