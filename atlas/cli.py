@@ -127,15 +127,23 @@ def topics(map_dir, fmt) -> None:
 
 @main.command()
 @click.argument("map_dir", type=click.Path(path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (localhost only by default).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to bind. Anything but loopback needs the printed token (see docs/SECURITY.md).")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--allow-host", "allow", multiple=True, metavar="NAME",
+              help="Another Host name the server answers (a DNS name for this machine); repeatable.")
+@click.option("--token", default=None, help="The access token every request must carry (default: generated "
+                                            "when --host is not loopback).")
+@click.option("--no-auth", is_flag=True, help="No access token, even beyond loopback: anyone who can reach "
+                                              "the port can read and change the map.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the map in a web browser.")
-def serve(map_dir, host, port, open_browser) -> None:
+def serve(map_dir, host, port, allow, token, no_auth, open_browser) -> None:
     """Serve a map in the browser: tiles, labels, records, search."""
-    _serve(map_dir, host, port, open_browser)
+    _serve(map_dir, host, port, open_browser, allow=allow, token=token, no_auth=no_auth)
 
 
-def _serve(map_dir: Path, host: str, port: int, open_browser: bool) -> None:
+def _serve(map_dir: Path, host: str, port: int, open_browser: bool, *, allow: tuple[str, ...] = (),
+           token: str | None = None, no_auth: bool = False) -> None:
     import socket
     import webbrowser
 
@@ -143,20 +151,26 @@ def _serve(map_dir: Path, host: str, port: int, open_browser: bool) -> None:
 
     from atlas.mapdir import MapDir
     from atlas.server.app import create_app
+    from atlas.server.security import access_token, host_name, is_loopback, server_urls, served_hosts
 
     MapDir(map_dir).manifest()  # a clear error before anything starts
-    with socket.socket() as probe:
+    token = access_token(host, token, no_auth)
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))
+            probe.bind((host_name(host), port))
         except OSError:
             raise AtlasError(f"port {port} on {host} is in use; pass another with --port") from None
-    app = create_app(map_dir)
-    url = f"http://{host}:{port}/"
-    _log(f"serving {map_dir} at {url} (Ctrl-C stops)")
+    hosts = served_hosts(host, allow)
+    app = create_app(map_dir, token=token, hosts=hosts)
+    if no_auth and not is_loopback(host):
+        click.secho(f"WARNING: --no-auth on {host}: anyone who can reach port {port} can read this map and change "
+                    "its edits. Use it only on a network you trust completely.", fg="red", bold=True, err=True)
+    urls = server_urls(host, port, token)
+    _log(f"serving {map_dir} at {' or '.join(urls)} (Ctrl-C stops)")
     if open_browser:
-        webbrowser.open(url)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+        webbrowser.open(urls[-1])
+    uvicorn.run(app, host=host_name(host), port=port, log_level="warning")
 
 
 @main.command()

@@ -7,6 +7,7 @@ never sees half a file and a failed export leaves any previous one untouched.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,12 +92,15 @@ def tag_lists(tags: dict[str, np.ndarray], positions: np.ndarray) -> pa.ListArra
 
 
 def write_atomic(out: Path, write: Callable[[Path], None]) -> None:
-    """Call `write` on a temporary file in `out`'s directory, then rename it to `out`."""
+    """Call `write` on a temporary file in `out`'s directory, then rename it to `out`. The
+    temporary name is unique, and the file is private to its owner (0600): it holds the data."""
     if out.is_dir():
         raise AtlasError(f"{out} is a directory; give a file name such as {out / 'clean.parquet'}")
     if not out.parent.exists():
         raise AtlasError(f"the folder {out.parent} does not exist; create it or choose another --out")
-    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
+    handle, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")  # unique, 0600
+    os.close(handle)
+    tmp = Path(name)
     try:
         write(tmp)
         os.replace(tmp, out)

@@ -23,12 +23,16 @@ a quoted ISO string is accepted for dates) or a built-in:
 `not` flips the whole mask. Examples: `text_len < 20 and not dup = none`,
 `(topic = 12 or topic = 40) and created >= 2024-01-01`, `lang in ("en", "de")`.
 A filter evaluates to a numpy bool mask in points.parquet order, one vectorised pass per clause.
+
+Limits keep one filter's work bounded (each is an AtlasError naming it): MAX_LENGTH characters,
+MAX_DEPTH nested parentheses and `not`s, MAX_NUMBER characters per number, MAX_IN values per
+`in` list, MAX_SEARCHES `search ~`/`semantic ~` clauses of at most MAX_SEARCH_TEXT characters.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -51,6 +55,12 @@ DUP_VALUES = ("exact", "near", "semantic", "any", "none", "removable")
 COMPARISONS = {"=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
                ">": pc.greater, ">=": pc.greater_equal}
 KEYWORDS = {"and", "or", "not", "in", "between", "true", "false", "null"}
+MAX_LENGTH = 4000
+MAX_DEPTH = 64
+MAX_NUMBER = 40
+MAX_IN = 1000
+MAX_SEARCHES = 10
+MAX_SEARCH_TEXT = 500
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<date>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?)(?![\w.])
@@ -87,7 +97,10 @@ def _token(kind: str, raw: str, at: int) -> Token:
     if kind == "date":
         return Token("date", raw, parse_datetime(raw), at)
     if kind == "number":
-        return Token("number", raw, float(raw) if re.search(r"[.eE]", raw) else int(raw), at)
+        if len(raw) > MAX_NUMBER:
+            raise AtlasError(f"filter: the number at character {at + 1} has {len(raw)} characters; "
+                             f"numbers have at most {MAX_NUMBER}")
+        return Token("number", raw, _number(raw), at)
     if kind == "string":
         return Token("string", raw, re.sub(r"\\(.)", r"\1", raw[1:-1]), at)
     if kind == "quoted_name":
@@ -95,6 +108,13 @@ def _token(kind: str, raw: str, at: int) -> Token:
     if kind == "name" and raw.lower() in KEYWORDS:
         return Token("keyword", raw.lower(), {"true": True, "false": False}.get(raw.lower()), at)
     return Token(kind, raw, raw, at)
+
+
+def _number(raw: str) -> int | float:
+    """An int when it is one that fits 64 bits, else a float (1e999 is inf)."""
+    if not re.search(r"[.eE]", raw) and -2**63 <= (value := int(raw)) < 2**63:
+        return value
+    return float(raw)
 
 
 def parse_datetime(text: str) -> date | datetime:
@@ -126,7 +146,7 @@ class In:
     values: tuple[Value, ...]
 
     def mask(self, frame: Frame) -> np.ndarray:
-        return np.logical_or.reduce([frame.compare(self.column, "=", v) for v in self.values])
+        return _fold(np.logical_or, (frame.compare(self.column, "=", v) for v in self.values))
 
 
 @dataclass(frozen=True)
@@ -152,7 +172,7 @@ class And:
     items: tuple[Node, ...]
 
     def mask(self, frame: Frame) -> np.ndarray:
-        return np.logical_and.reduce([item.mask(frame) for item in self.items])
+        return _fold(np.logical_and, (item.mask(frame) for item in self.items))
 
 
 @dataclass(frozen=True)
@@ -160,7 +180,15 @@ class Or:
     items: tuple[Node, ...]
 
     def mask(self, frame: Frame) -> np.ndarray:
-        return np.logical_or.reduce([item.mask(frame) for item in self.items])
+        return _fold(np.logical_or, (item.mask(frame) for item in self.items))
+
+
+def _fold(combine: np.ufunc, masks: Iterator[np.ndarray]) -> np.ndarray:
+    """Masks combined one at a time, in place: two masks in memory however many there are."""
+    out = next(masks).copy()
+    for mask in masks:
+        combine(out, mask, out=out)
+    return out
 
 
 Node = Compare | In | Between | Not | And | Or
@@ -182,6 +210,8 @@ class Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0  # parentheses and `not`s open around the current token
+        self.searches = 0
 
     def parse(self) -> Node:
         node = self.disjunction()
@@ -224,13 +254,24 @@ class Parser:
         return items[0] if len(items) == 1 else And(tuple(items))
 
     def unary(self) -> Node:
-        if self.accept("keyword", "not"):
-            return Not(self.unary())
-        if self.accept("op", "("):
+        if (self.peek().kind, self.peek().text) in (("keyword", "not"), ("op", "(")):
+            return self.nested()
+        return self.clause()
+
+    def nested(self) -> Node:
+        """`not` unary, or ( filter ): one level deeper, at most MAX_DEPTH."""
+        token = self.take()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise AtlasError(f"filter: more than {MAX_DEPTH} nested parentheses and `not`s at character "
+                             f"{token.at + 1}; write the filter flatter")
+        if token.text == "not":
+            node = Not(self.unary())
+        else:
             node = self.disjunction()
             self.expect("op", ")")
-            return node
-        return self.clause()
+        self.depth -= 1
+        return node
 
     def clause(self) -> Node:
         column = self.expect("name", what="a column name").value
@@ -238,6 +279,9 @@ class Parser:
             self.expect("op", "(")
             values = [self.value()]
             while self.accept("op", ","):
+                if len(values) == MAX_IN:
+                    raise AtlasError(f"filter: an `in` list holds at most {MAX_IN} values; "
+                                     f"{column!r} has more at character {self.peek().at + 1}")
                 values.append(self.value())
             self.expect("op", ")")
             return In(column, tuple(values))
@@ -246,11 +290,21 @@ class Parser:
             self.expect("keyword", "and")
             return Between(column, low, self.value())
         if self.accept("op", "~"):
-            return Compare(column, "~", self.expect("string", what="a quoted search text").value)
+            return self.search(column)
         op = self.expect("op", what="a comparison (=, !=, <, <=, >, >=, in, between, ~)").text
         if op not in COMPARISONS and op != "==":
             raise AtlasError(f"filter: {op!r} is not a comparison; use =, !=, <, <=, >, >=, in, between or ~")
         return Compare(column, "=" if op == "==" else op, self.value())
+
+    def search(self, column: str) -> Compare:
+        token = self.expect("string", what="a quoted search text")
+        self.searches += 1
+        if self.searches > MAX_SEARCHES:
+            raise AtlasError(f"filter: at most {MAX_SEARCHES} `~` searches in one filter")
+        if len(token.value) > MAX_SEARCH_TEXT:
+            raise AtlasError(f"filter: the search text at character {token.at + 1} has {len(token.value)} "
+                             f"characters; at most {MAX_SEARCH_TEXT}")
+        return Compare(column, "~", token.value)
 
     def value(self) -> Value:
         token = self.take()  # a bare word (`dup = near`) is text
@@ -264,6 +318,8 @@ def parse(text: str) -> Node:
     """The predicate tree of a filter; AtlasError naming the position of a syntax error."""
     if not text or not text.strip():
         raise AtlasError("filter: the filter is empty; write a clause such as `text_len < 20`")
+    if len(text) > MAX_LENGTH:
+        raise AtlasError(f"filter: the filter has {len(text):,} characters; filters have at most {MAX_LENGTH:,}")
     return Parser(text).parse()
 
 
@@ -391,10 +447,13 @@ def compare_array(array: pa.Array, column: str, op: str, value: Value) -> np.nda
         _only(op, ("=", "!="), column, "null")
         valid = array.is_valid().to_numpy(zero_copy_only=False)
         return ~valid if op == "=" else valid
-    scalar = _scalar(array.type, column, value)
-    if pa.types.is_boolean(array.type):
-        _only(op, ("=", "!="), column, "true or false")
-    return _filled(COMPARISONS[op](array, scalar))
+    try:
+        scalar = _scalar(array.type, column, value)
+        if pa.types.is_boolean(array.type):
+            _only(op, ("=", "!="), column, "true or false")
+        return _filled(COMPARISONS[op](array, scalar))
+    except (pa.ArrowException, OverflowError) as e:  # a value out of the column type's range
+        raise AtlasError(f"filter: {column} {op} {value!r} cannot be compared: {e}") from None
 
 
 def _scalar(kind: pa.DataType, column: str, value: Value) -> pa.Scalar:

@@ -3,7 +3,8 @@
 A step is `{"op": "replace" | "add" | "subtract", <one source>}` where the source is
 `"where": FILTER` (atlas.filters), `"topic": ID` (any level), `"polygon": [[x, y], ...]`
 (a lasso, map coordinates), `"box": [x0, y0, x1, y1]` or `"ids": [record ids]`. The page
-maps a plain gesture to replace, shift to add, alt to subtract.
+maps a plain gesture to replace, shift to add, alt to subtract. A selection has at most
+MAX_STEPS steps and a polygon at most MAX_VERTICES points: each is a pass over the points.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from atlas.schema import ID
 OPS = ("replace", "add", "subtract")
 SOURCES = ("where", "topic", "polygon", "box", "ids")
 MAP_BOUND = ("topic", "polygon", "box")  # meaningful only on the map they were drawn on
+MAX_STEPS = 100
+MAX_VERTICES = 10_000
 
 
 def resolve(steps: list[dict], frame: Frame) -> np.ndarray:
     """The records a selection spec selects."""
     if not isinstance(steps, list) or not steps:
         raise AtlasError('selection: give a non-empty list of steps such as [{"op": "replace", "topic": 3}]')
+    if len(steps) > MAX_STEPS:
+        raise AtlasError(f"selection: {len(steps)} steps; a selection has at most {MAX_STEPS}")
     selected = np.zeros(len(frame), bool)
     for step in steps:
         op, source = check_step(step)
@@ -55,6 +60,8 @@ def source_mask(source: str, value, frame: Frame) -> np.ndarray:
     x = frame.points.column("x").to_numpy()
     y = frame.points.column("y").to_numpy()
     if source == "where":
+        if not isinstance(value, str):
+            raise AtlasError(f"selection: where is a filter text such as \"text_len < 20\", not {value!r}")
         return frame.mask(value)
     if source == "topic":
         return frame.compare("topic", "=", value)
@@ -63,6 +70,8 @@ def source_mask(source: str, value, frame: Frame) -> np.ndarray:
     if source == "box":
         x0, y0, x1, y1 = _box(value)
         return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        raise AtlasError("selection: ids is a list of record ids (strings)")
     return id_mask(frame.points.column(ID), value)
 
 
@@ -98,6 +107,10 @@ def _coordinates(value) -> np.ndarray:
         polygon = None
     if polygon is None or polygon.ndim != 2 or polygon.shape[1] != 2 or len(polygon) < 3:
         raise AtlasError("selection: polygon is a list of at least three [x, y] points in map coordinates")
+    if len(polygon) > MAX_VERTICES:
+        raise AtlasError(f"selection: the polygon has {len(polygon):,} points; at most {MAX_VERTICES:,}")
+    if not np.isfinite(polygon).all():
+        raise AtlasError("selection: polygon points must be finite numbers")
     return polygon
 
 

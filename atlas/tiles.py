@@ -2,7 +2,8 @@
 
 Points are sorted by Morton code (see atlas.spatial), so the points of tile (z, x, y) are
 one contiguous run of rows, found by two binary searches: a deep-zoom tile reads only its
-own points. Rendered tiles are kept in memory (LRU); the plain map's also on disk.
+own points. Rendered tiles are kept in memory (LRU); the plain map's also on disk (DiskCache:
+an LRU with a size cap, holding only the current map version; blank tiles are not written).
 
 A render may take an `active` mask (points order): points outside it (removed, filtered out)
 are drawn dimmed under the others. Without one, the tile is drawn as before, in one pass.
@@ -10,7 +11,12 @@ are drawn dimmed under the others. Without one, the tile is drawn as before, in 
 
 from __future__ import annotations
 
+import functools
 import io
+import os
+import shutil
+import tempfile
+import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,11 +28,62 @@ from atlas.spatial import BITS, spread_bits
 
 TILE = 256
 MAX_ZOOM = BITS
+DISK_BYTES = 256 << 20
+
+
+class DiskCache:
+    """Rendered tiles of one map version on disk (`root/version/z/x/y.png`), least recently
+    used first out once they pass `max_bytes`. Opening it deletes other versions' tiles and
+    leftover temporary files; each write goes through its own temporary name, so parallel
+    renders of one tile never share a file."""
+
+    def __init__(self, root: Path, version: str, max_bytes: int = DISK_BYTES):
+        self.dir, self.max_bytes, self.size = root / version, max_bytes, 0
+        self._files: OrderedDict[Path, int] = OrderedDict()
+        self._lock = threading.Lock()
+        for old in root.iterdir() if root.is_dir() else ():
+            if old != self.dir:
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        for leftover in self.dir.rglob("*.tmp"):
+            leftover.unlink(missing_ok=True)
+        for path in sorted(self.dir.rglob("*.png"), key=lambda p: p.stat().st_mtime):
+            self._add(path, path.stat().st_size)
+
+    def get(self, z: int, x: int, y: int) -> bytes | None:
+        path = self._path(z, x, y)
+        try:
+            png = path.read_bytes()
+        except OSError:
+            return None
+        self._add(path, len(png))
+        return png
+
+    def put(self, z: int, x: int, y: int, png: bytes) -> None:
+        path = self._path(z, x, y)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
+            out.write(png)
+        os.replace(tmp, path)
+        self._add(path, len(png))
+
+    def _path(self, z: int, x: int, y: int) -> Path:
+        return self.dir / str(z) / str(x) / f"{y}.png"
+
+    def _add(self, path: Path, size: int) -> None:
+        """Mark `path` most recently used, then drop the least recent files past the cap."""
+        with self._lock:
+            self.size += size - self._files.pop(path, 0)
+            self._files[path] = size
+            while self.size > self.max_bytes and self._files:
+                old, old_size = self._files.popitem(last=False)
+                old.unlink(missing_ok=True)
+                self.size -= old_size
 
 
 class TileRenderer:
     def __init__(self, x: np.ndarray, y: np.ndarray, topic: np.ndarray, codes: np.ndarray,
-                 square: tuple[float, float, float], colors: list[str], cache_dir: Path | None = None,
+                 square: tuple[float, float, float], colors: list[str], disk: DiskCache | None = None,
                  memory_tiles: int = 4096):
         import pandas as pd
 
@@ -35,9 +92,10 @@ class TileRenderer:
         self.codes = codes
         self.square = square
         self.color_key = {str(i): c for i, c in enumerate(colors)}
-        self.cache_dir = cache_dir
+        self.disk = disk
         self.memory: OrderedDict[tuple, bytes] = OrderedDict()
         self.memory_tiles = memory_tiles
+        self._memory_lock = threading.Lock()
         self.peak = _peak_density(x, y, square)
         # Every render runs on one thread: datashader's numba kernels already use every core,
         # and 16 tiles rendered from 16 server threads took 3 s each instead of 40 ms.
@@ -54,26 +112,23 @@ class TileRenderer:
 
     def tile(self, z: int, tx: int, ty: int, cache_key: str, active: np.ndarray | None = None) -> bytes:
         """PNG bytes of one tile; `cache_key` names everything that changes the picture (the map
-        build, the edits, the filter). Tiles with an `active` mask are kept in memory only:
-        edits and filters come and go."""
+        build, the edits, the filter). Only tiles without an `active` mask go to disk (the map
+        build's folder of the DiskCache): edits and filters come and go."""
         key = (cache_key, z, tx, ty)
-        if key in self.memory:
-            self.memory.move_to_end(key)
-            return self.memory[key]
-        path = (self.cache_dir / cache_key / str(z) / str(tx) / f"{ty}.png"
-                if self.cache_dir and active is None else None)
-        if path is not None and path.exists():
-            png = path.read_bytes()
-        else:
+        with self._memory_lock:
+            if key in self.memory:
+                self.memory.move_to_end(key)
+                return self.memory[key]
+        disk = self.disk if active is None else None
+        png = disk.get(z, tx, ty) if disk is not None else None
+        if png is None:
             png = self.render(z, tx, ty, active)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(png)
-                tmp.replace(path)
-        self.memory[key] = png
-        if len(self.memory) > self.memory_tiles:
-            self.memory.popitem(last=False)
+            if disk is not None and png != _blank():
+                disk.put(z, tx, ty, png)
+        with self._memory_lock:
+            self.memory[key] = png
+            if len(self.memory) > self.memory_tiles:
+                self.memory.popitem(last=False)
         return png
 
     def _warm_up(self) -> None:
@@ -125,6 +180,7 @@ def _peak_density(x: np.ndarray, y: np.ndarray, square: tuple[float, float, floa
     return float(np.percentile(filled, 99.9)) if len(filled) else 1.0
 
 
+@functools.cache
 def _blank() -> bytes:
     from PIL import Image
 

@@ -41,7 +41,8 @@ def main() -> None:
     parser.add_argument("map", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        client = TestClient(create_app(scratch_copy(args.map, Path(tmp))))
+        app = create_app(scratch_copy(args.map, Path(tmp)))
+        client = TestClient(app, base_url="http://127.0.0.1", headers={"X-Atlas-Token": app.state.secret})
         data = client.app.state.data
         lasso = min(100_000, len(data.x) // 2)
         polygon = lasso_around(np.asarray(data.x), np.asarray(data.y), lasso)

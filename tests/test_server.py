@@ -3,15 +3,14 @@
 import io
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
 from atlas.server.app import create_app
 
 
 @pytest.fixture(scope="module")
-def client(small_map):
-    return TestClient(create_app(small_map.path))
+def client(small_map, local_client):
+    return local_client(create_app(small_map.path))
 
 
 @pytest.fixture(scope="module")
@@ -151,11 +150,11 @@ def test_serve_needs_a_map(tmp_path):
 # ---- curation: a copy of the map, so its edit log starts empty ----
 
 @pytest.fixture(scope="module")
-def editing(tmp_path_factory, curation_maps):
+def editing(tmp_path_factory, curation_maps, local_client):
     import shutil
 
     path = shutil.copytree(curation_maps[0].path, tmp_path_factory.mktemp("edit") / "map")
-    return TestClient(create_app(path))
+    return local_client(create_app(path))
 
 
 def kept(client) -> int:

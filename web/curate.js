@@ -3,6 +3,7 @@
 "use strict";
 
 const ROW = 38;              // px per row in the virtualised selection list
+const TOKEN = document.querySelector('meta[name="atlas-token"]').content;  // the server's write secret
 const cur = { editSeq: 0, where: "", steps: [], sample: [], tool: null, shapes: null, drawing: null };
 
 function tileUrl() {
@@ -11,7 +12,7 @@ function tileUrl() {
 }
 
 async function send(url, body) {
-  const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+  const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json", "X-Atlas-Token": TOKEN },
                                       body: JSON.stringify(body ?? {}) });
   const json = await response.json();
   if (!response.ok) throw new Error(json.error || response.statusText);

@@ -1,67 +1,71 @@
-"""The ASGI app: read, curation and write routes, tiles, the static page, and the JSON error handlers."""
+"""The ASGI app: read, curation and write routes, tiles, the static page, and the JSON error
+handlers, all behind the security guard (atlas.server.security)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from atlas.curation import SEMANTIC_MATCHES, Curation
-from atlas.errors import AtlasError, MapChanged
 from atlas.mapdir import MapDir
 from atlas.palette import topic_colors
 from atlas.query import MapData
 from atlas.server.curation_routes import router as curation_router
 from atlas.server.curation_views import Views
-from atlas.server.errors import ApiError
+from atlas.server.errors import add_handlers
 from atlas.server.read_routes import router as read_router
+from atlas.server.security import Guard, OneAtATime, Policy, with_secret
 from atlas.server.write_routes import router as write_router
-from atlas.tiles import TileRenderer
+from atlas.tiles import DISK_BYTES, DiskCache, TileRenderer
 
 WEB = Path(__file__).resolve().parent.parent.parent / "web"
 EMBEDDER_DELAY_S = 4.0
 
 
-def create_app(map_dir: Path) -> FastAPI:
+def create_app(map_dir: Path, *, token: str | None = None, hosts: Iterable[str] = (),
+               tile_cache_bytes: int = DISK_BYTES) -> FastAPI:
+    """The app for one map. `token`: every request must carry it (None: none needed, for a
+    loopback bind only); `hosts`: Host names served besides loopback's ("*": any). Writes need
+    `app.state.secret` (the page gets it in index.html) or the token in X-Atlas-Token."""
     data = MapData(MapDir(map_dir))
+    build = data.mapdir.build_id()  # tile URLs and the tile cache carry it
     colors = topic_colors(data.topics)
     coarse = data.levels[0]
     renderer = TileRenderer(data.x, data.y, coarse - coarse.min(), data.morton,
                             tuple(data.manifest["world"]), colors["coarse"],
-                            cache_dir=data.mapdir.tiles_path)
+                            disk=DiskCache(data.mapdir.tiles_path, build, tile_cache_bytes))
     if data.manifest["embedder"].get("spec") is not None:
         # Load the query embedder before the first semantic search needs it, but a few
         # seconds after start: on 2 cores, loading it at once slowed the first page load 2x.
         loader = threading.Timer(EMBEDDER_DELAY_S, lambda: data.embedder)
         loader.daemon = True
         loader.start()
-    app = FastAPI(title="Atlas", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    policy = Policy.create(hosts=hosts, token=token)
+    app = FastAPI(title="Atlas", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     curation = Curation(data.mapdir, search=data.keyword_positions,
                         semantic=lambda query: data.semantic_positions(query, SEMANTIC_MATCHES)[0],
                         points=data.points, records=data.records)
     app.state.data, app.state.tiles, app.state.colors = data, renderer, colors
-    app.state.map_build_id = data.mapdir.build_id()  # tile URLs and the tile cache carry it
+    app.state.map_build_id = build
     app.state.views = Views(curation, data)
+    app.state.secret, app.state.heavy = policy.secret, OneAtATime()
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse({"error": error.message}, status_code=error.status)
+    add_handlers(app)
+    page = with_secret((WEB / "index.html").read_text(encoding="utf-8"), policy.secret)
 
-    @app.exception_handler(AtlasError)
-    async def atlas_error(request: Request, error: AtlasError) -> JSONResponse:
-        return JSONResponse({"error": str(error)}, status_code=409 if isinstance(error, MapChanged) else 400)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in error.errors())
-        return JSONResponse({"error": problems}, status_code=422)
+    @app.get("/", include_in_schema=False)
+    @app.get("/index.html", include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     app.include_router(read_router)
     app.include_router(curation_router)
     app.include_router(write_router)
     app.mount("/", StaticFiles(directory=WEB, html=True), name="web")
+    app.add_middleware(Guard, policy=policy)
     return app

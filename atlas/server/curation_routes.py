@@ -100,13 +100,15 @@ def balance_preview(request: Request, body: QuotaPreview) -> dict:
 @router.get("/api/export.parquet")
 def export_parquet(request: Request, where: str | None = None, extras: str = Query("", alias="with"),
                    include_removed: bool = False) -> FileResponse:
+    """The kept records as parquet (one export or report at a time: 429 while one runs)."""
     chosen = parse_extras(extras)
     handle, name = tempfile.mkstemp(suffix=".parquet", prefix="atlas-export-")
     os.close(handle)
     path = Path(name)
     try:
-        rows = views(request).curation.export(path, extras=chosen, include_removed=include_removed,
-                                              where=where or None)
+        with request.app.state.heavy("an export"):
+            rows = views(request).curation.export(path, extras=chosen, include_removed=include_removed,
+                                                  where=where or None)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -118,7 +120,9 @@ def export_parquet(request: Request, where: str | None = None, extras: str = Que
 
 @router.get("/api/report", response_class=HTMLResponse)
 def report(request: Request) -> HTMLResponse:
-    page = views(request).curation.report_html()
+    """The curation report (one export or report at a time: 429 while one runs)."""
+    with request.app.state.heavy("a report"):
+        page = views(request).curation.report_html()
     return HTMLResponse(page, headers={"Content-Security-Policy": report_policy(page)})
 
 
@@ -128,5 +132,6 @@ def report_policy(page: str) -> str:
     scripts = re.findall(r"<script[^>]*>(.*?)</script>", page, flags=re.S)
     hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
                       for s in scripts)
-    return f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; img-src data:"
+    return (f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; img-src data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 

@@ -66,7 +66,7 @@ def points(
     return {"total": total, "points": found}
 
 
-@router.get("/api/records/{record_id}")
+@router.get("/api/records/{record_id:path}")
 def record(request: Request, record_id: str, k: int = Query(10, ge=1, le=50)) -> dict:
     try:
         return request.app.state.data.record(record_id, k)
