@@ -76,9 +76,11 @@ def water_fill(sizes: np.ndarray, target: int) -> np.ndarray:
 
 
 def _positive(value: int | None, name: str) -> int:
-    if value is None or int(value) < 1:
+    """`value` if it is a whole number >= 1, capped at int64 (a quota above every topic's size
+    keeps them all)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise AtlasError(f"{name} is a whole number of records, at least 1, not {value}")
-    return int(value)
+    return min(int(value), np.iinfo(np.int64).max)
 
 
 def preference(topic: np.ndarray, kept: np.ndarray, survivor: np.ndarray, embeddings: np.ndarray,
@@ -102,6 +104,8 @@ def quota(topic: np.ndarray, kept: np.ndarray, survivor: np.ndarray, embeddings:
           target: int | None = None) -> Quota:
     """The preview and removals of a quota over the kept records, `topic` being each record's
     topic id at `level` (points order)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise AtlasError(f"seed is a whole number, 0 or more, not {seed!r}")
     ids, before = shares(topic, kept)
     after = allowance(before, cap=cap, cap_pct=cap_pct, target=target)
     limit = np.zeros(int(topic.max()) + 1, np.int64)

@@ -151,7 +151,7 @@ def _serve(map_dir: Path, host: str, port: int, open_browser: bool, *, allow: tu
 
     from atlas.mapdir import MapDir
     from atlas.server.app import create_app
-    from atlas.server.security import access_token, host_name, is_loopback, server_urls, served_hosts
+    from atlas.server.security import access_token, host_name, is_loopback, served_hosts, server_urls
 
     MapDir(map_dir).manifest()  # a clear error before anything starts
     token = access_token(host, token, no_auth)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import typing
 from collections.abc import Sequence
 from contextlib import closing
 from functools import cached_property
@@ -259,8 +260,17 @@ def _predicate(predicate) -> tuple[str, dict | list]:
 
 
 def _arguments(method, args: dict, kind: str) -> dict:
-    allowed = list(inspect.signature(method).parameters)
-    unknown = sorted(set(args) - set(allowed))
+    """`args` checked against `method`'s signature: known names, values of the annotated types."""
+    from pydantic import TypeAdapter, ValidationError
+
+    parameters = inspect.signature(method).parameters
+    unknown = sorted(set(args) - set(parameters))
     if unknown:
-        raise AtlasError(f"{kind}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        raise AtlasError(f"{kind}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(parameters)}")
+    types = typing.get_type_hints(method)
+    for name, value in args.items():
+        try:
+            TypeAdapter(types[name]).validate_python(value, strict=True)
+        except ValidationError:
+            raise AtlasError(f"{kind}: {name} is {parameters[name].annotation}, not {value!r}") from None
     return args

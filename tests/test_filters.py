@@ -5,6 +5,8 @@ from datetime import date, datetime
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from atlas.edits import EditState
 from atlas.errors import AtlasError
@@ -165,3 +167,68 @@ def test_tokens_and_tree():
 def test_no_python_evaluation(frame):
     with pytest.raises(AtlasError):
         frame.mask("__import__('os').system('true') = 1")
+
+
+# ---- limits: every one is an AtlasError naming it, never a RecursionError or ValueError ----
+
+@pytest.mark.parametrize("text, message", [
+    ("n = 1 or " * 500 + "n = 1", "filter: the filter has 4,505 characters; filters have at most 4,000"),
+    ("n < " + "9" * 41, "filter: the number at character 5 has 41 characters; numbers have at most 40"),
+    ("(" * 65 + "n = 1" + ")" * 65, "filter: more than 64 nested parentheses and `not`s at character 65; "
+                                    "write the filter flatter"),
+    ("not " * 65 + "n = 1", "filter: more than 64 nested parentheses and `not`s at character 257; "
+                            "write the filter flatter"),
+    ("n in (" + ",".join(["1"] * 1001) + ")", "filter: an `in` list holds at most 1000 values; 'n' has more "
+                                              "at character 2007"),
+    (" or ".join(['search ~ "x"'] * 11), "filter: at most 10 `~` searches in one filter"),
+    ('search ~ "' + "x" * 501 + '"', "filter: the search text at character 10 has 501 characters; at most 500"),
+])
+def test_limits(frame, text, message):
+    with pytest.raises(AtlasError) as error:
+        frame.mask(text)
+    assert str(error.value).startswith(message)
+
+
+def test_limits_allow_what_they_bound(frame):
+    assert ids(frame, "(" * 64 + "n = 1" + ")" * 64) == ["r0"]
+    assert ids(frame, "not " * 64 + "n = 1") == ["r0"]
+    assert ids(frame, "n in (" + ",".join(["1"] * 1000) + ")") == ["r0"]
+    assert ids(frame, "n < " + "9" * 40) == [f"r{r}" for r in ROWS]  # beyond int64: compared as a float
+    assert ids(frame, "score < 1e999 and n > -1e999") == ["r5", "r4", "r3", "r1", "r0"]
+
+
+# ---- property tests: any text is a mask or an AtlasError with a message, nothing else ----
+
+WORDS = ["lang", "score", "n", "flag", "day", "ts", "cat", "nested", "id", "`my col`", "text_len", "topic", "dup",
+         "tag", "removed", "search", "semantic", "and", "or", "not", "in", "between", "(", ")", ",", "=", "==",
+         "!=", "<", "<=", ">", ">=", "~", "true", "false", "null", "near", "removable", "'en'", '"junk"', "'a\\'b'",
+         '"hello"', "0", "-1", "3", "2.5", "1e308", "-1e999", "9" * 30, "2024-01-03", "0001-01-01",
+         "9999-12-31T23:59:59", "2024-01-01T00:00:00+14:00", "0001-01-01T00:00:00+01:00", "2024-02-30"]
+
+
+def _mask_or_message(text: str) -> None:
+    try:
+        mask = tiny_frame().mask(text)
+    except AtlasError as error:
+        assert str(error).startswith("filter: ") and len(str(error)) > len("filter: ")
+    else:
+        assert mask.dtype == bool and mask.shape == (6,)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=25))
+def test_any_token_sequence_is_a_mask_or_an_error(words):
+    _mask_or_message(" ".join(words))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_is_a_mask_or_an_error(text):
+    _mask_or_message(text)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from(["not ", "("]), max_size=200))
+def test_any_nesting_is_a_mask_or_an_error(openers):
+    text = "".join(openers) + "n = 1" + ")" * openers.count("(")
+    _mask_or_message(text)

@@ -23,7 +23,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
@@ -257,8 +257,6 @@ def _machine_names() -> list[str]:
     """This machine's host name, full name and addresses (for a bind to every interface)."""
     hostname = socket.gethostname()
     names = [hostname, socket.getfqdn()]
-    try:
+    with suppress(OSError):
         names += [info[4][0] for info in socket.getaddrinfo(hostname, None)]
-    except OSError:
-        pass
     return names

@@ -10,7 +10,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from atlas.server.curation_views import Views
 from atlas.server.errors import bad_request
@@ -21,8 +21,8 @@ router = APIRouter()
 class Edit(BaseModel):
     action: Literal["tag", "untag", "remove", "restore"]
     predicate: dict
-    tag: str | None = None
-    reason: str = ""
+    tag: str | None = Field(None, max_length=200)
+    reason: str = Field("", max_length=2000)
 
 
 def _views(request: Request) -> Views:
