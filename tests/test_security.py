@@ -85,7 +85,8 @@ def log_of(page) -> tuple:
 @pytest.mark.parametrize("attack, message", [
     ({"data": {"x": "1"}, "headers": {"origin": "http://evil.example"}}, CROSS_SITE.format("http://evil.example")),
     ({"content": b"{}", "headers": {"origin": "null", "content-type": "text/plain"}}, CROSS_SITE.format("null")),
-    ({"data": {"x": "1"}}, "writes send JSON (Content-Type: application/json), not 'application/x-www-form-urlencoded'"),
+    ({"data": {"x": "1"}},
+     "writes send JSON (Content-Type: application/json), not 'application/x-www-form-urlencoded'"),
     ({"files": {"f": b"x"}}, "writes send JSON (Content-Type: application/json), not 'multipart/form-data'"),
     ({"content": b"{}", "headers": {"content-type": "text/plain"}},
      "writes send JSON (Content-Type: application/json), not 'text/plain'"),
@@ -209,7 +210,8 @@ def test_binding_beyond_loopback_prints_a_token_and_requires_it(monkeypatch, sma
 
 def test_no_auth_warns_loudly(monkeypatch, small_map):
     result, app = serve(monkeypatch, small_map, "--host", "0.0.0.0", "--no-auth")
-    assert "WARNING: --no-auth on 0.0.0.0: anyone who can reach port" in result.output and "?token=" not in result.output
+    assert "WARNING: --no-auth on 0.0.0.0: anyone who can reach port" in result.output
+    assert "?token=" not in result.output
     assert client(app, f"{socket.gethostname()}:8000").get("/api/map").status_code == 200
     assert client(app, "evil.example").get("/api/map").status_code == 403
 
