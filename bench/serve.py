@@ -45,7 +45,7 @@ def page_load(url: str) -> float:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         start = time.perf_counter()
         page.goto(url)
-        page.wait_for_function("typeof page !== 'undefined' && page.info && !page.loading"
+        page.wait_for_function("() => typeof page !== 'undefined' && page.info && !page.loading"
                                " && document.querySelectorAll('.leaflet-tile-loaded').length > 0"
                                " && document.querySelectorAll('.topic-label').length > 0", polling=20)
         elapsed = (time.perf_counter() - start) * 1000

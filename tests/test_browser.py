@@ -12,6 +12,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
+BLOCKED = []  # what the page's Content-Security-Policy refused, from the console
 
 
 def free_port() -> int:
@@ -49,6 +50,7 @@ def page(server):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("console", lambda m: BLOCKED.append(m.text) if "Content Security Policy" in m.text else None)
         page.goto(server)
         yield page
         browser.close()
@@ -56,7 +58,7 @@ def page(server):
 
 def wait_idle(page):
     page.wait_for_timeout(400)  # let a wheel zoom finish animating
-    page.wait_for_function("!page.loading && document.querySelectorAll('.leaflet-tile-loaded').length > 0"
+    page.wait_for_function("() => !page.loading && document.querySelectorAll('.leaflet-tile-loaded').length > 0"
                            " && document.querySelectorAll('.topic-label').length > 0")
 
 
@@ -83,7 +85,7 @@ def test_map_labels_points_record_and_search(page, tmp_path):
             break
         page.mouse.wheel(0, -100)
         page.wait_for_timeout(400)
-    page.wait_for_function("Number(document.getElementById('map').dataset.points) > 0")
+    page.wait_for_function("() => Number(document.getElementById('map').dataset.points) > 0")
     page.wait_for_timeout(400)
     x, y = page.evaluate("""() => {
         const m = page.pointLayer.getLayers()[0];
@@ -105,12 +107,12 @@ def test_map_labels_points_record_and_search(page, tmp_path):
     # search: results are listed and drawn on the map
     page.fill("#query", "window manager")
     page.click("#search button")
-    page.wait_for_function("document.querySelectorAll('#results-list li').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#results-list li').length > 0")
     assert "window" in page.locator("#results-list li").first.inner_text().lower()
     page.select_option("#mode", "semantic")
     page.fill("#query", "tools to read email")
     page.click("#search button")
-    page.wait_for_function("document.getElementById('results-count').textContent.includes('semantic')")
+    page.wait_for_function("() => document.getElementById('results-count').textContent.includes('semantic')")
     assert page.locator("#results-list li").count() > 0
     page.screenshot(path=tmp_path / "5-search.png")
     print(f"screenshots in {tmp_path}")
@@ -123,7 +125,7 @@ def kept(page) -> int:
 
 
 def wait_kept(page, count: int) -> None:
-    page.wait_for_function(f"document.getElementById('kept-count').dataset.kept === '{count}'")
+    page.wait_for_function(f"() => document.getElementById('kept-count').dataset.kept === '{count}'")
     wait_idle(page)
 
 
@@ -147,13 +149,13 @@ def test_curate_and_export(page, server, tmp_path):
     import pyarrow.parquet as pq
 
     page.goto(server)
-    page.wait_for_function("document.getElementById('kept-count').dataset.kept !== ''")
+    page.wait_for_function("() => document.getElementById('kept-count').dataset.kept !== ''")
     wait_idle(page)
     total = kept(page)
 
     # 1-3: lasso an area, remove it, the counter drops by the selection
     lasso(page)
-    page.wait_for_function("Number(document.getElementById('selection-count').dataset.count) > 0")
+    page.wait_for_function("() => Number(document.getElementById('selection-count').dataset.count) > 0")
     selected = int(page.get_attribute("#selection-count", "data-count"))
     assert 0 < selected < total and page.locator("#selection-list .vrow").count() > 0
     page.screenshot(path=tmp_path / "6-lasso.png")
@@ -168,7 +170,7 @@ def test_curate_and_export(page, server, tmp_path):
 
     # 5: remove duplicates, after a look at the biggest group
     page.click("#duplicates-panel summary")
-    page.wait_for_function("document.querySelectorAll('#dup-groups li').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#dup-groups li').length > 0")
     removable = int(page.get_attribute("#dup-summary", "data-removable"))
     page.click("#dup-groups li >> nth=0")
     page.locator("#group-members .member").nth(1).wait_for()
@@ -181,7 +183,7 @@ def test_curate_and_export(page, server, tmp_path):
     page.click("#balance-panel summary")
     page.fill("#quota-value", "600")
     page.click("#preview-quota")
-    page.wait_for_function("document.getElementById('balance-status').dataset.remove !== undefined")
+    page.wait_for_function("() => document.getElementById('balance-status').dataset.remove !== undefined")
     quota = int(page.get_attribute("#balance-status", "data-remove"))
     assert quota > 0
     page.screenshot(path=tmp_path / "9-quota-preview.png")
@@ -198,3 +200,7 @@ def test_curate_and_export(page, server, tmp_path):
     assert pq.read_metadata(path).num_rows == shown
     if os.environ.get("ATLAS_SCREENSHOTS"):
         shutil.copytree(tmp_path, os.environ["ATLAS_SCREENSHOTS"], dirs_exist_ok=True)
+
+
+def test_the_page_runs_under_its_content_security_policy(page):
+    assert BLOCKED == []  # after every test above drove the page
