@@ -25,10 +25,10 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -102,9 +102,9 @@ class Guard:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[-1]
         if _same(query, token):
             return True
-        cookie = SimpleCookie(headers.get("cookie", "")).get(_cookie_name(headers))
+        cookie = cookie_parser(headers.get("cookie", "")).get(_cookie_name(headers), "")
         scheme, _, given = headers.get("authorization", "").partition(" ")
-        if (cookie is not None and _same(cookie.value, token)) or \
+        if _same(cookie, token) or \
                 (scheme.lower() in ("token", "bearer") and _same(given.strip(), token)):
             return False
         raise ApiError(401, "this server needs its access token: open the URL `atlas serve` printed "
