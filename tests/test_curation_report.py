@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 from click.testing import CliRunner
-from fastapi.testclient import TestClient
 from PIL import Image
 
 from atlas.cli import main
@@ -127,15 +126,16 @@ def test_report_without_edits(curated):
     assert render(summary(curation), (b"", b"")).count("<p>none</p>") == 3
 
 
-def test_report_route_policy(edited, tmp_path):
+def test_report_route_policy(edited, tmp_path, local_client):
     """The report route sends its own CSP: its inline scripts by hash, nothing from the network."""
-    response = TestClient(create_app(edited.mapdir.path)).get("/api/report")
+    response = local_client(create_app(edited.mapdir.path)).get("/api/report")
     assert response.status_code == 200
     policy = response.headers["content-security-policy"]
     scripts = re.findall(r"<script[^>]*>(.*?)</script>", response.text, flags=re.S)
     hashes = [f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts]
     assert len(scripts) == 3  # BokehJS, its log level, the charts' document
-    assert policy == f"default-src 'none'; script-src {' '.join(hashes)}; style-src 'unsafe-inline'; img-src data:"
+    assert policy == (f"default-src 'none'; script-src {' '.join(hashes)}; style-src 'unsafe-inline'; img-src data:; "
+                      "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
     if not shutil.which(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (scripts/setup --dev installs it)")
     from playwright.sync_api import sync_playwright

@@ -12,7 +12,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import SMALL_SETTINGS
-from fastapi.testclient import TestClient
 
 from atlas.curation import Curation
 from atlas.edits import EditLog, pack_ids
@@ -139,8 +138,8 @@ def test_a_rebuild_under_a_curation_refuses_its_writes_and_positional_reads(cura
     assert fresh.edit("tag", {"select": [{"where": "text_len < 50"}]}, tag="short").seq == before.seq + 1
 
 
-def test_the_server_answers_409_to_writes_after_a_rebuild(curated, rebuild):
-    client = TestClient(create_app(curated.path))
+def test_the_server_answers_409_to_writes_after_a_rebuild(curated, rebuild, local_client):
+    client = local_client(create_app(curated.path))
     edit = {"action": "remove", "predicate": {"select": [{"where": "text_len < 50"}]}}
     assert client.post("/api/edits", json=edit).status_code == 200
     rebuild(curated)
@@ -149,7 +148,7 @@ def test_the_server_answers_409_to_writes_after_a_rebuild(curated, rebuild):
     assert response.json() == {"error": MESSAGE.format(path=curated.path)}
     assert client.post("/api/undo").status_code == 409
     assert client.get("/api/points", params={"x0": -1e9, "y0": -1e9, "x1": 1e9, "y1": 1e9}).json()["total"] == 400
-    fresh = TestClient(create_app(curated.path))  # a restarted server curates the new build
+    fresh = local_client(create_app(curated.path))  # a restarted server curates the new build
     assert fresh.post("/api/undo").status_code == 200
 
 
