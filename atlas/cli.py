@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from atlas.errors import AtlasError
-from atlas.settings import ClusterSettings, EmbedSettings, LabelSettings
+from atlas.settings import BuildSettings, EmbedSettings, LabelSettings, build_settings, choices
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "debian_packages.parquet"
 
@@ -43,21 +43,20 @@ def main() -> None:
 @click.option("--text", "text_columns", multiple=True, required=True, metavar="COL",
               help="Text column; repeat to join several with newlines. A list of chat turns is rendered.")
 @click.option("--out", type=click.Path(path_type=Path), help="Map directory [default: SOURCE stem + _map].")
-@click.option("--id", "id_column", metavar="COL", help="Unique id column [default: `id` if present, else row numbers].")
-@click.option("--format", "input_format", type=click.Choice(["parquet", "csv", "tsv", "jsonl"]),
+@click.option("--id", metavar="COL", help="Unique id column [default: `id` if present, else row numbers].")
+@click.option("--format", type=click.Choice(choices(BuildSettings, "input_format")),
               help="Input format [default: from the extension].")
 @click.option("--skip-bad-lines", is_flag=True,
               help="Leave out CSV/TSV/JSONL lines that cannot be read; their count and numbers are printed.")
 @click.option("--embedder", default=EmbedSettings.embedder, show_default=True, metavar="NAME|PATH",
               help="minilm, static, auto (by size), or a local sentence-transformers folder.")
-@click.option("--embeddings", "embeddings_column", metavar="COL",
-              help="Use vectors from this column instead of embedding.")
+@click.option("--embeddings", metavar="COL", help="Use vectors from this column instead of embedding.")
 @click.option("--min-cluster-size", type=int, help="Smallest fine topic [default: max(10, sqrt(N)/4)].")
 @click.option("--seed", type=int, help="Random seed: the same seed gives the same map. Without one, UMAP and "
               "NN-descent use every core (about twice as fast on 2 cores) and maps differ slightly run to run.")
-@click.option("--labels", "label_method", type=click.Choice(["llm", "keywords"]),
+@click.option("--labels", type=click.Choice(choices(LabelSettings, "method")),
               help="Who names the topics [default: llm when a local model is installed, else keywords].")
-@click.option("--llm", "llm_model", metavar="NAME|PATH",
+@click.option("--llm", metavar="NAME|PATH",
               help="Local model for labels: smollm2, gemma3-270m, or any .gguf file [default: smollm2].")
 @click.option("--llm-threads", type=int, default=LabelSettings.threads, show_default=True,
               help="llama.cpp threads; 2 is faster only when nothing else runs.")
@@ -66,22 +65,15 @@ def main() -> None:
                    "running on this machine, else a new local one. Needs pip install 'atlas-map[ray]'.")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds a map of another source.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def build(source, text_columns, out, id_column, input_format, skip_bad_lines, embedder, embeddings_column,
-          min_cluster_size, seed, label_method, llm_model, llm_threads, ray_address, force, quiet) -> None:
+def build(source, text_columns, out, ray_address, force, quiet, **options) -> None:
     """Build a map directory from a parquet, CSV, TSV or JSONL file."""
-    from atlas.pipeline.engine import RayEngine
+    from atlas.mapdir import default_out
+    from atlas.pipeline.engine import engine_for
     from atlas.pipeline.run import build as run_build
-    from atlas.settings import BuildSettings
 
-    settings = BuildSettings(
-        text_columns=tuple(text_columns), id_column=id_column, input_format=input_format,
-        skip_bad_lines=skip_bad_lines, embeddings_column=embeddings_column, seed=seed,
-        embed=EmbedSettings(embedder=embedder),
-        cluster=ClusterSettings(min_cluster_size=min_cluster_size),
-        label=LabelSettings(method=label_method, model=llm_model, threads=llm_threads),
-    )
-    engine = RayEngine(ray_address) if ray_address else None
-    run_build(source, out or Path(f"{source.stem}_map"), settings, engine=engine, force=force, quiet=quiet, log=_log)
+    settings = build_settings(text_columns, **options)
+    run_build(source, out or default_out(source), settings, engine=engine_for(ray_address), force=force,
+              quiet=quiet, log=_log)
 
 
 @main.command()
@@ -144,33 +136,19 @@ def serve(map_dir, host, port, allow, token, no_auth, open_browser) -> None:
 
 def _serve(map_dir: Path, host: str, port: int, open_browser: bool, *, allow: tuple[str, ...] = (),
            token: str | None = None, no_auth: bool = False) -> None:
-    import socket
     import webbrowser
 
-    import uvicorn
+    from atlas.server.security import is_loopback
+    from atlas.server.serve import server
 
-    from atlas.mapdir import MapDir
-    from atlas.server.app import create_app
-    from atlas.server.security import access_token, host_name, is_loopback, served_hosts, server_urls
-
-    MapDir(map_dir).manifest()  # a clear error before anything starts
-    token = access_token(host, token, no_auth)
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host_name(host), port))
-        except OSError:
-            raise AtlasError(f"port {port} on {host} is in use; pass another with --port") from None
-    hosts = served_hosts(host, allow)
-    app = create_app(map_dir, token=token, hosts=hosts)
+    running, sock, urls = server(map_dir, host, port, allow=allow, token=token, no_auth=no_auth)
     if no_auth and not is_loopback(host):
         click.secho(f"WARNING: --no-auth on {host}: anyone who can reach port {port} can read this map and change "
                     "its edits. Use it only on a network you trust completely.", fg="red", bold=True, err=True)
-    urls = server_urls(host, port, token)
     _log(f"serving {map_dir} at {' or '.join(urls)} (Ctrl-C stops)")
     if open_browser:
         webbrowser.open(urls[-1])
-    uvicorn.run(app, host=host_name(host), port=port, log_level="warning")
+    running.run(sockets=[sock])
 
 
 @main.command()
@@ -185,12 +163,11 @@ def demo(out, rebuild, quiet, port, no_serve) -> None:
     from atlas.mapdir import MapDir
     from atlas.pipeline.run import build as run_build
     from atlas.report import describe
-    from atlas.settings import BuildSettings
 
     if not SAMPLE.exists():
         raise AtlasError(f"the sample dataset is missing ({SAMPLE}); run Atlas from a clone of its repository")
     if rebuild or not MapDir(out).is_map():
-        settings = BuildSettings(text_columns=("description",), id_column="package", seed=42)
+        settings = build_settings("description", id="package", seed=42)
         run_build(SAMPLE, out, settings, force=True, quiet=quiet, log=_log)
     else:
         _log(f"the sample map is already built in {out} (pass --rebuild to build it again)")
@@ -216,20 +193,12 @@ def _reason_option(function):
     return click.option("--reason", default="", help="Why: kept in the log and the report.")(function)
 
 
-def _select(topics: tuple[int, ...], where: str | None) -> dict:
-    """The selection predicate of --topic / --where (exactly one kind)."""
-    if bool(topics) == bool(where):
-        raise AtlasError("choose the records with --topic ID (repeatable) or --where FILTER")
-    if where:
-        return {"select": [{"op": "replace", "where": where}]}
-    return {"select": [{"op": "add", "topic": t} for t in topics]}
-
-
 def _quota(spec: str, level: int, seed: int) -> dict:
+    """The arguments of Curation.quota from `--quota cap=N|cap_pct=P|target=T`."""
     name, _, value = spec.partition("=")
     kinds = {"cap": int, "cap_pct": float, "target": int}
     try:
-        return {"quota": {"level": level, "seed": seed, name: kinds[name](value)}}
+        return {"level": level, "seed": seed, name: kinds[name](value)}
     except (KeyError, ValueError):
         raise AtlasError(f"--quota is cap=N, cap_pct=P or target=T, not {spec!r}") from None
 
@@ -260,15 +229,11 @@ def _edit(map_dir: Path, action: str, predicate: dict, *, tag: str | None = None
 def remove(map_dir, topics, where, duplicates, keep, prefer, near_threshold, semantic_threshold, quota, level,
            seed, preview, reason) -> None:
     """Remove records: a topic, a filter, duplicates or a quota. Undo with `atlas undo`."""
-    if sum(map(bool, ((topics or where), duplicates, quota))) != 1:
-        raise AtlasError("remove needs one of --topic / --where, --duplicates or --quota")
-    if duplicates:
-        predicate = {"duplicates": {"keep": keep, "near_threshold": near_threshold,
-                                    "semantic_threshold": semantic_threshold, "prefer": list(prefer)}}
-    elif quota:
-        predicate = _quota(quota, level, seed)
-    else:
-        predicate = _select(topics, where)
+    from atlas.curation import removal
+
+    predicate = removal(topics, where, duplicates=dict(
+        keep=keep, near_threshold=near_threshold, semantic_threshold=semantic_threshold, prefer=list(prefer),
+    ) if duplicates else None, quota=_quota(quota, level, seed) if quota else None)
     if preview:
         _preview(map_dir, predicate)
     else:
@@ -280,8 +245,7 @@ def _preview(map_dir: Path, predicate: dict) -> None:
 
     if "quota" not in predicate:
         raise AtlasError("--preview goes with --quota")
-    curation = Curation(map_dir)
-    for row in curation.quota(**predicate["quota"]).preview(curation.labels()):
+    for row in Curation(map_dir).quota_preview(**predicate["quota"]):
         click.echo(f"{row['topic_id']:>6}  {row['before']:>8,} {row['share_before']:6.1%}  ->  "
                    f"{row['after']:>8,} {row['share_after']:6.1%}  {row['label']}")
 
@@ -293,7 +257,9 @@ def _tag_command(action: str, help_text: str) -> click.Command:
     @_selection_options
     @_reason_option
     def command(map_dir, name, topics, where, reason) -> None:
-        _edit(map_dir, action, _select(topics, where), tag=name, reason=reason)
+        from atlas.curation import select
+
+        _edit(map_dir, action, select(topics, where), tag=name, reason=reason)
 
     return command
 
@@ -309,7 +275,9 @@ untag = _tag_command("untag", "Take tag NAME off records.")
 @_reason_option
 def restore(map_dir, topics, where, everything, reason) -> None:
     """Bring removed records back."""
-    predicate = {"select": [{"op": "replace", "where": "removed = true"}]} if everything else _select(topics, where)
+    from atlas.curation import RESTORE_ALL, select
+
+    predicate = RESTORE_ALL if everything else select(topics, where)
     _edit(map_dir, "restore", predicate, reason=reason)
 
 
@@ -332,8 +300,6 @@ def _step(map_dir: Path, action: str) -> None:
 
     curation = Curation(map_dir)
     entry = curation.undo() if action == "undo" else curation.redo()
-    if entry is None:
-        raise AtlasError(f"nothing to {action}")
     click.echo(f"{action}: edit {entry.target} ({entry.count:,} records)")
 
 

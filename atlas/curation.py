@@ -17,6 +17,7 @@ import typing
 from collections.abc import Sequence
 from contextlib import closing
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +27,7 @@ from atlas import duplicates
 from atlas.balance import Quota, quota
 from atlas.edits import EDIT_ACTIONS, EditLog, EditState, Entry, stacks
 from atlas.errors import AtlasError
-from atlas.export import export, parse_extras
+from atlas.export import export, export_table, parse_extras, tag_lists
 from atlas.filters import Frame, Search
 from atlas.mapdir import MapDir
 from atlas.schema import DUP_SURVIVOR, ID, LABEL, LEVEL, TOPIC_ID, check_level, topic_column
@@ -34,7 +35,10 @@ from atlas.selection import map_bound, resolve
 from atlas.settings import DedupSettings
 
 Groups = duplicates.Groups  # the face names these types through the facade
-__all__ = ["SEMANTIC_MATCHES", "Curation", "Groups", "parse_extras"]
+__all__ = ["RESTORE_ALL", "SEMANTIC_MATCHES", "Curation", "Entry", "Groups", "parse_extras", "removal", "select"]
+
+if TYPE_CHECKING:
+    from atlas.query import MapData
 
 SEMANTIC_MATCHES = 1000  # `semantic ~ "words"` matches the records nearest the words
 
@@ -124,13 +128,28 @@ class Curation:
         return self.log.append(action, self.ids.filter(self.resolve(predicate)), predicate=predicate,
                                tag=tag, reason=reason)
 
-    def undo(self) -> Entry | None:
-        self.check()
-        return self.log.undo()
+    @classmethod
+    def of(cls, data: MapData) -> Curation:
+        """The Curation of a loaded map (atlas.query.MapData), sharing its tables, keyword index
+        and embedder instead of loading them again."""
+        return cls(data.mapdir, search=data.keyword_positions,
+                   semantic=lambda query: data.semantic_positions(query, SEMANTIC_MATCHES)[0],
+                   points=data.points, records=data.records)
 
-    def redo(self) -> Entry | None:
+    def undo(self) -> Entry:
+        """Step back over the latest edit in force; AtlasError when there is none."""
+        return self._step("undo")
+
+    def redo(self) -> Entry:
+        """Re-apply the latest undone edit; AtlasError when there is none."""
+        return self._step("redo")
+
+    def _step(self, action: str) -> Entry:
         self.check()
-        return self.log.redo()
+        entry = self.log.undo() if action == "undo" else self.log.redo()
+        if entry is None:
+            raise AtlasError(f"nothing to {action}")
+        return entry
 
     @cached_property
     def _pairs(self) -> pa.Table:
@@ -176,6 +195,10 @@ class Curation:
         """Each record's topic id at `level`, in points order."""
         return self.frame.points.column(topic_column(self.level(level))).to_numpy()
 
+    def quota_preview(self, **args) -> list[dict]:
+        """Per topic, the kept records and shares before and after a quota (Curation.quota's arguments)."""
+        return self.quota(**_arguments(self.quota, args, "quota")).preview(self.labels())
+
     def labels(self) -> dict[int, str]:
         return dict(zip(self.topics.column(TOPIC_ID).to_pylist(), self.topics.column(LABEL).to_pylist()))
 
@@ -183,6 +206,15 @@ class Curation:
                where: str | None = None) -> int:
         """Write the kept records to the parquet file `out` (atlas.export); returns the row count."""
         return export(self, out, extras=extras, include_removed=include_removed, where=where)
+
+    def tag_lists(self, positions: np.ndarray) -> pa.ListArray:
+        """Each record's tags (list<string>, sorted by name) for the records at `positions`."""
+        return tag_lists(self.state().tags, positions)
+
+    def export_table(self, *, extras: tuple[str, ...] = (), include_removed: bool = False,
+                     where: str | None = None) -> pa.Table:
+        """The table `export` writes (atlas.export), in memory."""
+        return export_table(self, extras=extras, include_removed=include_removed, where=where)
 
     def report_html(self) -> str:
         """The before/after curation report as one self-contained HTML page (atlas.curation_report)."""
@@ -247,6 +279,31 @@ class Curation:
         from atlas.query import MapData
 
         return self._checked(MapData(self.mapdir))
+
+
+RESTORE_ALL = {"select": [{"op": "replace", "where": "removed = true"}]}
+
+
+def select(topics: Sequence[int] = (), where: str | None = None) -> dict:
+    """The predicate of records chosen by topic ids (any level) or by a filter: exactly one kind."""
+    if bool(topics) == bool(where):
+        raise AtlasError("choose the records with topic (ids at any level) or where (a filter): one of the two")
+    if where:
+        return {"select": [{"op": "replace", "where": where}]}
+    return {"select": [{"op": "add", "topic": int(t)} for t in topics]}
+
+
+def removal(topics: Sequence[int] = (), where: str | None = None, duplicates: dict | None = None,
+            quota: dict | None = None) -> dict:
+    """The predicate of a removal: a selection (topics or where), duplicates (the arguments of
+    Curation.duplicate_removals) or a quota (those of Curation.quota): exactly one."""
+    if sum(map(bool, ((topics or where), duplicates is not None, quota is not None))) != 1:
+        raise AtlasError("remove needs one of topic / where, duplicates or quota")
+    if duplicates is not None:
+        return {"duplicates": duplicates}
+    if quota is not None:
+        return {"quota": quota}
+    return select(topics, where)
 
 
 def _predicate(predicate) -> tuple[str, dict | list]:

@@ -29,8 +29,16 @@ PREFIX = "atlas_"
 
 def export(mapdir: str | os.PathLike | Curation, out: str | os.PathLike, *,
            extras: tuple[str, ...] = EXTRAS, include_removed: bool = False, where: str | None = None) -> int:
-    """Write the records that are kept (not removed unless `include_removed`, matching the
-    filter `where`) to `out`; returns the row count.
+    """Write `export_table` to `out` (atomically); returns the row count."""
+    table = export_table(mapdir, extras=extras, include_removed=include_removed, where=where)
+    write_atomic(Path(out), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    return table.num_rows
+
+
+def export_table(mapdir: str | os.PathLike | Curation, *, extras: tuple[str, ...] = EXTRAS,
+                 include_removed: bool = False, where: str | None = None) -> pa.Table:
+    """The records that are kept (not removed unless `include_removed`, matching the filter
+    `where`), in input order with the input's columns and types.
 
     Extras, as columns named atlas_*: `topic_labels` (atlas_topic_0.. the label per level),
     `dup` (atlas_dup_group, atlas_dup_kind, atlas_dup_survivor) and `tags` (atlas_tags,
@@ -48,8 +56,7 @@ def export(mapdir: str | os.PathLike | Curation, out: str | os.PathLike, *,
         if name in table.column_names:
             raise AtlasError(f"the input already has a column {name!r}; rename it, or export without that extra")
         table = table.append_column(name, column)
-    write_atomic(Path(out), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-    return table.num_rows
+    return table
 
 
 def parse_extras(text: str) -> tuple[str, ...]:

@@ -222,6 +222,11 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def default_out(source: Path) -> Path:
+    """Where a map of `source` goes when no directory is named: `SOURCE-STEM_map`."""
+    return Path(f"{Path(source).stem}_map")
+
+
 def staging_for(out: Path) -> MapDir:
     """The hidden sibling a build writes into before it is renamed to `out`."""
     return MapDir(out.parent / f".{out.name}.partial")

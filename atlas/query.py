@@ -36,6 +36,7 @@ SNIPPET = 200
 KEYWORD_CANDIDATES = 20_000
 EXACT_SEARCH_LIMIT = SearchSettings.index_from  # a map without an ANN index above this probes topics
 PROBE_TOPICS = 24
+SEARCH_MODES = ("keyword", "semantic")
 
 
 class MapData:
@@ -134,6 +135,12 @@ class MapData:
     def topic_summary(self, topic_id: int) -> dict:
         t = self.topics[topic_id]
         return {"topic_id": topic_id, "level": t[LEVEL], "label": t[LABEL]}
+
+    def search(self, query: str, mode: str, limit: int) -> list[dict]:
+        """The records a `keyword` or `semantic` search finds, best first."""
+        if mode not in SEARCH_MODES:
+            raise AtlasError(f"search mode is {' or '.join(SEARCH_MODES)}, not {mode!r}")
+        return self.keyword_search(query, limit) if mode == "keyword" else self.semantic_search(query, limit)
 
     def keyword_search(self, query: str, limit: int) -> list[dict]:
         """Full-text search (SQLite FTS5, ranked by BM25): every word must match; the last may be a prefix."""

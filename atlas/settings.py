@@ -6,12 +6,16 @@ The CLI, the library and the manifest all read these; nothing else repeats them.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
+from atlas.errors import AtlasError
 
-def _help(default, text: str):
-    return field(default=default, metadata={"help": text})
+
+def _help(default, text: str, choices: tuple[str, ...] | None = None):
+    return field(default=default, metadata={"help": text, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,8 @@ class KeywordSettings:
 @dataclass(frozen=True)
 class LabelSettings:
     method: str | None = _help(
-        None, "llm | keywords (None: llm when a model is installed, else keywords with a notice)"
+        None, "llm | keywords (None: llm when a model is installed, else keywords with a notice)",
+        choices=("llm", "keywords"),
     )
     model: str | None = _help(
         None, "a bundled model name (smollm2, gemma3-270m) or PATH to a .gguf file (None: smollm2)"
@@ -97,7 +102,8 @@ class BuildSettings:
     text_columns: tuple[str, ...]
     id_column: str | None = None
     embeddings_column: str | None = None
-    input_format: str | None = None
+    input_format: str | None = _help(None, "input format (None: from the file's extension)",
+                                     choices=("parquet", "csv", "tsv", "jsonl"))
     skip_bad_lines: bool = False  # leave out CSV/TSV/JSONL lines that cannot be read, listing them
     seed: int | None = None  # None: parallel UMAP and NN-descent, not reproducible
     embed: EmbedSettings = field(default_factory=EmbedSettings)
@@ -111,6 +117,87 @@ class BuildSettings:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# The names `atlas build`'s options go by (--labels -> label.method), beside the field names.
+OPTION_NAMES = {"id": "id_column", "format": "input_format", "embeddings": "embeddings_column",
+                "labels": "method", "llm": "model", "llm_threads": "threads"}
+
+
+def build_settings(text_columns: str | typing.Sequence[str], **options) -> BuildSettings:
+    """BuildSettings from flat options, checked: a field of BuildSettings (`seed`, or a whole
+    stage: `label=LabelSettings(...)`), a field of any stage by its name (`embedder`,
+    `min_cluster_size`, `near_threshold`) or an `atlas build` option's name (`labels`, `llm`).
+    The CLI and `atlas.build` both build their settings here."""
+    texts = (text_columns,) if isinstance(text_columns, str) else tuple(text_columns)
+    if not texts or not all(isinstance(t, str) and t for t in texts):
+        raise AtlasError(f"text is a column name or a list of them, not {text_columns!r}")
+    top, stages = {"text_columns": texts}, {}
+    places = _places()
+    for name, value in options.items():
+        if name not in places:
+            raise AtlasError(f"unknown setting {name!r}; allowed: {', '.join(sorted(places))}")
+        stage, cls, key = places[name]
+        _check(cls, key, value, name)
+        values = stages.setdefault(stage, {}) if stage else top
+        if key in values:
+            raise AtlasError(f"{name} sets {key}, which another option already set; give one of them")
+        values[key] = value
+    settings = BuildSettings(**top)
+    return replace(settings, **{stage: replace(getattr(settings, stage), **values)
+                                for stage, values in stages.items()})
+
+
+def choices(cls: type, name: str) -> tuple[str, ...]:
+    """The values a settings field allows (its metadata), for the CLI's choices."""
+    return next(f.metadata["choices"] for f in fields(cls) if f.name == name)
+
+
+def _places() -> dict[str, tuple[str | None, type, str]]:
+    """Option name -> (stage or None for the top level, dataclass, field name)."""
+    places: dict[str, tuple[str | None, type, str]] = {}
+    for top in fields(BuildSettings):
+        stage = top.default_factory if is_dataclass(top.default_factory) else None
+        places[top.name] = (None, BuildSettings, top.name)
+        for f in fields(stage) if stage else ():
+            if f.name in places:  # a new field must not shadow another: give it its own name
+                raise TypeError(f"settings field {f.name!r} is not unique")
+            places[f.name] = (top.name, stage, f.name)
+    del places["text_columns"]  # passed on its own
+    places.update({alias: places[name] for alias, name in OPTION_NAMES.items()})
+    return places
+
+
+def _check(cls: type, key: str, value, name: str) -> None:
+    """AtlasError unless `value` fits the field's type and choices."""
+    spec = next(f for f in fields(cls) if f.name == key)
+    allowed = spec.metadata.get("choices")
+    if allowed and value is not None and value not in allowed:
+        raise AtlasError(f"{name} is one of {', '.join(allowed)}, not {value!r}")
+    hint = typing.get_type_hints(cls)[key]
+    if not _fits(value, hint):
+        raise AtlasError(f"{name} takes {_type_name(hint)}, not {value!r}")
+
+
+def _fits(value, hint) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is tuple:
+        return isinstance(value, tuple)
+    return isinstance(value, hint)
+
+
+def _type_name(hint) -> str:
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(h) for h in typing.get_args(hint))
+    return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 def cache_dir() -> Path:

@@ -191,7 +191,7 @@ def serve(monkeypatch, small_map, *args):
     from atlas.cli import main
 
     started = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(app=app, **kw))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server, sockets: started.update(app=server.config.app))
     result = CliRunner().invoke(main, ["serve", str(small_map.path), "--port", str(free_port()), *args])
     return result, started.get("app")
 

@@ -203,7 +203,8 @@ def minhash(norm: pa.StringArray, hasher, size: int | None, num_perm: int, seed:
 
 def _utf8_buffers(norm: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
     """The bytes of a string array and its int64 offsets (N + 1) into them."""
-    offsets = np.frombuffer(norm.buffers()[1], np.int32)[norm.offset:norm.offset + len(norm) + 1]
+    width = np.int64 if pa.types.is_large_string(norm.type) else np.int32  # a pandas or polars table: large
+    offsets = np.frombuffer(norm.buffers()[1], width)[norm.offset:norm.offset + len(norm) + 1]
     data = np.frombuffer(norm.buffers()[2], np.uint8) if norm.buffers()[2] else np.zeros(0, np.uint8)
     return data, offsets.astype(np.int64)
 

@@ -105,6 +105,11 @@ class RayEngine:
                 "cpus": self.cpus, "gpus": self.gpus}
 
 
+def engine_for(ray: str | None) -> Engine | None:
+    """The engine `--ray` / `ray=` names: Ray on ADDRESS or `auto`; None (this process) without one."""
+    return RayEngine(ray) if ray else None
+
+
 def concat(batches: Iterable[Batch]) -> Batch:
     """One dict of arrays from a run of batches."""
     parts: dict[str, list[np.ndarray]] = {}

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from atlas.curation import SEMANTIC_MATCHES, Curation
+from atlas.curation import Curation
 from atlas.mapdir import MapDir
 from atlas.palette import topic_colors
 from atlas.query import MapData
@@ -28,9 +28,10 @@ EMBEDDER_DELAY_S = 4.0
 
 
 def create_app(map_dir: Path, *, token: str | None = None, hosts: Iterable[str] = (),
-               tile_cache_bytes: int = DISK_BYTES) -> FastAPI:
+               frame_ancestors: tuple[str, ...] = (), tile_cache_bytes: int = DISK_BYTES) -> FastAPI:
     """The app for one map. `token`: every request must carry it (None: none needed, for a
-    loopback bind only); `hosts`: Host names served besides loopback's ("*": any). Writes need
+    loopback bind only); `hosts`: Host names served besides loopback's ("*": any);
+    `frame_ancestors`: the pages that may show it in a frame (none by default). Writes need
     `app.state.secret` (the page gets it in index.html) or the token in X-Atlas-Token."""
     data = MapData(MapDir(map_dir))
     build = data.mapdir.build_id()  # tile URLs and the tile cache carry it
@@ -45,11 +46,9 @@ def create_app(map_dir: Path, *, token: str | None = None, hosts: Iterable[str] 
         loader = threading.Timer(EMBEDDER_DELAY_S, lambda: data.embedder)
         loader.daemon = True
         loader.start()
-    policy = Policy.create(hosts=hosts, token=token)
+    policy = Policy.create(hosts=hosts, token=token, frame_ancestors=frame_ancestors)
     app = FastAPI(title="Atlas", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
-    curation = Curation(data.mapdir, search=data.keyword_positions,
-                        semantic=lambda query: data.semantic_positions(query, SEMANTIC_MATCHES)[0],
-                        points=data.points, records=data.records)
+    curation = Curation.of(data)
     app.state.data, app.state.tiles, app.state.colors = data, renderer, colors
     app.state.map_build_id = build
     app.state.views = Views(curation, data)

@@ -84,10 +84,7 @@ async def search(
     data = request.app.state.data
     if not q.strip():
         raise bad_request("the query is empty")
-    if mode == "keyword":
-        results = await run_in_threadpool(data.keyword_search, q, limit)
-    else:
-        if data.manifest["embedder"].get("spec") is None:
-            raise bad_request("this map was built from precomputed vectors: semantic search is off")
-        results = await run_in_threadpool(data.semantic_search, q, limit)
+    if mode == "semantic" and data.manifest["embedder"].get("spec") is None:
+        raise bad_request("this map was built from precomputed vectors: semantic search is off")
+    results = await run_in_threadpool(data.search, q, mode, limit)
     return {"query": q, "mode": mode, "results": results}

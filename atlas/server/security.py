@@ -11,7 +11,8 @@ docs/SECURITY.md explains the model; in order, each request meets:
    none, and a same-origin Origin when it sends one. Form posts, text/plain and cross-site
    fetches: 403. A body over MAX_BODY bytes: 413.
 4. Headers on every response: a Content-Security-Policy that allows only the app's own scripts,
-   styles and images and no framing, nosniff, no referrer.
+   styles and images and no framing (a notebook's server, Map.serve, lets local notebook pages
+   frame it: NOTEBOOK_FRAME_ANCESTORS), nosniff, no referrer.
 """
 
 from __future__ import annotations
@@ -42,10 +43,15 @@ MAX_BODY = 1 << 20
 SECRET_HEADER = "x-atlas-token"
 SECRET_META = '<meta name="atlas-token" content="">'
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP_SOURCES = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+               "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'")
+CSP = f"{CSP_SOURCES}; frame-ancestors 'none'"
 HEADERS = {"content-security-policy": CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer",
            "x-frame-options": "DENY", "cross-origin-resource-policy": "same-origin"}
+# Pages on this machine that may show the map in a frame when a notebook asks (Map.show):
+# Jupyter on a loopback port, and VS Code's notebook views.
+NOTEBOOK_FRAME_ANCESTORS = ("'self'", "http://localhost:*", "http://127.0.0.1:*", "https://localhost:*",
+                            "https://127.0.0.1:*", "vscode-webview:")
 
 
 @dataclass(frozen=True)
@@ -57,14 +63,25 @@ class Policy:
     secret: str
     token: str | None = None
     max_body: int = MAX_BODY
+    frame_ancestors: tuple[str, ...] = ()  # pages that may frame the app (CSP sources); none by default
 
     @classmethod
-    def create(cls, *, hosts: Iterable[str] = (), token: str | None = None, max_body: int = MAX_BODY) -> Policy:
-        return cls(LOOPBACK | {host_name(h) for h in hosts}, secrets.token_urlsafe(24), token or None, max_body)
+    def create(cls, *, hosts: Iterable[str] = (), token: str | None = None, max_body: int = MAX_BODY,
+               frame_ancestors: tuple[str, ...] = ()) -> Policy:
+        return cls(LOOPBACK | {host_name(h) for h in hosts}, secrets.token_urlsafe(24), token or None, max_body,
+                   tuple(frame_ancestors))
+
+    def headers(self) -> dict[str, str]:
+        """HEADERS, with framing allowed to `frame_ancestors` when there are any."""
+        if not self.frame_ancestors:
+            return HEADERS
+        framed = f"{CSP_SOURCES}; frame-ancestors {' '.join(self.frame_ancestors)}"
+        return {name: value for name, value in HEADERS.items() if name != "x-frame-options"} | \
+            {"content-security-policy": framed}
 
 
 class Guard:
-    """The ASGI middleware: refuses what `Policy` forbids with a JSON reason, and adds HEADERS."""
+    """The ASGI middleware: refuses what `Policy` forbids with a JSON reason, and adds its headers."""
 
     def __init__(self, app: ASGIApp, policy: Policy):
         self.app, self.policy = app, policy
@@ -78,7 +95,7 @@ class Guard:
             return
         headers = Headers(scope=scope)
         extra = MutableHeaders()
-        send = _adding(send, extra)
+        send = _adding(send, extra, self.policy.headers())
         try:
             if self.authenticate(scope, headers):
                 extra.append("set-cookie", _cookie(headers, self.policy.token))
@@ -212,12 +229,12 @@ def _cookie(headers: Headers, token: str) -> str:
     return f"{_cookie_name(headers)}={token}; HttpOnly; SameSite=Strict; Path=/"
 
 
-def _adding(send: Send, extra: MutableHeaders) -> Send:
-    """`send` with HEADERS (unless the route set its own) and `extra` added to the response."""
+def _adding(send: Send, extra: MutableHeaders, security: dict[str, str]) -> Send:
+    """`send` with the `security` headers (unless the route set its own) and `extra` added to the response."""
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = MutableHeaders(scope=message)
-            for name, value in HEADERS.items():
+            for name, value in security.items():
                 if name not in headers:
                     headers[name] = value
             for name, value in extra.raw:

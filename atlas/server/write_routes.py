@@ -13,7 +13,6 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from atlas.server.curation_views import Views
-from atlas.server.errors import bad_request
 
 router = APIRouter()
 
@@ -49,8 +48,6 @@ def redo(request: Request) -> dict:
 
 def _step(request: Request, action: str) -> dict:
     views = _views(request)
-    entry = views.curation.undo() if action == "undo" else views.curation.redo()
-    if entry is None:
-        raise bad_request(f"nothing to {action}")
+    entry = views.curation.undo() if action == "undo" else views.curation.redo()  # none: AtlasError, a 400
     return {"edit": {"seq": entry.seq, "action": entry.action, "target": entry.target, "count": entry.count},
             **views.state()}
