@@ -139,6 +139,8 @@ def as_table(data) -> pa.Table:
     if isinstance(data, pa.Table):
         return data
     library = type(data).__module__.partition(".")[0]
+    if library == "datasets" and isinstance(data, dict):
+        raise AtlasError(f"a DatasetDict holds several splits ({', '.join(data)}); pass one, e.g. data[split]")
     try:
         if library == "pandas" and hasattr(data, "columns"):
             return pa.Table.from_pandas(data, preserve_index=False)
@@ -148,8 +150,6 @@ def as_table(data) -> pa.Table:
             return data.with_format("arrow")[:]
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
         raise AtlasError(f"the {library} table cannot be converted to Arrow: {e}") from None
-    if library == "datasets" and isinstance(data, dict):
-        raise AtlasError(f"a DatasetDict holds several splits ({', '.join(data)}); pass one, e.g. data[split]")
     raise AtlasError(f"data is {DATA_TYPES}, not {type(data).__module__}.{type(data).__name__}")
 
 
