@@ -11,7 +11,6 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,7 +91,7 @@ def build(data, text: str | Sequence[str], *, id: str | None = None, out: str | 
         out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="atlas-")) / "map"
         out.parent.mkdir(parents=True, exist_ok=True)
         source = out.parent / f"{out.name}.source.parquet"
-        _write_parquet(table, source)
+        _write_source(table, source, out, force)
     log = (lambda _: None) if quiet else (lambda message: print(message, file=sys.stderr))
     built = run_build(source, out, settings, engine=engine_for(ray), force=force, quiet=quiet, log=log)
     return Map(built.path)
@@ -153,10 +152,20 @@ def as_table(data) -> pa.Table:
     raise AtlasError(f"data is {DATA_TYPES}, not {type(data).__module__}.{type(data).__name__}")
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
+def _write_source(table: pa.Table, source: Path, out: Path, force: bool) -> None:
+    """Write a table to build from as `source`; the source of a map at `out` stays until the
+    table is known to be that same source (or `force`)."""
     import pyarrow.parquet as pq
 
-    pq.write_table(table, path, compression="zstd")
+    from atlas.mapdir import check_target, file_hash
+
+    tmp = source.with_name(f".{source.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        check_target(out, file_hash(tmp), force)
+        os.replace(tmp, source)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class Map:
@@ -167,20 +176,16 @@ class Map:
     path : str or os.PathLike
         The map directory.
 
-    Attributes
-    ----------
-    manifest : dict
-        The map's manifest.json: counts, columns, settings, models and stage timings.
-
     Notes
     -----
-    The tables are read once, on first use; open the map again after a rebuild. The edit
-    log is read afresh by every call, so edits made by the CLI or the page show at once.
+    The tables are read on first use, and again after the map is rebuilt. The edit log is
+    read afresh by every call, so edits made by the CLI or the page show at once.
     """
 
     def __init__(self, path: str | os.PathLike):
         self._mapdir = MapDir(path)
-        self.manifest = self._mapdir.manifest()
+        self._mapdir.manifest()  # a clear error when `path` is not a map
+        self._loaded: tuple[MapData, Curation] | None = None
         self._server: Background | None = None
 
     @property
@@ -192,15 +197,27 @@ class Map:
         return (f"<atlas.Map {str(self.path)!r}: {self.manifest['records']:,} records, "
                 f"topics per level {self.manifest['topics_per_level']}>")
 
-    @cached_property
+    @property
+    def manifest(self) -> dict:
+        """The map's manifest.json: counts, columns, settings, models and stage timings."""
+        return self._mapdir.manifest()
+
+    @property
     def _data(self) -> MapData:
+        return self._load()[0]
+
+    @property
+    def _curation(self) -> Curation:
+        return self._load()[1]
+
+    def _load(self) -> tuple[MapData, Curation]:
+        """The map's tables, read on first use and read again when the directory was rebuilt since."""
         from atlas.query import MapData
 
-        return MapData(self._mapdir)
-
-    @cached_property
-    def _curation(self) -> Curation:
-        return Curation.of(self._data)
+        if self._loaded is None or self._loaded[1].build_id != self._mapdir.build_id():
+            data = MapData(self._mapdir)
+            self._loaded = data, Curation.of(data)
+        return self._loaded
 
     # ---- reading ----
 

@@ -52,6 +52,12 @@ def test_a_dataframe_and_an_arrow_table_give_the_map_the_cli_builds(from_pandas,
         assert built.topics[["label", "size"]].equals(atlas.open(small_map.path).topics[["label", "size"]])
         assert built.records["package"].tolist() == small_table.column("package").to_pylist()
     assert from_pandas.records.columns.tolist() == [*small_table.column_names, "id"]
+    with pytest.raises(AtlasError, match="holds a map of another source"):
+        atlas.build(small_table.slice(0, 200), text="description", out=tmp_path / "arrow", quiet=True, **SMALL)
+    assert pq.read_table(source).equals(small_table)  # the map's source stays
+    atlas.build(small_table.slice(0, 200), text="description", out=tmp_path / "arrow", force=True, quiet=True,
+                **SMALL)
+    assert len(from_arrow.records) == 200 and from_arrow.manifest["records"] == 200  # read again after a rebuild
 
 
 def test_topics_table(from_pandas):
