@@ -204,3 +204,55 @@ def test_curate_and_export(page, server, tmp_path):
 
 def test_the_page_runs_under_its_content_security_policy(page):
     assert BLOCKED == []  # after every test above drove the page
+
+
+def test_a_notebook_page_frames_map_show_and_curates_through_it(small_map, tmp_path):
+    """Map.show's server in an IFrame of a page on another localhost port, as Jupyter shows it:
+    tiles load, and an edit made in the frame lands in the log the Map reads."""
+    import http.server
+    import threading
+
+    import atlas
+
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (scripts/setup --dev installs it)")
+    from playwright.sync_api import sync_playwright
+
+    m = atlas.open(shutil.copytree(small_map.path, tmp_path / "map"))
+    entry = m.remove(topic=0)
+    frame = m.show()
+    notebook = f'<html><body><iframe id="map" src="{frame.src}" width="1200" height="800"></iframe></body></html>'
+
+    class Notebook(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(notebook.encode())
+
+        def log_message(self, *args):
+            pass
+
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Notebook)
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    refused = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page()
+            page.on("console", lambda m: refused.append(m.text) if "refused" in m.text.lower() else None)
+            page.goto(f"http://localhost:{host.server_address[1]}/")
+            page.frame_locator("#map").locator("img.leaflet-tile-loaded").first.wait_for(timeout=60_000)
+            framed = next(f for f in page.frames if f.url == frame.src)
+            status = framed.evaluate("""async () => {
+                const secret = document.querySelector('meta[name=atlas-token]').content;
+                const headers = {'Content-Type': 'application/json', 'X-Atlas-Token': secret};
+                return (await fetch('/api/undo', {method: 'POST', headers})).status;
+            }""")
+            browser.close()
+    finally:
+        host.shutdown()
+        m.stop()
+    assert status == 200 and refused == []
+    assert m.edits["in_force"].tolist() == [False, False] and m.edits["target"].tolist()[1] == entry.seq
