@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from conftest import SMALL_SETTINGS as SETTINGS
+from test_spatial import assert_tiles_are_runs
 
 from atlas.cli import main
 from atlas.errors import AtlasError
@@ -34,6 +35,7 @@ def test_map_directory_contract(small_map, small_table):
                       "morton": "uint32"}
     assert sorted(points.column("row").to_pylist()) == list(range(400))
     assert (np.diff(points.column("morton").to_numpy().astype(np.int64)) >= 0).all()
+    assert_tiles_are_runs(small_map, range(1, 9))
     rows = points.column("row").to_numpy()
     assert points.column("id").to_pylist() == np.array(records.column("id").to_pylist())[rows].tolist()
     emb = small_map.embeddings()
@@ -102,8 +104,15 @@ def test_interrupted_build_resumes_from_saved_chunks(tmp_path, small_table, monk
 
 def test_same_seed_same_map(tmp_path, small_parquet, small_map):
     again = build(small_parquet, tmp_path / "again")
-    assert np.array_equal(again.points(["x"]).column("x").to_numpy(),
-                          small_map.points(["x"]).column("x").to_numpy())
+    assert again.points().equals(small_map.points())
+    assert again.topics().equals(small_map.topics())
+    assert again.dup_pairs().equals(small_map.dup_pairs())
+    assert np.array_equal(again.embeddings(), small_map.embeddings())
+    assert all(np.array_equal(a, b) for a, b in zip(again.neighbors(), small_map.neighbors()))
+    varies = {"created", "source", "stages", "total_seconds"}  # when, from which path, how long
+    first, second = small_map.manifest(), again.manifest()
+    assert {k: v for k, v in second.items() if k not in varies} == {k: v for k, v in first.items() if k not in varies}
+    assert second["source"]["hash"] == first["source"]["hash"]
 
 
 def test_cli_build_info_and_errors(tmp_path, small_parquet):

@@ -164,9 +164,23 @@ def test_tokens_and_tree():
     assert type(tree).__name__ == "Not" and type(tree.item).__name__ == "Or"
 
 
-def test_no_python_evaluation(frame):
-    with pytest.raises(AtlasError):
-        frame.mask("__import__('os').system('true') = 1")
+RUN = "__import__('pathlib').Path('ran').touch()"  # as Python, this creates the file ./ran
+
+
+@pytest.mark.parametrize("text, excerpt, at", [
+    (f"{RUN} = 1", ".Path('ran')", 22),
+    (f"n = {RUN}", ".Path('ran')", 26),
+    (f"n = 1 or {RUN}", ".Path('ran')", 31),
+    (f'lang = "en"; {RUN}', "; __import__", 12),
+])
+def test_no_python_evaluation(frame, tmp_path, monkeypatch, text, excerpt, at):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AtlasError) as error:
+        frame.mask(text)
+    assert str(error.value) == f"filter: unexpected {excerpt!r} at character {at} of {text!r}"
+    assert not (tmp_path / "ran").exists()
+    with pytest.raises(AtlasError, match="^filter: unknown column '__class__'; columns are: lang, score, n"):
+        frame.mask("`__class__` = 1")
 
 
 # ---- limits: every one is an AtlasError naming it, never a RecursionError or ValueError ----

@@ -1,34 +1,63 @@
-"""The HTTP API, in process, on a small real map."""
+"""The HTTP API, in process, on a small real map. Each test gets its own copy of the map (its own
+edit log and tile cache), so no test depends on another or on their order. Expected values are
+computed here from the map's tables with numpy, not by the code under test."""
 
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from atlas.server.app import create_app
 
 
-@pytest.fixture(scope="module")
-def client(small_map, local_client):
-    return local_client(create_app(small_map.path))
+@pytest.fixture
+def client(curated, local_client):
+    return local_client(create_app(curated.path))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def info(client):
     return client.get("/api/map").json()
 
 
-def test_map_and_topics(client, info):
-    assert info["records"] == 400 and info["levels"] == 2 and len(info["world"]) == 3
+@pytest.fixture
+def points(curated):
+    """The map's points as numpy columns, with each record's topic at every level."""
+    table = curated.points()
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+
+
+def count_topics(topics: np.ndarray) -> dict[int, int]:
+    ids, counts = np.unique(topics, return_counts=True)
+    return dict(zip(ids.tolist(), counts.tolist()))
+
+
+def by_topic(breakdown: dict) -> dict[int, int]:
+    """{topic id: count} of a per-topic breakdown the API returns."""
+    return {t["topic_id"]: t["count"] for t in breakdown["topics"]}
+
+
+def in_topic(points, topic: int) -> np.ndarray:
+    """What `{"topic": id}` selects: the topic at its own level, subtopics included (ids are unique across levels)."""
+    return np.any([points[name] == topic for name in points if name.startswith("topic_")], axis=0)
+
+
+def test_map_and_topics(client, info, curated):
+    levels = curated.manifest()["levels"]
+    assert info["records"] == 400 and info["levels"] == levels and len(info["world"]) == 3
     topics = client.get("/api/topics").json()
-    assert len(topics) == sum(info["topics_per_level"])
+    table = curated.topics()
+    assert [t["topic_id"] for t in topics] == table["topic_id"].to_pylist()
+    assert [t["size"] for t in topics] == table["size"].to_pylist()
+    assert info["topics_per_level"] == np.bincount(table["level"].to_numpy(), minlength=levels).tolist()
     coarse = [t for t in topics if t["level"] == 0]
     assert abs(sum(t["share"] for t in coarse) - 1) < 1e-9
     assert all(t["color"].startswith("#") and len(t["bbox"]) == 4 for t in topics)
     assert len({t["color"] for t in coarse}) == len(coarse)
 
 
-def test_tiles_are_png_and_cached(client, small_map):
+def test_tiles_are_png_and_cached(client, curated):
     response = client.get("/tiles/0/0/0.png")
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
     image = Image.open(io.BytesIO(response.content))
@@ -36,19 +65,20 @@ def test_tiles_are_png_and_cached(client, small_map):
     assert image.getchannel("A").getextrema()[1] > 0  # something is drawn
     again = client.get("/tiles/0/0/0.png", headers={"If-None-Match": response.headers["etag"]})
     assert again.status_code == 304
-    assert any(small_map.tiles_path.rglob("*.png"))
+    assert any(curated.tiles_path.rglob("*.png"))
     assert response.headers["etag"].startswith(f'"{client.get("/api/map").json()["build_id"]}-')
 
 
-def test_deep_tiles_draw_only_their_points(client, info):
-    app = client.app
-    renderer = app.state.tiles
-    z = 3
-    total = sum(renderer.rows(z, x, y)[1] - renderer.rows(z, x, y)[0] for x in range(8) for y in range(8))
-    assert total == info["records"]  # the tiles of a zoom level partition the points
-    empty = [(x, y) for x in range(8) for y in range(8) if renderer.rows(z, x, y)[0] == renderer.rows(z, x, y)[1]]
-    x, y = empty[0]
-    image = Image.open(io.BytesIO(client.get(f"/tiles/{z}/{x}/{y}.png").content))
+def test_deep_tiles_draw_only_their_points(client, info, points):
+    renderer = client.app.state.tiles
+    runs = [renderer.rows(3, x, y) for x in range(8) for y in range(8)]
+    assert sum(hi - lo for lo, hi in runs) == info["records"]  # the tiles of a zoom level partition the points
+    # a zoom-6 tile with no point in it or beside it (400 points cannot fill 4,096 tiles) is drawn empty
+    x0, y0, size = info["world"]
+    cells = np.floor((np.stack([points["x"], points["y"]], axis=1) - (x0, y0)) / size * 64).astype(int).tolist()
+    near = {(cx + dx, 63 - cy - dy) for cx, cy in cells for dx in (-1, 0, 1) for dy in (-1, 0, 1)}  # y from the top
+    x, y = next((x, y) for x in range(64) for y in range(64) if (x, y) not in near)
+    image = Image.open(io.BytesIO(client.get(f"/tiles/6/{x}/{y}.png").content))
     assert image.getchannel("A").getextrema() == (0, 0)
 
 
@@ -147,51 +177,58 @@ def test_serve_needs_a_map(tmp_path):
     assert result.exit_code == 1 and "not an Atlas map" in result.output
 
 
-# ---- curation: a copy of the map, so its edit log starts empty ----
-
-@pytest.fixture(scope="module")
-def editing(tmp_path_factory, curation_maps, local_client):
-    import shutil
-
-    path = shutil.copytree(curation_maps[0].path, tmp_path_factory.mktemp("edit") / "map")
-    return local_client(create_app(path))
-
+# ---- curation ----
 
 def kept(client) -> int:
     return client.get("/api/state").json()["kept"]
 
 
-def test_state_of_a_fresh_map(editing):
-    s = editing.get("/api/state").json()
+def test_state_of_a_fresh_map(client):
+    s = client.get("/api/state").json()
     assert s["total"] == s["kept"] == 400 and s["removed"] == 0
     assert not s["can_undo"] and not s["can_redo"] and s["log"] == [] and s["edit_seq"] == 0
 
 
-def test_select_counts_topics_and_sample(editing, info):
+def test_select_counts_topics_and_sample(client, info, points):
     x0, y0, x1, y1 = info["extent"]
     box = [x0, y0, (x0 + x1) / 2, y1]
-    s = editing.post("/api/select", json={"steps": [{"op": "replace", "box": box}]}).json()
-    assert 0 < s["count"] < 400 and s["kept"] == s["count"]
-    assert [t["level"] for t in s["topics"]] == [0, 1]
-    assert sum(t["count"] for t in s["topics"][0]["topics"]) == s["count"]
-    assert len(s["sample"]) == s["count"] and set(s["sample"][0]) == {"id", "snippet", "x", "y"}
-    both = editing.post("/api/select", json={"steps": [{"box": box}, {"op": "add", "box": [x0, y0, x1, y1]}]}).json()
-    assert both["count"] == 400
-    narrowed = editing.post("/api/select", json={"steps": [{"box": box}], "where": "text_len < 100"}).json()
-    assert narrowed["count"] <= s["count"]
+    x, y = points["x"], points["y"]
+    in_box = (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
+    s = client.post("/api/select", json={"steps": [{"op": "replace", "box": box}]}).json()
+    assert s["count"] == s["kept"] == in_box.sum()
+    for breakdown, level in zip(s["topics"], [0, info["levels"] - 1], strict=True):
+        assert breakdown["level"] == level
+        assert by_topic(breakdown) == count_topics(points[f"topic_{level}"][in_box])
+    assert sorted(p["id"] for p in s["sample"]) == sorted(points["id"][in_box].tolist())
+    both = client.post("/api/select", json={"steps": [{"box": box}, {"op": "add", "box": [x0, y0, x1, y1]}]}).json()
+    assert both["count"] == (in_box | ((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))).sum()
+    short = points["text_len"] < 100
+    narrowed = client.post("/api/select", json={"steps": [{"box": box}], "where": "text_len < 100"}).json()
+    assert narrowed["count"] == (in_box & short).sum() < in_box.sum()
+    cut = client.post("/api/select", json={"steps": [{"box": box}, {"op": "subtract", "where": "text_len < 100"}]})
+    assert cut.json()["count"] == (in_box & ~short).sum()
     lasso = [[x0 - 1, y0 - 1], [x1 + 1, y0 - 1], [x1 + 1, y1 + 1], [x0 - 1, y1 + 1]]
-    assert editing.post("/api/select", json={"steps": [{"polygon": lasso}]}).json()["count"] == 400
+    inside = (x >= x0 - 1) & (x <= x1 + 1) & (y >= y0 - 1) & (y <= y1 + 1)
+    assert client.post("/api/select", json={"steps": [{"polygon": lasso}]}).json()["count"] == inside.sum()
 
 
-def test_filter_histograms(editing):
-    f = editing.get("/api/filter", params={"where": "text_len < 300", "level": 1, "column": "section"}).json()
-    assert 0 < f["kept"] == f["matched"] < 400
+def test_filter_histograms(client, curated, points):
+    import collections
+
+    short = points["text_len"] < 300
+    f = client.get("/api/filter", params={"where": "text_len < 300", "level": 1, "column": "section"}).json()
+    assert f["kept"] == f["matched"] == short.sum() < 400
     assert sum(b["count"] for b in f["text_len"]) == f["kept"] and f["text_len"][-1]["hi"] <= 300
-    assert f["topics"]["level"] == 1 and sum(t["count"] for t in f["topics"]["topics"]) == f["kept"]
-    assert f["column"]["kind"] == "categorical" and sum(v["count"] for v in f["column"]["values"]) <= f["kept"]
+    assert f["topics"]["level"] == 1 and by_topic(f["topics"]) == count_topics(points["topic_1"][short])
+    section = curated.records(["section"]).column("section").take(points["row"]).to_numpy(zero_copy_only=False)
+    common = collections.Counter(section[short].tolist()).most_common()
+    assert f["column"]["kind"] == "categorical" and f["column"]["distinct"] == len(common)
+    assert [v["count"] for v in f["column"]["values"]] == [n for _, n in common[:15]]
+    assert all(v["count"] == dict(common)[v["value"]] for v in f["column"]["values"])
     assert {"name": "installed_size_kb", "numeric": True} in f["columns"]
-    numeric = editing.get("/api/filter", params={"column": "installed_size_kb"}).json()["column"]
+    numeric = client.get("/api/filter", params={"column": "installed_size_kb"}).json()["column"]
     assert numeric["kind"] == "numeric" and len(numeric["bins"]) == 20
+    assert sum(b["count"] for b in numeric["bins"]) + numeric["missing"] == 400
 
 
 @pytest.mark.parametrize("request_args", [
@@ -206,116 +243,139 @@ def test_filter_histograms(editing):
     ("post", "/api/balance/preview", {"json": {"cap": 10, "target": 5}}, "exactly one"),
     ("get", "/api/export.parquet", {"params": {"with": "everything"}}, "unknown extra"),
 ])
-def test_bad_requests_are_400_with_the_message(editing, request_args):
+def test_bad_requests_are_400_with_the_message(client, request_args):
     method, url, kwargs, message = request_args
-    response = getattr(editing, method)(url, **kwargs)
+    response = getattr(client, method)(url, **kwargs)
     assert response.status_code == 400 and message in response.json()["error"]
+    assert kept(client) == 400 and client.get("/api/state").json()["log"] == []  # nothing was written
 
 
-def test_edit_undo_redo_and_tiles(editing):
-    before = editing.get("/tiles/0/0/0.png")
-    s = editing.post("/api/edits", json={"action": "remove", "predicate": {"select": [{"topic": 0}]},
-                                         "reason": "junk"}).json()
-    assert s["edit"]["count"] > 0 and s["kept"] == 400 - s["edit"]["count"] and s["can_undo"]
+def test_edit_undo_redo_and_tiles(client, points):
+    before = client.get("/tiles/0/0/0.png")
+    first = in_topic(points, 0)
+    s = client.post("/api/edits", json={"action": "remove", "predicate": {"select": [{"topic": 0}]},
+                                        "reason": "junk"}).json()
+    assert s["edit"]["count"] == s["removed"] == first.sum() and s["kept"] == 400 - first.sum() and s["can_undo"]
     assert s["log"][0]["reason"] == "junk" and s["log"][0]["in_force"]
-    after = editing.get("/tiles/0/0/0.png")
+    after = client.get("/tiles/0/0/0.png")
     assert after.headers["etag"] != before.headers["etag"] and after.content != before.content
-    filtered = editing.get("/tiles/0/0/0.png", params={"where": "text_len < 100"})
+    filtered = client.get("/tiles/0/0/0.png", params={"where": "text_len < 100"})
     assert filtered.headers["etag"] not in (before.headers["etag"], after.headers["etag"])
-    assert editing.get("/api/filter", params={"where": "removed = true"}).json()["matched"] == s["removed"]
-    undone = editing.post("/api/undo").json()
-    assert undone["kept"] == 400 and undone["can_redo"] and undone["edit_seq"] == s["edit_seq"] + 1
-    assert editing.get("/tiles/0/0/0.png").content == before.content
-    assert editing.post("/api/redo").json()["kept"] == s["kept"]
-    tagged = editing.post("/api/edits", json={"action": "tag", "tag": "look", "predicate": {"select": [{"topic": 1}]}})
-    assert tagged.json()["tags"]["look"] > 0
-    for _ in range(2):
-        editing.post("/api/undo")
-    assert kept(editing) == 400
-    while editing.post("/api/undo").status_code == 200:
-        pass
-    assert editing.post("/api/undo").json()["error"] == "nothing to undo"
+    assert client.get("/api/filter", params={"where": "removed = true"}).json()["matched"] == first.sum()
+    undone = client.post("/api/undo").json()
+    assert undone["kept"] == 400 and undone["can_redo"] and not undone["can_undo"]
+    assert undone["edit_seq"] == s["edit_seq"] + 1
+    assert client.get("/tiles/0/0/0.png").content == before.content
+    assert client.post("/api/redo").json()["kept"] == s["kept"]
+    tagged = client.post("/api/edits", json={"action": "tag", "tag": "look", "predicate": {"select": [{"topic": 1}]}})
+    assert tagged.json()["tags"] == {"look": in_topic(points, 1).sum()}
+    assert client.post("/api/undo").json()["tags"] == {}
+    last = client.post("/api/undo").json()
+    assert last["kept"] == 400 and not last["can_undo"] and last["can_redo"]
+    nothing = client.post("/api/undo")
+    assert nothing.status_code == 400 and nothing.json()["error"] == "nothing to undo"
 
 
-def test_two_tabs_editing_at_once_both_land(editing):
+def test_two_tabs_editing_at_once_both_land(client, points):
     from concurrent.futures import ThreadPoolExecutor
 
     def remove(topic):
-        return editing.post("/api/edits", json={"action": "remove", "predicate": {"select": [{"topic": topic}]}})
+        return client.post("/api/edits", json={"action": "remove", "predicate": {"select": [{"topic": topic}]}})
 
     with ThreadPoolExecutor(2) as pool:
         responses = list(pool.map(remove, [0, 1]))
-    assert all(r.status_code == 200 for r in responses)
-    sizes = sum(r.json()["edit"]["count"] for r in responses)
-    assert kept(editing) == 400 - sizes
-    editing.post("/api/undo")
-    editing.post("/api/undo")
-    assert kept(editing) == 400
+    assert [r.status_code for r in responses] == [200, 200]
+    assert sorted(r.json()["edit"]["seq"] for r in responses) == [1, 2]
+    assert kept(client) == 400 - (in_topic(points, 0) | in_topic(points, 1)).sum()
 
 
-def test_an_edit_from_elsewhere_shows_at_once(editing):
+def test_an_edit_from_elsewhere_shows_at_once(client, curated, points):
     from atlas.curation import Curation
 
-    other = Curation(editing.app.state.data.mapdir.path)  # the CLI, or another server
+    other = Curation(curated)  # the CLI, or another server
     entry = other.edit("remove", {"select": [{"topic": 0}]})
-    assert kept(editing) == 400 - entry.count
+    assert entry.count == in_topic(points, 0).sum() and kept(client) == 400 - entry.count
     other.undo()
-    assert kept(editing) == 400
+    assert kept(client) == 400
 
 
-def test_duplicates_groups_and_removal(editing):
-    d = editing.get("/api/duplicates", params={"limit": 5}).json()
-    assert d["groups"] > 0 and len(d["largest"]) <= 5 and d["removable"] == d["removable_kept"] > 0
-    sizes = [g["size"] for g in d["largest"]]
-    assert sizes == sorted(sizes, reverse=True)
-    stricter = editing.get("/api/duplicates", params={"near_threshold": 0.99, "semantic_threshold": 0.999}).json()
-    assert stricter["groups"] <= d["groups"]
-    group = editing.get(f"/api/duplicates/{d['largest'][0]['group']}").json()
+def duplicate_groups(mapdir, near: float, semantic: float) -> np.ndarray:
+    """Group sizes, biggest first: connected components of the stored pairs that pass the thresholds."""
+    import pyarrow.compute as pc
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    pairs = mapdir.dup_pairs()
+    kind = pc.cast(pairs["kind"], "string").to_numpy(zero_copy_only=False)
+    similarity = pairs["similarity"].to_numpy()
+    keep = (kind == "exact") | ((kind == "near") & (similarity >= near)) | (
+        (kind == "semantic") & (similarity >= semantic))
+    a, b = pairs["a"].to_numpy()[keep], pairs["b"].to_numpy()[keep]
+    _, component = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(400, 400)), directed=False)
+    sizes = np.bincount(component)
+    return np.sort(sizes[sizes > 1])[::-1]
+
+
+def test_duplicates_groups_and_removal(client, curated, points):
+    built = curated.manifest()["settings"]["dedup"]
+    expected = duplicate_groups(curated, built["near_threshold"], built["semantic_threshold"])
+    d = client.get("/api/duplicates", params={"limit": 5}).json()
+    assert d["groups"] == len(expected) and d["records"] == expected.sum()
+    assert d["removable"] == d["removable_kept"] == expected.sum() - len(expected)  # all but one per group
+    assert [g["size"] for g in d["largest"]] == expected[:5].tolist()
+    stricter = client.get("/api/duplicates", params={"near_threshold": 0.99, "semantic_threshold": 0.999}).json()
+    strict = duplicate_groups(curated, 0.99, 0.999)
+    assert stricter["groups"] == len(strict) and stricter["records"] == strict.sum() < expected.sum()
+    group = client.get(f"/api/duplicates/{d['largest'][0]['group']}").json()
     members = group["members"]
-    assert len(members) == d["largest"][0]["size"]
-    assert members[0]["survivor"] and sum(m["survivor"] for m in members) == 1
+    lengths = [m["text_len"] for m in members]
+    assert len(members) == expected[0] and members[0]["survivor"] and sum(m["survivor"] for m in members) == 1
+    assert lengths[0] == max(lengths)  # the default rule keeps the longest text
     other = members[1]["id"]
-    chosen = editing.get(f"/api/duplicates/{group['group']}", params={"prefer": other}).json()["members"]
+    chosen = client.get(f"/api/duplicates/{group['group']}", params={"prefer": other}).json()["members"]
     assert chosen[0]["id"] == other and chosen[0]["survivor"]
-    assert editing.get("/api/duplicates/99999").status_code == 404
-    s = editing.post("/api/edits", json={"action": "remove", "predicate": {"duplicates": {"keep": "longest",
-                                                                                         "prefer": [other]}}}).json()
+    assert client.get("/api/duplicates/99999").status_code == 404
+    s = client.post("/api/edits", json={"action": "remove", "predicate": {"duplicates": {"keep": "longest",
+                                                                                        "prefer": [other]}}}).json()
     assert s["removed"] == d["removable"]
-    removed = editing.get(f"/api/duplicates/{group['group']}").json()["members"]
+    removed = client.get(f"/api/duplicates/{group['group']}").json()["members"]
     assert {m["id"] for m in removed if not m["removed"]} == {other}
-    editing.post("/api/undo")
 
 
-def test_balance_and_quota_preview(editing):
-    b = editing.get("/api/balance", params={"level": 0}).json()
-    assert b["kept"] == 400 and abs(sum(t["share"] for t in b["topics"]) - 1) < 1e-3
-    biggest = b["topics"][0]["count"]
-    p = editing.post("/api/balance/preview", json={"level": 0, "cap": biggest - 5, "seed": 1}).json()
-    assert p["before"] == 400 and p["remove"] == p["before"] - p["after"] >= 5
-    assert max(t["after"] for t in p["topics"]) == biggest - 5
-    s = editing.post("/api/edits", json={"action": "remove", "predicate": {"quota": {"level": 0, "cap": biggest - 5,
-                                                                                    "seed": 1}}}).json()
-    assert s["removed"] == p["remove"]
-    editing.post("/api/undo")
+def test_balance_and_quota_preview(client, points):
+    sizes = np.bincount(points["topic_0"])
+    b = client.get("/api/balance", params={"level": 0}).json()
+    assert b["kept"] == 400 and [t["count"] for t in b["topics"]] == sorted(sizes[sizes > 0].tolist(), reverse=True)
+    cap = int(sizes.max()) - 5
+    over = np.maximum(sizes - cap, 0).sum()
+    p = client.post("/api/balance/preview", json={"level": 0, "cap": cap, "seed": 1}).json()
+    assert p["before"] == 400 and p["after"] == 400 - over and p["remove"] == over
+    assert max(t["after"] for t in p["topics"]) == cap
+    s = client.post("/api/edits", json={"action": "remove", "predicate": {"quota": {"level": 0, "cap": cap,
+                                                                                   "seed": 1}}}).json()
+    assert s["removed"] == over
+    balanced = client.get("/api/balance", params={"level": 0}).json()
+    assert by_topic(balanced) == {t: min(int(n), cap) for t, n in enumerate(sizes) if n}
 
 
-def test_export_download_and_report(editing, small_table):
+def test_export_download_and_report(client, small_table, points):
     import pyarrow.parquet as pq
 
-    short = {"select": [{"where": "text_len < 150"}]}
-    s = editing.post("/api/edits", json={"action": "remove", "predicate": short}).json()
-    response = editing.get("/api/export.parquet")
+    text_len = points["text_len"]
+    s = client.post("/api/edits", json={"action": "remove", "predicate": {"select": [{"where": "text_len < 150"}]}})
+    assert s.json()["kept"] == (text_len >= 150).sum()
+    response = client.get("/api/export.parquet")
     assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
     table = pq.read_table(io.BytesIO(response.content))
-    assert table.num_rows == int(response.headers["x-atlas-rows"]) == s["kept"]
+    assert table.num_rows == int(response.headers["x-atlas-rows"]) == (text_len >= 150).sum()
     assert table.schema.names == small_table.schema.names
-    filtered = editing.get("/api/export.parquet", params={"where": "text_len > 400", "with": "tags,dup"})
+    assert sorted(table["package"].to_pylist()) == sorted(points["id"][text_len >= 150].tolist())
+    filtered = client.get("/api/export.parquet", params={"where": "text_len > 400", "with": "tags,dup"})
     table = pq.read_table(io.BytesIO(filtered.content))
-    assert table.num_rows == editing.get("/api/filter", params={"where": "text_len > 400"}).json()["kept"]
+    assert table.num_rows == (text_len > 400).sum()
     assert "atlas_tags" in table.schema.names
-    everything = editing.get("/api/export.parquet", params={"include_removed": "true"})
+    everything = client.get("/api/export.parquet", params={"include_removed": "true"})
     assert everything.headers["x-atlas-rows"] == "400"
-    report = editing.get("/api/report")
+    report = client.get("/api/report")
     assert report.status_code == 200 and report.text.startswith("<!doctype html")
     assert "data:image/png;base64" in report.text
-    editing.post("/api/undo")
