@@ -1,7 +1,10 @@
-"""Shared fixtures: small slices of the real bundled sample, and the sample map built once."""
+"""Shared fixtures: small slices of the real bundled sample, and the sample map built once.
+Under ATLAS_STRICT=1 (set by .ci/run; CI=true too) every skip fails the run: in CI a missing
+part (Chromium, the bundled model) must not pass as a skip."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,8 +14,28 @@ import pytest
 from atlas.settings import BuildSettings, EmbedSettings, LabelSettings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "debian_packages.parquet"
+STRICT = os.environ.get("ATLAS_STRICT") == "1" or os.environ.get("CI") == "true"
 SMALL_SETTINGS = BuildSettings(text_columns=("description",), id_column="package", seed=42,
                                embed=EmbedSettings(embedder="static"), label=LabelSettings(method="keywords"))
+
+
+def _strict(report) -> None:
+    """Turn a skip into a failure that gives the skip's reason."""
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = f"skipped under ATLAS_STRICT=1 (CI), which fails every skip: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    _strict((yield).get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    _strict((yield).get_result())
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +80,7 @@ def sample_map(tmp_path_factory):
 @pytest.fixture(scope="session")
 def curation_maps(tmp_path_factory, small_map, small_table):
     """Two versions of the small map for curation tests: the 400 records, and the same data
-    with rows 0-39 dropped. Copy one before editing it."""
+    with rows 0-39 dropped. Copy one before editing it (`curated` is a copy of the first)."""
     from atlas.pipeline.run import build
 
     d = tmp_path_factory.mktemp("changed")
@@ -66,13 +89,13 @@ def curation_maps(tmp_path_factory, small_map, small_table):
 
 
 @pytest.fixture
-def curated(tmp_path, curation_maps):
-    """A fresh copy of the full curation map (its own edit log)."""
+def curated(tmp_path, small_map):
+    """A fresh copy of the small map (its own edit log and tile cache): edit it freely."""
     import shutil
 
     from atlas.mapdir import MapDir
 
-    return MapDir(shutil.copytree(curation_maps[0].path, tmp_path / "map"))
+    return MapDir(shutil.copytree(small_map.path, tmp_path / "map"))
 
 
 @pytest.fixture(scope="session")

@@ -35,13 +35,14 @@ class Scripted:
         return self.answers.pop(0)
 
 
-@needs_model
 def test_llama_is_called_with_its_real_signature(tmp_path):
+    """No model needed: llama.cpp's class is replaced by an autospec of itself."""
     import llama_cpp
 
     from atlas.llm.llama import LlamaCompleter
 
-    model = find_model("smollm2", tmp_path)
+    (tmp_path / "tiny.gguf").write_bytes(b"GGUF" + bytes(60))
+    model = find_model(str(tmp_path / "tiny.gguf"), tmp_path)
     llama = mock.create_autospec(llama_cpp.Llama)  # wrong argument names fail, unlike a bare Mock
     with mock.patch.object(llama_cpp, "Llama", llama):
         instance = llama.return_value
