@@ -11,7 +11,6 @@ import urllib.request
 import pytest
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
 BLOCKED = []  # what the page's Content-Security-Policy refused, from the console
 
 
@@ -41,19 +40,12 @@ def server(sample_map):
 
 
 @pytest.fixture(scope="module")
-def page(server):
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (scripts/setup --dev installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on("console", lambda m: BLOCKED.append(m.text) if "Content Security Policy" in m.text else None)
-        page.goto(server)
-        yield page
-        browser.close()
+def page(chromium, server):
+    page = chromium.new_page(viewport={"width": 1400, "height": 900})
+    page.on("console", lambda m: BLOCKED.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(server)
+    yield page
+    page.close()
 
 
 def wait_idle(page):
@@ -192,9 +184,15 @@ def test_curate_and_export(page, server, tmp_path):
     shown = kept(page)
     page.screenshot(path=tmp_path / "10-curated.png")
 
-    # 7: export: the file holds exactly the records the page shows as kept
+    # 7: tag the selection with the name typed in the panel
+    page.fill("#tag-name", "looked at")
+    page.click("#tag-selection")
+    page.wait_for_function("() => fetch('api/state').then((r) => r.json()).then((s) => s.tags['looked at'] > 0)")
+
+    # 8: export, fetched then saved: the file holds exactly the records the page shows as kept
     with page.expect_download() as download:
         page.click("#export")
+    assert download.value.suggested_filename.endswith("-clean.parquet")
     path = tmp_path / "clean.parquet"
     download.value.save_as(path)
     assert pq.read_metadata(path).num_rows == shown
@@ -202,21 +200,55 @@ def test_curate_and_export(page, server, tmp_path):
         shutil.copytree(tmp_path, os.environ["ATLAS_SCREENSHOTS"], dirs_exist_ok=True)
 
 
+def test_errors_show_beside_their_control_once(page, server):
+    page.goto(server)
+    page.wait_for_function("() => document.getElementById('kept-count').dataset.kept !== ''")
+    wait_idle(page)
+    shown = page.locator(".error:not(:empty)")
+
+    # a bad filter: the server's message beside the filter box, nowhere else; the next try clears it
+    page.fill("#filter", "nope = 1")
+    page.click("#filter-form button[type=submit]")
+    page.locator("#filter-error:not(:empty)").wait_for()
+    assert page.inner_text("#filter-error").startswith("filter: unknown column 'nope'; columns are: package,")
+    assert shown.count() == 1
+    page.fill("#filter", "text_len > 0")
+    page.click("#filter-form button[type=submit]")
+    page.locator("#filter-error").wait_for(state="hidden")
+    assert shown.count() == 0
+
+    # a tag with no name: the server's rule, in the selection panel
+    lasso(page)
+    page.wait_for_function("() => Number(document.getElementById('selection-count').dataset.count) > 0")
+    page.fill("#tag-name", "")
+    page.click("#tag-selection")
+    page.locator("#selection-error:not(:empty)").wait_for()
+    assert page.inner_text("#selection-error") == "tag and untag need a tag name; remove and restore take none"
+    assert shown.count() == 1
+
+    # a server failure on export with a plain-text body: its status beside Export, and no download
+    downloads = []
+    page.on("download", lambda download: downloads.append(download))
+    page.route("**/api/export.parquet*", lambda route: route.fulfill(status=500, content_type="text/plain",
+                                                                     body="Internal Server Error"))
+    page.click("#export")
+    page.locator("#header-error:not(:empty)").wait_for()
+    assert page.inner_text("#header-error") == "500 Internal Server Error" and downloads == []
+    assert page.inner_text("#selection-error") != ""  # each error stays where it happened
+    page.unroute("**/api/export.parquet*")
+
+
 def test_the_page_runs_under_its_content_security_policy(page):
     assert BLOCKED == []  # after every test above drove the page
 
 
-def test_a_notebook_page_frames_map_show_and_curates_through_it(small_map, tmp_path):
+def test_a_notebook_page_frames_map_show_and_curates_through_it(small_map, tmp_path, chromium):
     """Map.show's server in an IFrame of a page on another localhost port, as Jupyter shows it:
     tiles load, and an edit made in the frame lands in the log the Map reads."""
     import http.server
     import threading
 
     import atlas
-
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (scripts/setup --dev installs it)")
-    from playwright.sync_api import sync_playwright
 
     m = atlas.open(shutil.copytree(small_map.path, tmp_path / "map"))
     entry = m.remove(topic=0)
@@ -237,20 +269,17 @@ def test_a_notebook_page_frames_map_show_and_curates_through_it(small_map, tmp_p
     threading.Thread(target=host.serve_forever, daemon=True).start()
     refused = []
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            page = browser.new_page()
-            page.on("console", lambda m: refused.append(m.text) if "refused" in m.text.lower() else None)
-            page.goto(f"http://localhost:{host.server_address[1]}/")
-            page.frame_locator("#map").locator("img.leaflet-tile-loaded").first.wait_for(timeout=60_000)
-            framed = next(f for f in page.frames if f.url == frame.src)
-            status = framed.evaluate("""async () => {
-                const secret = document.querySelector('meta[name=atlas-token]').content;
-                const headers = {'Content-Type': 'application/json', 'X-Atlas-Token': secret};
-                return (await fetch('/api/undo', {method: 'POST', headers})).status;
-            }""")
-            browser.close()
+        page = chromium.new_page()
+        page.on("console", lambda m: refused.append(m.text) if "refused" in m.text.lower() else None)
+        page.goto(f"http://localhost:{host.server_address[1]}/")
+        page.frame_locator("#map").locator("img.leaflet-tile-loaded").first.wait_for(timeout=60_000)
+        framed = next(f for f in page.frames if f.url == frame.src)
+        status = framed.evaluate("""async () => {
+            const secret = document.querySelector('meta[name=atlas-token]').content;
+            const headers = {'Content-Type': 'application/json', 'X-Atlas-Token': secret};
+            return (await fetch('/api/undo', {method: 'POST', headers})).status;
+        }""")
+        page.close()
     finally:
         host.shutdown()
         m.stop()

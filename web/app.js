@@ -2,6 +2,7 @@
 // Dataset text is only ever put into the page with textContent, never as HTML.
 "use strict";
 
+const TOKEN = document.querySelector('meta[name="atlas-token"]').content;  // the server's write secret
 const POINT_LIMIT = 3000;   // draw markers once the view holds at most this many points
 const WORLD = 256;          // the map's square world spans 256 units at zoom 0
 
@@ -21,11 +22,33 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-async function getJSON(url) {
-  const response = await fetch(url);
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.error || response.statusText);
-  return body;
+// Every API call: a GET, or a POST of `body` as JSON. The status is checked before the body is
+// read; a failure throws the server's JSON `error`, or the status for any other body.
+async function request(url, body) {
+  const response = await fetch(url, body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json", "X-Atlas-Token": TOKEN }, body: JSON.stringify(body) });
+  if (!response.ok) {
+    const json = (response.headers.get("content-type") || "").includes("application/json");
+    const message = json ? await response.json().then((b) => b.error, () => null) : null;
+    throw new Error(message || `${response.status} ${response.statusText}`.trim());
+  }
+  return response;
+}
+
+const getJSON = async (url) => (await request(url)).json();
+const send = async (url, body = {}) => (await request(url, body)).json();
+
+// Run one user action; if it fails, its message shows in the element `box` beside the control
+// that started it, until the next action there clears it.
+async function act(box, action) {
+  const node = document.getElementById(box);
+  node.textContent = node.title = "";
+  try {
+    return await action();
+  } catch (e) {
+    node.textContent = node.title = e.message;
+    return undefined;
+  }
 }
 
 // Data coordinates <-> Leaflet's CRS.Simple (lat = -pixel y, lng = pixel x at zoom 0).
@@ -62,11 +85,11 @@ async function init() {
   map.getContainer().append(page.labels);
   addResetControl(map);
   resetView();
-  map.on("zoomend moveend", () => { drawLabels(); loadPoints(); });
+  map.on("zoomend moveend", () => { drawLabels(); act("map-error", loadPoints); });
   map.on("zoomstart movestart", () => page.labels.replaceChildren());
   buildTree();
   drawLabels();
-  loadPoints();
+  await loadPoints();
 }
 
 // A new tile layer for each edit seq or filter (tileUrl), swapped in once it has
@@ -160,9 +183,17 @@ async function loadPoints() {
 }
 
 // ---- the record panel ----
-async function showRecord(id) {
-  const r = await getJSON(`api/records/${encodeURIComponent(id)}`);
+function showRecord(id) {
   const panel = document.getElementById("record");
+  panel.hidden = false;
+  page.map.invalidateSize();
+  return act("record-error", async () => {
+    document.getElementById("record-body").replaceChildren();
+    fillRecord(await getJSON(`api/records/${encodeURIComponent(id)}`));
+  });
+}
+
+function fillRecord(r) {
   const body = document.getElementById("record-body");
   const rows = Object.entries(r.columns).map(([k, v]) =>
     el("tr", {}, el("td", { text: k }), el("td", { text: typeof v === "string" ? v : JSON.stringify(v) })));
@@ -181,8 +212,6 @@ async function showRecord(id) {
     el("h3", { text: "Duplicates" }), el("div", { text: dup + (r.outlier ? " · outlier of its topic" : "") }),
     el("h3", { text: "Nearest neighbours (embedding space)" }), neighbors,
     el("h3", { text: "Columns" }), el("table", {}, ...rows));
-  panel.hidden = false;
-  page.map.invalidateSize();
 }
 
 function flyToPoint(p) {
@@ -233,21 +262,15 @@ async function search(event) {
   const q = document.getElementById("query").value.trim();
   if (!q) return;
   const mode = document.getElementById("mode").value;
-  const section = document.getElementById("results");
+  const count = document.getElementById("results-count");
   const list = document.getElementById("results-list");
-  section.hidden = false;
-  document.getElementById("results-count").textContent = "searching…";
+  document.getElementById("results").hidden = false;
+  count.textContent = "searching…";
   list.replaceChildren();
-  let body;
-  try {
-    body = await getJSON(`api/search?q=${encodeURIComponent(q)}&mode=${mode}&limit=100`);
-  } catch (e) {
-    document.getElementById("results-count").textContent = e.message;
-    return;
-  }
-  document.getElementById("results-count").textContent = `${body.results.length} results (${mode})`;
   page.resultLayer.clearLayers();
-  for (const r of body.results) {
+  const body = await act("search-error", () => getJSON(`api/search?q=${encodeURIComponent(q)}&mode=${mode}&limit=100`));
+  count.textContent = body ? `${body.results.length} results (${mode})` : "";
+  for (const r of body ? body.results : []) {
     list.append(el("li", { onclick: () => flyToPoint(r) }, el("span", { text: r.snippet })));
     L.circleMarker(page.project.toLatLng(r.x, r.y), { radius: 6, weight: 2, color: "#111", fillColor: "#ffd400", fillOpacity: 1 })
       .on("click", () => showRecord(r.id)).addTo(page.resultLayer);

@@ -1,22 +1,14 @@
 // Curation on the map page: lasso/box selection, the filter and its histograms, the selection
-// panel, edits with undo/redo, the kept counter and export. Uses `page`, `el`, `getJSON` from app.js.
+// panel, edits with undo/redo, the kept counter and export. Uses `page`, `el`, `request`, `getJSON`,
+// `send` and `act` from app.js.
 "use strict";
 
 const ROW = 38;              // px per row in the virtualised selection list
-const TOKEN = document.querySelector('meta[name="atlas-token"]').content;  // the server's write secret
 const cur = { editSeq: 0, where: "", steps: [], sample: [], tool: null, shapes: null, drawing: null };
 
 function tileUrl() {
   const where = cur.where ? `&where=${encodeURIComponent(cur.where)}` : "";
   return `tiles/{z}/{x}/{y}.png?v=${page.info.build_id}.${cur.editSeq}${where}`;
-}
-
-async function send(url, body) {
-  const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json", "X-Atlas-Token": TOKEN },
-                                      body: JSON.stringify(body ?? {}) });
-  const json = await response.json();
-  if (!response.ok) throw new Error(json.error || response.statusText);
-  return json;
 }
 
 async function initCurate() {
@@ -59,7 +51,6 @@ async function step(action) {
 }
 
 async function afterEdit(s) {
-  document.getElementById("message").textContent = "";
   applyEditState(s);
   await Promise.all([refreshFilter(), cur.steps.length ? refreshSelection() : null, refreshPanels()]);
 }
@@ -114,7 +105,7 @@ async function finishDrawing() {
   else if (cur.tool === "box" && xy.length === 2) source = { box: [...xy[0], ...xy[1]] };
   else { cur.shapes.removeLayer(d.shape); return; }
   if (d.op === "replace") cur.shapes.eachLayer((l) => l !== d.shape && cur.shapes.removeLayer(l));
-  await addStep(d.op, source);
+  await act("selection-error", () => addStep(d.op, source));
 }
 
 // ---- the selection ----
@@ -134,7 +125,7 @@ function topicClick(e, id) {
 
 function topicSelection(id, op) {
   selectTopic(id, false);
-  return addStep(op, { topic: id });
+  return act("selection-error", () => addStep(op, { topic: id }));
 }
 
 async function refreshSelection() {
@@ -179,36 +170,26 @@ function drawSampleRows() {
 function clearSelection() {
   cur.steps = [];
   cur.shapes.clearLayers();
-  refreshSelection();
+  return act("selection-error", refreshSelection);
 }
 
-async function selectionEdit(action) {
-  if (!cur.steps.length) return;
-  let tag;
-  if (action === "tag") {
-    tag = prompt("Tag name");
-    if (!tag) return;
-  }
-  await edit(action, { select: cur.steps }, tag ? { tag } : {});
+function selectionEdit(action) {
+  return act("selection-error", () => {
+    if (!cur.steps.length) throw new Error("select records first: lasso or box on the map, or shift-click a topic");
+    const tag = action === "tag" ? document.getElementById("tag-name").value.trim() : "";
+    return edit(action, { select: cur.steps }, tag ? { tag } : {});
+  });
 }
 
 // ---- the filter and its histograms ----
-async function refreshFilter() {
+async function refreshFilter(where = cur.where) {
   const status = document.getElementById("filter-status");
   const level = document.getElementById("hist-level").value || 0;
   const column = document.getElementById("hist-column").value;
-  const params = new URLSearchParams({ level, ...(cur.where ? { where: cur.where } : {}), ...(column ? { column } : {}) });
-  let f;
-  try {
-    f = await getJSON(`api/filter?${params}`);
-  } catch (e) {
-    status.textContent = e.message;
-    status.classList.add("error");
-    return;
-  }
-  status.classList.remove("error");
-  status.textContent = cur.where ? `${f.kept.toLocaleString()} kept records match (${f.matched.toLocaleString()} with removed)`
-                                 : `${f.kept.toLocaleString()} kept records`;
+  const params = new URLSearchParams({ level, ...(where ? { where } : {}), ...(column ? { column } : {}) });
+  const f = await getJSON(`api/filter?${params}`);
+  status.textContent = where ? `${f.kept.toLocaleString()} kept records match (${f.matched.toLocaleString()} with removed)`
+                             : `${f.kept.toLocaleString()} kept records`;
   status.dataset.kept = f.kept;
   fillColumns(f.columns);
   document.getElementById("histograms").replaceChildren(el("div", { class: "sub", text: "text length (characters)" }),
@@ -227,18 +208,24 @@ function fillColumns(columns) {
   fillKeepRules(columns);
 }
 
-async function applyFilter(event) {
+function applyFilter(event) {
   event.preventDefault();
-  const previous = cur.where;
-  cur.where = document.getElementById("filter").value.trim();
-  await refreshFilter();
-  if (document.getElementById("filter-status").classList.contains("error")) {
-    cur.where = previous;  // the map and the export keep the last filter that worked
-    return;
-  }
-  loadTiles();
-  const params = cur.where ? `?where=${encodeURIComponent(cur.where)}` : "";
-  document.getElementById("export").href = `api/export.parquet${params}`;
+  const where = document.getElementById("filter").value.trim();
+  return act("filter-error", async () => {
+    await refreshFilter(where);  // a bad filter throws here: the map and the export keep the last one that worked
+    cur.where = where;
+    loadTiles();
+  });
+}
+
+// Export the kept records (under the current filter): fetched first, so a server error shows
+// as an error beside the button instead of downloading as the file.
+async function exportKept() {
+  const response = await request(`api/export.parquet${cur.where ? `?where=${encodeURIComponent(cur.where)}` : ""}`);
+  const name = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "");
+  const url = URL.createObjectURL(await response.blob());
+  el("a", { href: url, download: name ? name[1] : "export.parquet" }).click();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 function topicBar(t) {
@@ -283,16 +270,15 @@ function histogram(bins) {
   return svg;
 }
 
-// A failed action (a bad quota, a lost connection) says why in the header.
-window.addEventListener("unhandledrejection", (e) => {
-  document.getElementById("message").textContent = e.reason && e.reason.message ? e.reason.message : String(e.reason);
-});
 document.getElementById("filter-form").addEventListener("submit", applyFilter);
-document.getElementById("select-filtered").addEventListener("click", () => cur.where && addStep("replace", { where: cur.where }));
-document.getElementById("hist-level").addEventListener("change", refreshFilter);
-document.getElementById("hist-column").addEventListener("change", refreshFilter);
-document.getElementById("undo").addEventListener("click", () => step("undo"));
-document.getElementById("redo").addEventListener("click", () => step("redo"));
+document.getElementById("select-filtered").addEventListener("click", () =>
+  act("filter-error", () => cur.where && addStep("replace", { where: cur.where })));
+for (const id of ["hist-level", "hist-column"]) {
+  document.getElementById(id).addEventListener("change", () => act("filter-error", () => refreshFilter()));
+}
+document.getElementById("undo").addEventListener("click", () => act("header-error", () => step("undo")));
+document.getElementById("redo").addEventListener("click", () => act("header-error", () => step("redo")));
+document.getElementById("export").addEventListener("click", () => act("header-error", exportKept));
 document.getElementById("clear-selection").addEventListener("click", clearSelection);
 for (const action of ["tag", "remove", "restore"]) {
   document.getElementById(`${action}-selection`).addEventListener("click", () => selectionEdit(action));

@@ -1,26 +1,28 @@
-// The duplicates and balance panels. Uses app.js (page, el, getJSON) and curate.js (cur, edit, bars, send).
+// The duplicates and balance panels. Uses app.js (page, el, getJSON, send, act) and curate.js (edit, bars).
 "use strict";
 
 const dups = { prefer: new Map(), timer: null, group: null };  // prefer: group -> id kept instead
 
 function initPanels() {
+  const onDuplicates = (action) => () => act("dup-error", action);  // errors show in the panel that failed
+  const onBalance = (action) => () => act("balance-error", action);
   for (const id of ["near", "semantic"]) {
     document.getElementById(id).addEventListener("input", () => {
       document.getElementById(`${id}-value`).textContent = document.getElementById(id).value;
       clearTimeout(dups.timer);
-      dups.timer = setTimeout(refreshDuplicates, 150);
+      dups.timer = setTimeout(onDuplicates(refreshDuplicates), 150);
     });
   }
-  document.getElementById("keep-rule").addEventListener("change", refreshDuplicates);
-  document.getElementById("duplicates-panel").addEventListener("toggle", refreshPanels);
-  document.getElementById("balance-panel").addEventListener("toggle", refreshPanels);
-  document.getElementById("remove-duplicates").addEventListener("click", removeDuplicates);
+  document.getElementById("keep-rule").addEventListener("change", onDuplicates(refreshDuplicates));
+  document.getElementById("duplicates-panel").addEventListener("toggle", (e) => e.target.open && onDuplicates(refreshDuplicates)());
+  document.getElementById("balance-panel").addEventListener("toggle", (e) => e.target.open && onBalance(refreshBalance)());
+  document.getElementById("remove-duplicates").addEventListener("click", onDuplicates(removeDuplicates));
   document.getElementById("close-group").addEventListener("click", () => { document.getElementById("group-view").hidden = true; });
   const levels = [...Array(page.info.levels).keys()].map((l) => el("option", { value: l, text: l }));
   document.getElementById("balance-level").replaceChildren(...levels);
-  document.getElementById("balance-level").addEventListener("change", refreshBalance);
-  document.getElementById("preview-quota").addEventListener("click", previewQuota);
-  document.getElementById("apply-quota").addEventListener("click", applyQuota);
+  document.getElementById("balance-level").addEventListener("change", onBalance(refreshBalance));
+  document.getElementById("preview-quota").addEventListener("click", onBalance(previewQuota));
+  document.getElementById("apply-quota").addEventListener("click", onBalance(applyQuota));
   for (const id of ["quota-kind", "quota-value", "quota-seed"]) {
     document.getElementById(id).addEventListener("input", () => { document.getElementById("apply-quota").disabled = true; });
   }
@@ -71,9 +73,9 @@ async function refreshDuplicates() {
   summary.textContent = `${d.groups.toLocaleString()} groups (${kinds}); removing duplicates takes ` +
     `${d.removable_kept.toLocaleString()} kept records`;
   document.getElementById("dup-groups").replaceChildren(...d.largest.map((g) =>
-    el("li", { onclick: () => openGroup(g.group) },
+    el("li", { onclick: () => act("dup-error", () => openGroup(g.group)) },
        el("span", { class: "sim", text: `${g.size} · ${g.kind}` }), el("span", { text: g.survivor }))));
-  if (dups.group !== null && !document.getElementById("group-view").hidden) openGroup(dups.group);
+  if (dups.group !== null && !document.getElementById("group-view").hidden) await openGroup(dups.group);
 }
 
 async function openGroup(group) {
@@ -85,7 +87,7 @@ async function openGroup(group) {
        el("div", { class: "member-head" },
           el("strong", { text: m.id }), el("span", { class: "sim", text: ` ${m.text_len} chars${m.removed ? " · removed" : ""}` }),
           m.survivor ? el("span", { class: "keeps", text: "kept" })
-            : el("button", { text: "keep this", onclick: () => { dups.prefer.set(group, m.id); refreshDuplicates(); } })),
+            : el("button", { text: "keep this", onclick: () => { dups.prefer.set(group, m.id); act("dup-error", refreshDuplicates); } })),
        el("div", { class: "text", text: m.text }))));
   document.getElementById("group-view").hidden = false;
 }
@@ -113,13 +115,7 @@ async function refreshBalance() {
 
 async function previewQuota() {
   const status = document.getElementById("balance-status");
-  let p;
-  try {
-    p = await send("api/balance/preview", quotaSpec());
-  } catch (e) {
-    status.textContent = e.message;
-    return;
-  }
+  const p = await send("api/balance/preview", quotaSpec());
   status.textContent = `${p.before.toLocaleString()} → ${p.after.toLocaleString()} kept; removes ${p.remove.toLocaleString()}`;
   status.dataset.remove = p.remove;
   const rows = p.topics.map((t) => el("tr", {}, el("td", { text: t.label }),
