@@ -39,6 +39,29 @@ def pytest_make_collect_report(collector):
 
 
 @pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium; a session fixture, so a missing one is found before any slow build."""
+    import shutil
+
+    path = shutil.which("chromium")
+    if not path:  # a failure under ATLAS_STRICT=1, as in CI
+        pytest.skip("Debian's chromium is not installed: scripts/setup --dev installs it, or says how")
+    return path
+
+
+@pytest.fixture(scope="module")
+def chromium(chromium_path):
+    """Chromium, headless, driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
 def sample_table() -> pa.Table:
     return pq.read_table(SAMPLE)
 

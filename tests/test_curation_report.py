@@ -5,7 +5,6 @@ import base64
 import hashlib
 import io
 import re
-import shutil
 from html.parser import HTMLParser
 
 import numpy as np
@@ -20,7 +19,6 @@ from atlas.curation_report import charts, render, summary
 from atlas.schema import TEXT_LEN
 from atlas.server.app import create_app
 
-CHROMIUM = "/usr/bin/chromium"
 REASON = "</script><b>not</b> wanted"
 
 
@@ -126,7 +124,7 @@ def test_report_without_edits(curated):
     assert render(summary(curation), (b"", b"")).count("<p>none</p>") == 3
 
 
-def test_report_route_policy(edited, tmp_path, local_client):
+def test_report_route_policy(edited, tmp_path, local_client, request):
     """The report route sends its own CSP: its inline scripts by hash, nothing from the network."""
     response = local_client(create_app(edited.mapdir.path)).get("/api/report")
     assert response.status_code == 200
@@ -136,29 +134,22 @@ def test_report_route_policy(edited, tmp_path, local_client):
     assert len(scripts) == 3  # BokehJS, its log level, the charts' document
     assert policy == (f"default-src 'none'; script-src {' '.join(hashes)}; style-src 'unsafe-inline'; img-src data:; "
                       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed (scripts/setup --dev installs it)")
-    from playwright.sync_api import sync_playwright
+    page = request.getfixturevalue("chromium").new_page()  # only now: the checks above need no browser
+    errors, fetched = [], []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page()
-        errors, fetched = [], []
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    def serve(route):
+        if route.request.url == "http://report.test/":
+            route.fulfill(body=response.text, content_type="text/html",
+                          headers={"Content-Security-Policy": policy})
+        else:
+            fetched.append(route.request.url)
+            route.abort()
 
-        def serve(route):
-            if route.request.url == "http://report.test/":
-                route.fulfill(body=response.text, content_type="text/html",
-                              headers={"Content-Security-Policy": policy})
-            else:
-                fetched.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", serve)
-        page.goto("http://report.test/")
-        page.wait_for_function("window.Bokeh && Bokeh.documents.length === 1"
-                               " && document.querySelectorAll('.bk-Figure').length === 6")
-        browser.close()
+    page.route("**/*", serve)
+    page.goto("http://report.test/")
+    page.wait_for_function("window.Bokeh && Bokeh.documents.length === 1"
+                           " && document.querySelectorAll('.bk-Figure').length === 6")
+    page.close()
     assert errors == [] and fetched == []
