@@ -109,7 +109,7 @@ def test_same_seed_same_map(tmp_path, small_parquet, small_map):
     assert again.dup_pairs().equals(small_map.dup_pairs())
     assert np.array_equal(again.embeddings(), small_map.embeddings())
     assert all(np.array_equal(a, b) for a, b in zip(again.neighbors(), small_map.neighbors()))
-    varies = {"created", "source", "stages", "total_seconds"}  # when, from which path, how long
+    varies = {"build_id", "created", "source", "stages", "total_seconds"}  # which build, when, from where, how long
     first, second = small_map.manifest(), again.manifest()
     assert {k: v for k, v in second.items() if k not in varies} == {k: v for k, v in first.items() if k not in varies}
     assert second["source"]["hash"] == first["source"]["hash"]
