@@ -221,18 +221,21 @@ def _edit(map_dir: Path, action: str, predicate: dict, *, tag: str | None = None
 @click.option("--prefer", multiple=True, metavar="ID", help="--duplicates: this record survives its group.")
 @click.option("--near-threshold", type=float, help="--duplicates: raise the near threshold (Jaccard).")
 @click.option("--semantic-threshold", type=float, help="--duplicates: raise the semantic threshold (cosine).")
+@click.option("--kinds", metavar="exact,near,semantic,template",
+              help="--duplicates: the kinds of pair that remove a record (default: all but template).")
 @click.option("--quota", metavar="cap=N|cap_pct=P|target=T", help="Balance topics: cap each, or sample to a total.")
 @click.option("--level", default=0, show_default=True, help="--quota: topic level (0 = coarsest).")
 @click.option("--seed", default=0, show_default=True, help="--quota: seed of the tie-break between records.")
 @click.option("--preview", is_flag=True, help="--quota: print the before/after shares; remove nothing.")
 @_reason_option
-def remove(map_dir, topics, where, duplicates, keep, prefer, near_threshold, semantic_threshold, quota, level,
-           seed, preview, reason) -> None:
+def remove(map_dir, topics, where, duplicates, keep, prefer, near_threshold, semantic_threshold, kinds, quota,
+           level, seed, preview, reason) -> None:
     """Remove records: a topic, a filter, duplicates or a quota. Undo with `atlas undo`."""
     from atlas.curation import removal
 
     predicate = removal(topics, where, duplicates=dict(
         keep=keep, near_threshold=near_threshold, semantic_threshold=semantic_threshold, prefer=list(prefer),
+        kinds=kinds.split(",") if kinds else None,
     ) if duplicates else None, quota=_quota(quota, level, seed) if quota else None)
     if preview:
         _preview(map_dir, predicate)

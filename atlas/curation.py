@@ -5,7 +5,8 @@ An edit is chosen by a predicate, stored with it in the edit log and re-evaluate
 on another version of the dataset:
 
     {"select": [steps]}                      a selection (atlas.selection)
-    {"duplicates": {"keep": RULE, "near_threshold": T, "semantic_threshold": T, "prefer": [ids]}}
+    {"duplicates": {"keep": RULE, "near_threshold": T, "semantic_threshold": T, "prefer": [ids],
+                    "kinds": [exact, near, semantic, template]}}     (kinds: default all but template)
     {"quota": {"level": L, "seed": S, "cap": N | "cap_pct": P | "target": T}}
 """
 
@@ -34,8 +35,9 @@ from atlas.schema import DUP_SURVIVOR, ID, LABEL, LEVEL, TOPIC_ID, check_level, 
 from atlas.selection import map_bound, resolve
 from atlas.settings import DedupSettings
 
-Groups = duplicates.Groups  # the face names these types through the facade
-__all__ = ["RESTORE_ALL", "SEMANTIC_MATCHES", "Curation", "Entry", "Groups", "parse_extras", "removal", "select"]
+Groups, Removal = duplicates.Groups, duplicates.Removal  # the face names these types through the facade
+__all__ = ["RESTORE_ALL", "SEMANTIC_MATCHES", "Curation", "Entry", "Groups", "Removal", "parse_extras", "removal",
+           "select"]
 
 if TYPE_CHECKING:
     from atlas.query import MapData
@@ -158,26 +160,29 @@ class Curation:
                              "rebuild it with `atlas build`")
         return self._checked(self.mapdir.dup_pairs())
 
-    def duplicate_groups(self, near_threshold: float | None = None,
-                         semantic_threshold: float | None = None) -> duplicates.Groups:
+    def duplicate_groups(self, near_threshold: float | None = None, semantic_threshold: float | None = None,
+                         kinds: str | Sequence[str] | None = None) -> duplicates.Groups:
+        """Groups of the pairs of `kinds` (None: all but template) at the thresholds."""
         build = DedupSettings(**{k: v for k, v in self.manifest["settings"]["dedup"].items()
                                  if k in DedupSettings.__dataclass_fields__})
         return duplicates.groups(self._pairs, len(self), build, near_threshold=near_threshold,
-                                 semantic_threshold=semantic_threshold)
+                                 semantic_threshold=semantic_threshold, kinds=kinds)
 
-    def duplicate_survivors(self, keep: str = "longest", near_threshold: float | None = None,
-                            semantic_threshold: float | None = None,
-                            prefer: Sequence[str] = ()) -> tuple[duplicates.Groups, np.ndarray]:
-        """The groups at the thresholds and who survives each (bool (N,)) under the rule `keep`;
-        `prefer` names records that survive their group whatever the rule."""
-        found = self.duplicate_groups(near_threshold, semantic_threshold)
+    def duplicate_removal(self, keep: str = "longest", near_threshold: float | None = None,
+                          semantic_threshold: float | None = None, prefer: Sequence[str] = (),
+                          kinds: str | Sequence[str] | None = None) -> tuple[duplicates.Groups, duplicates.Removal]:
+        """The groups, and which record replaces which: records are taken in the order of the
+        rule `keep`, each kept one replaces the records it is directly paired with (never
+        through a chain); `prefer` names records taken first, whatever the rule."""
+        found = self.duplicate_groups(near_threshold, semantic_threshold, kinds)
         overrides = duplicates.overrides_for(found, self.frame, list(prefer))
-        return found, duplicates.survivors(found, keep, self.frame, overrides)
+        return found, duplicates.removal(found, keep, self.frame, overrides)
 
     def duplicate_removals(self, keep: str = "longest", near_threshold: float | None = None,
-                           semantic_threshold: float | None = None, prefer: Sequence[str] = ()) -> np.ndarray:
-        """Bool (N,): every duplicate that is not its group's survivor (see duplicate_survivors)."""
-        return duplicates.removable(*self.duplicate_survivors(keep, near_threshold, semantic_threshold, prefer))
+                           semantic_threshold: float | None = None, prefer: Sequence[str] = (),
+                           kinds: str | Sequence[str] | None = None) -> np.ndarray:
+        """Bool (N,): the records "remove duplicates" takes (see `duplicate_removal`)."""
+        return self.duplicate_removal(keep, near_threshold, semantic_threshold, prefer, kinds)[1].removable
 
     def quota(self, level: int = 0, seed: int = 0, cap: int | None = None, cap_pct: float | None = None,
               target: int | None = None) -> Quota:

@@ -1,13 +1,16 @@
-"""Duplicate groups at chosen thresholds, survivor rules, and the "remove duplicates" selection.
+"""Duplicate groups at chosen thresholds and kinds, survivor rules, and the "remove duplicates"
+selection.
 
 The build stores every duplicate pair with its similarity (`dup_pairs.parquet`), so groups
 can be formed again at stricter thresholds without recomputing anything; a threshold can
-only be raised above the build's, since weaker pairs were never stored.
+only be raised above the build's, since weaker pairs were never stored. Groups are connected
+components (whole neighbourhoods, for review); removal never follows a chain: each removed
+record is directly paired with the record kept in its place (atlas.pipeline.dedup.replacements).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +19,7 @@ import pyarrow.compute as pc
 
 from atlas.errors import AtlasError
 from atlas.filters import Frame
-from atlas.pipeline.dedup import KINDS, components, pick_survivors
+from atlas.pipeline.dedup import KINDS, REMOVED_BY_DEFAULT, components, ranks, replacements
 from atlas.schema import ID, PAIR_A, PAIR_B, PAIR_KIND, PAIR_SIMILARITY, ROW, TEXT_LEN
 from atlas.settings import DedupSettings
 
@@ -29,6 +32,9 @@ class Groups:
 
     group: np.ndarray  # int64 (N,): group number, -1 when none
     kind: np.ndarray  # int8 (N,): each record's strictest link, index into KINDS
+    pairs: list[np.ndarray]  # (2, P) pairs of each kind in KINDS[1:] order; empty for kinds not chosen
+    chosen: tuple[str, ...]  # the kinds chosen
+    pair_counts: dict[str, int]  # pairs per kind at these thresholds, chosen or not
 
     @property
     def count(self) -> int:
@@ -37,7 +43,7 @@ class Groups:
     def sizes(self) -> np.ndarray:
         return np.bincount(self.group[self.group >= 0], minlength=self.count)
 
-    def kinds(self) -> list[str]:
+    def group_kinds(self) -> list[str]:
         """Per group, its loosest link (a group held together by one near pair is near)."""
         loosest = np.zeros(self.count, np.int8)
         members = self.group >= 0
@@ -46,23 +52,59 @@ class Groups:
 
     def summary(self) -> dict:
         """Group count, records in groups, and groups per kind."""
-        kinds = self.kinds()
-        return {"groups": self.count, "records": int((self.group >= 0).sum()),
-                "by_kind": {kind: kinds.count(kind) for kind in KINDS[1:]}}
+        kinds = self.group_kinds()
+        return {"groups": self.count, "records": int((self.group >= 0).sum()), "kinds": list(self.chosen),
+                "by_kind": {kind: kinds.count(kind) for kind in KINDS[1:]}, "pairs_by_kind": self.pair_counts}
+
+
+@dataclass
+class Removal:
+    """Who replaces whom: each removed record is paired directly with the record kept in its place."""
+
+    replaced_by: np.ndarray  # int64 (N,): the record kept in its place, itself when kept
+    link: np.ndarray  # int8 (N,): index into KINDS of the pair to that record, 0 when kept
+
+    @property
+    def survivor(self) -> np.ndarray:
+        return self.replaced_by == np.arange(len(self.replaced_by))
+
+    @property
+    def removable(self) -> np.ndarray:
+        return ~self.survivor
+
+    def kind(self, position: int) -> str | None:
+        """The kind of the pair that links a record to the one kept in its place (None: kept)."""
+        return KINDS[self.link[position]]
 
 
 def groups(pairs: pa.Table, n: int, build: DedupSettings, *, near_threshold: float | None = None,
-           semantic_threshold: float | None = None) -> Groups:
-    """Connected components of the stored pairs that pass the thresholds (None: the build's)."""
+           semantic_threshold: float | None = None, kinds: str | Sequence[str] | None = None) -> Groups:
+    """Connected components of the stored pairs of `kinds` (None: all but template) that pass
+    the thresholds (None: the build's)."""
+    chosen = parse_kinds(kinds)
     near = _threshold("near", near_threshold, build.near_threshold)
     semantic = _threshold("semantic", semantic_threshold, build.semantic_threshold)
     kind = pc.cast(pairs.column(PAIR_KIND), pa.string()).to_numpy(zero_copy_only=False)
     similarity = pairs.column(PAIR_SIMILARITY).to_numpy()
     edges = np.stack([pairs.column(PAIR_A).to_numpy(), pairs.column(PAIR_B).to_numpy()]).astype(np.int64)
-    keep = {"exact": kind == "exact", "near": (kind == "near") & (similarity >= near),
-            "semantic": (kind == "semantic") & (similarity >= semantic)}
-    group, record_kind = components([edges[:, keep[name]] for name in KINDS[1:]], n)
-    return Groups(group, record_kind)
+    minimum = {"near": near, "semantic": semantic}
+    keep = {name: (kind == name) & (similarity >= minimum.get(name, 0)) for name in KINDS[1:]}
+    by_kind = [edges[:, keep[name]] if name in chosen else np.zeros((2, 0), np.int64) for name in KINDS[1:]]
+    group, record_kind = components(by_kind, n)
+    return Groups(group, record_kind, by_kind, chosen, {name: int(keep[name].sum()) for name in KINDS[1:]})
+
+
+def parse_kinds(kinds: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The kinds named (a list, or one comma-separated string), in KINDS order; None: the default."""
+    if kinds is None:
+        return REMOVED_BY_DEFAULT
+    items = [kinds] if isinstance(kinds, str) else list(kinds)
+    names = [name.strip() for item in items for name in str(item).split(",") if name.strip()]
+    unknown = [name for name in names if name not in KINDS[1:]]
+    if unknown or not names:
+        raise AtlasError(f"duplicate kinds are one or more of {', '.join(KINDS[1:])}, "
+                         f"not {', '.join(map(repr, unknown)) or 'none'}")
+    return tuple(k for k in KINDS[1:] if k in names)
 
 
 def _threshold(name: str, value: float | None, built: float) -> float:
@@ -74,15 +116,15 @@ def _threshold(name: str, value: float | None, built: float) -> float:
     return value
 
 
-def survivors(found: Groups, rule: str, frame: Frame, overrides: Mapping[int, str] | None = None) -> np.ndarray:
-    """Bool (N,): the record each group keeps (every record outside groups too).
+def removal(found: Groups, rule: str, frame: Frame, overrides: Mapping[int, str] | None = None) -> Removal:
+    """Which record replaces which, taking records in the order of the survivor rule.
 
     Rules: `longest` / `shortest` text, `first` in input order, `max:COL` / `min:COL` of a
     metadata column (missing values last); ties go to the first in input order. `overrides`
-    maps a group number to the record id it keeps instead.
+    maps a group number to a record id that is taken first (kept whatever the rule).
     """
     row = frame.points.column(ROW).to_numpy()
-    survivor = pick_survivors(found.group, _rule_key(rule, frame), row)
+    preferred = np.zeros(len(row), bool)
     if overrides:
         positions = _positions(frame, list(overrides.values()))
         wanted = np.array([int(g) for g in overrides], np.int64)
@@ -91,9 +133,9 @@ def survivors(found: Groups, rule: str, frame: Frame, overrides: Mapping[int, st
             g = int(wanted[wrong][0])
             raise AtlasError(f"record {list(overrides.values())[int(np.argmax(wrong))]!r} is not in duplicate "
                              f"group {g}; pick one of that group's members")
-        survivor[np.isin(found.group, wanted)] = False
-        survivor[positions] = True
-    return survivor
+        preferred[positions] = True
+    rank = ranks(~preferred, _rule_key(rule, frame), row)
+    return Removal(*replacements(found.pairs, rank, found.chosen))
 
 
 def _rule_key(rule: str, frame: Frame) -> np.ndarray:
@@ -109,8 +151,8 @@ def _rule_key(rule: str, frame: Frame) -> np.ndarray:
     if order in ("max", "min") and column:
         values = frame.column(column)
         direction = "descending" if order == "max" else "ascending"
-        ranks = pc.rank(values, sort_keys=[("", direction, "at_end")], tiebreaker="min")
-        return ranks.to_numpy().astype(np.int64)
+        ranked = pc.rank(values, sort_keys=[("", direction, "at_end")], tiebreaker="min")
+        return ranked.to_numpy().astype(np.int64)
     raise AtlasError(f"survivor rule is one of {', '.join(RULES)}, not {rule!r}")
 
 
@@ -126,8 +168,3 @@ def overrides_for(found: Groups, frame: Frame, ids: list[str]) -> dict[int, str]
     """{group: id} for records that should survive their group, skipping ids not on this map."""
     positions = pc.index_in(pa.array(ids, pa.string()), value_set=frame.points.column(ID)).to_pylist()
     return {int(found.group[p]): i for i, p in zip(ids, positions) if p is not None and found.group[p] >= 0}
-
-
-def removable(found: Groups, survivor: np.ndarray) -> np.ndarray:
-    """Bool (N,): every record in a group that is not its survivor."""
-    return (found.group >= 0) & ~survivor

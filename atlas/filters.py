@@ -15,7 +15,7 @@ any column of the input records (numbers, strings, categories, booleans, dates, 
 a quoted ISO string is accepted for dates) or a built-in:
 
     text_len   characters of the text            topic      a topic id at any level (its subtopics too)
-    dup        exact|near|semantic|any|none|removable (in a group and not the suggested survivor)
+    dup        exact|near|semantic|template|any|none|removable (what "remove duplicates" takes by default)
     tag        a tag name                        removed    true|false
     search ~ "words"    keyword search           semantic ~ "words"   semantic search
 
@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from atlas.errors import AtlasError
+from atlas.pipeline.dedup import KINDS
 from atlas.schema import DUP_GROUP, DUP_KIND, DUP_SURVIVOR, ROW, TEXT_LEN, topic_column
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ Search = Callable[[str], np.ndarray]  # query -> positions in points order
 Value = float | int | str | bool | date | datetime | None
 
 BUILTINS = ("text_len", "topic", "dup", "tag", "removed", "search", "semantic")
-DUP_VALUES = ("exact", "near", "semantic", "any", "none", "removable")
+DUP_VALUES = (*KINDS[1:], "any", "none", "removable")
 COMPARISONS = {"=": pc.equal, "!=": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
                ">": pc.greater, ">=": pc.greater_equal}
 KEYWORDS = {"and", "or", "not", "in", "between", "true", "false", "null"}

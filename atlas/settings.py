@@ -82,6 +82,14 @@ class DedupSettings:
     semantic_threshold: float = _help(
         0.95, "semantic duplicates: cosine similarity between embedding neighbours"
     )
+    semantic_latin_only: bool = _help(
+        True, "semantic links only between texts mostly in Latin script (the bundled embedders are "
+              "English models: they place texts in other scripts close together whatever they say)"
+    )
+    common_share: float = _help(
+        0.01, "template pairs: a word in fewer than this share of texts (or one with a digit) is a "
+              "name, and a pair that swaps a name for another is template, not near or semantic"
+    )
     num_perm: int = _help(128, "MinHash permutations")
     bands: int = _help(32, "LSH bands (num_perm / bands rows each)")
     shingle: int = _help(5, "characters per shingle")

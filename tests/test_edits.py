@@ -194,6 +194,13 @@ def test_cli_duplicates_and_quota(curated):
     assert run(main, ["edits", path]).output.startswith("0 of 400")  # a preview removes nothing
     result = run(main, ["remove", path, "--duplicates", "--keep", "first", "--reason", "dups"])
     assert result.exit_code == 0 and "(edit 1)" in result.output
+    removed = int(run(main, ["edits", path]).output.split()[0])
+    bad = run(main, ["remove", path, "--duplicates", "--kinds", "near,copies"])
+    assert bad.exit_code == 1 and "duplicate kinds are one or more of exact, near, semantic, template" in bad.output
+    result = run(main, ["remove", path, "--duplicates", "--kinds", "exact,near,semantic,template", "--keep", "first"])
+    assert result.exit_code == 0 and "(edit 2)" in result.output
+    assert int(run(main, ["edits", path]).output.split()[0]) > removed  # template siblings go too
+    run(main, ["undo", path])
     result = run(main, ["remove", path, "--quota", "target=100", "--level", "1"])
     assert result.exit_code == 0 and "100 of 400 kept" in result.output
     bad = run(main, ["remove", path, "--quota", "cap=lots"])

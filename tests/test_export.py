@@ -14,7 +14,7 @@ from atlas.export import export, parse_extras
 def test_export_keeps_columns_types_and_order(curated, small_table, tmp_path):
     curation = Curation(curated)
     curation.edit("remove", {"select": [{"where": "section = 'perl'"}]})
-    curation.edit("remove", {"duplicates": {"keep": "longest"}})
+    curation.edit("remove", {"duplicates": {"keep": "longest", "kinds": ["exact", "near", "semantic", "template"]}})
     out = tmp_path / "clean.parquet"
     rows = export(curated.path, out, extras=())
     table = pq.read_table(out)

@@ -130,7 +130,7 @@ def test_builtins(frame):
     ("nested = 1", "nested' is of type list<item: int64>, which filters do not compare"),
     ("topic = 9", "topic takes a topic id from 0 to 4"),
     ("topic < 2", "topic takes = or !="),
-    ("dup = maybe", "dup is one of exact, near, semantic, any, none, removable"),
+    ("dup = maybe", "dup is one of exact, near, semantic, template, any, none, removable"),
     ("removed = 1", "removed is true or false"),
     ("search = 'x'", 'search takes ~ with a quoted text'),
     ("n ~ 'x'", "~ is for search and semantic only"),

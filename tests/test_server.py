@@ -240,6 +240,7 @@ def test_filter_histograms(client, curated, points):
     ("post", "/api/edits", {"json": {"action": "tag", "predicate": {"select": [{"topic": 0}]}}}, "tag name"),
     ("get", "/api/duplicates", {"params": {"keep": "random"}}, "survivor rule"),
     ("get", "/api/duplicates", {"params": {"near_threshold": 0.1}}, "thresholds can only be raised"),
+    ("get", "/api/duplicates", {"params": {"kinds": "near,copies"}}, "duplicate kinds are one or more of"),
     ("post", "/api/balance/preview", {"json": {"cap": 10, "target": 5}}, "exactly one"),
     ("get", "/api/export.parquet", {"params": {"with": "everything"}}, "unknown extra"),
 ])
@@ -299,47 +300,76 @@ def test_an_edit_from_elsewhere_shows_at_once(client, curated, points):
     assert kept(client) == 400
 
 
-def duplicate_groups(mapdir, near: float, semantic: float) -> np.ndarray:
-    """Group sizes, biggest first: connected components of the stored pairs that pass the thresholds."""
+def stored_pairs(mapdir, near: float, semantic: float, kinds: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of the stored pairs of `kinds` that pass the thresholds (template pairs: all)."""
     import pyarrow.compute as pc
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
 
     pairs = mapdir.dup_pairs()
     kind = pc.cast(pairs["kind"], "string").to_numpy(zero_copy_only=False)
     similarity = pairs["similarity"].to_numpy()
-    keep = (kind == "exact") | ((kind == "near") & (similarity >= near)) | (
-        (kind == "semantic") & (similarity >= semantic))
-    a, b = pairs["a"].to_numpy()[keep], pairs["b"].to_numpy()[keep]
+    keep = np.isin(kind, kinds) & ((kind == "exact") | (kind == "template") | ((kind == "near") & (similarity >= near))
+                                   | ((kind == "semantic") & (similarity >= semantic)))
+    return pairs["a"].to_numpy()[keep], pairs["b"].to_numpy()[keep]
+
+
+def group_sizes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Group sizes, biggest first: connected components of the pairs."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     _, component = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(400, 400)), directed=False)
     sizes = np.bincount(component)
     return np.sort(sizes[sizes > 1])[::-1]
 
 
+def greedy_removal(points, a: np.ndarray, b: np.ndarray, first: int | None = None) -> set[int]:
+    """Reference: records by longest text (then input row; `first` before all); each one not yet
+    taken is kept and takes the records paired directly with it."""
+    neighbours = {}
+    for x, y in zip(a.tolist(), b.tolist()):
+        neighbours.setdefault(x, set()).add(y)
+        neighbours.setdefault(y, set()).add(x)
+    order = sorted(range(400), key=lambda p: (p != first, -points["text_len"][p], points["row"][p]))
+    taken, removed = set(), set()
+    for p in order:
+        if p not in taken:
+            taken.add(p)
+            fresh = neighbours.get(p, set()) - taken
+            removed |= fresh
+            taken |= fresh
+    return removed
+
+
 def test_duplicates_groups_and_removal(client, curated, points):
     built = curated.manifest()["settings"]["dedup"]
-    expected = duplicate_groups(curated, built["near_threshold"], built["semantic_threshold"])
-    d = client.get("/api/duplicates", params={"limit": 5}).json()
+    near, semantic = built["near_threshold"], built["semantic_threshold"]
+    default = client.get("/api/duplicates").json()
+    assert default["kinds"] == ["exact", "near", "semantic"] and default["pairs_by_kind"]["template"] > 0
+    assert default["groups"] == len(group_sizes(*stored_pairs(curated, near, semantic, ("exact", "near", "semantic"))))
+    every = ("exact", "near", "semantic", "template")  # the 400 records' pairs are mostly template pairs
+    a, b = stored_pairs(curated, near, semantic, every)
+    expected = group_sizes(a, b)
+    d = client.get("/api/duplicates", params={"limit": 5, "kinds": ",".join(every)}).json()
     assert d["groups"] == len(expected) and d["records"] == expected.sum()
-    assert d["removable"] == d["removable_kept"] == expected.sum() - len(expected)  # all but one per group
+    assert d["removable"] == d["removable_kept"] == len(greedy_removal(points, a, b))  # no chains
     assert [g["size"] for g in d["largest"]] == expected[:5].tolist()
-    stricter = client.get("/api/duplicates", params={"near_threshold": 0.99, "semantic_threshold": 0.999}).json()
-    strict = duplicate_groups(curated, 0.99, 0.999)
-    assert stricter["groups"] == len(strict) and stricter["records"] == strict.sum() < expected.sum()
-    group = client.get(f"/api/duplicates/{d['largest'][0]['group']}").json()
+    group = client.get(f"/api/duplicates/{d['largest'][0]['group']}", params={"kinds": every}).json()
     members = group["members"]
-    lengths = [m["text_len"] for m in members]
-    assert len(members) == expected[0] and members[0]["survivor"] and sum(m["survivor"] for m in members) == 1
-    assert lengths[0] == max(lengths)  # the default rule keeps the longest text
-    other = members[1]["id"]
-    chosen = client.get(f"/api/duplicates/{group['group']}", params={"prefer": other}).json()["members"]
-    assert chosen[0]["id"] == other and chosen[0]["survivor"]
+    kept = {m["id"] for m in members if m["survivor"]}
+    assert len(members) == expected[0] and members[0]["survivor"] and not members[-1]["survivor"]
+    assert max(m["text_len"] for m in members) == members[0]["text_len"]  # the longest text is kept first
+    assert all(m["replaced_by"]["id"] in kept and m["replaced_by"]["kind"] in every
+               for m in members if not m["survivor"])
+    other = members[-1]["id"]
+    chosen = client.get(f"/api/duplicates/{group['group']}", params={"prefer": other, "kinds": every}).json()
+    assert other in {m["id"] for m in chosen["members"] if m["survivor"]}
     assert client.get("/api/duplicates/99999").status_code == 404
-    s = client.post("/api/edits", json={"action": "remove", "predicate": {"duplicates": {"keep": "longest",
-                                                                                        "prefer": [other]}}}).json()
-    assert s["removed"] == d["removable"]
-    removed = client.get(f"/api/duplicates/{group['group']}").json()["members"]
-    assert {m["id"] for m in removed if not m["removed"]} == {other}
+    rule = {"keep": "longest", "prefer": [other], "kinds": list(every)}
+    s = client.post("/api/edits", json={"action": "remove", "predicate": {"duplicates": rule}}).json()
+    ids = curated.points(["id"]).column("id").to_pylist()
+    assert s["removed"] == len(greedy_removal(points, a, b, first=ids.index(other)))
+    removed = client.get(f"/api/duplicates/{group['group']}", params={"kinds": every}).json()["members"]
+    assert {m["id"] for m in removed if not m["removed"]} == {m["id"] for m in chosen["members"] if m["survivor"]}
 
 
 def test_balance_and_quota_preview(client, points):

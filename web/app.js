@@ -199,8 +199,9 @@ function fillRecord(r) {
     el("tr", {}, el("td", { text: k }), el("td", { text: typeof v === "string" ? v : JSON.stringify(v) })));
   const path = el("div", { class: "path" }, ...r.topic_path.map((t) =>
     el("span", { text: t.label, style: "cursor:pointer", onclick: () => selectTopic(t.topic_id, true) })));
+  const kind = r.duplicate && (r.duplicate.kind === "template" ? "template sibling" : `${r.duplicate.kind} duplicate`);
   const dup = r.duplicate
-    ? `${r.duplicate.kind} duplicate, group ${r.duplicate.group}${r.duplicate.survivor ? " (suggested survivor)" : ""}`
+    ? `${kind}, group ${r.duplicate.group}${r.duplicate.survivor ? " (kept by remove duplicates)" : " (removed by remove duplicates)"}`
     : "no duplicate";
   const neighbors = el("ol", { class: "neighbors" }, ...r.neighbors.map((n) =>
     el("li", { onclick: () => flyToPoint(n) }, el("span", { class: "sim", text: n.similarity.toFixed(3) }),

@@ -14,6 +14,10 @@ function initPanels() {
     });
   }
   document.getElementById("keep-rule").addEventListener("change", onDuplicates(refreshDuplicates));
+  document.getElementById("dup-kinds").addEventListener("change", (event) => {
+    if (!document.querySelector("#dup-kinds input:checked")) event.target.checked = true;  // at least one kind
+    onDuplicates(refreshDuplicates)();
+  });
   document.getElementById("duplicates-panel").addEventListener("toggle", (e) => e.target.open && onDuplicates(refreshDuplicates)());
   document.getElementById("balance-panel").addEventListener("toggle", (e) => e.target.open && onBalance(refreshBalance)());
   document.getElementById("remove-duplicates").addEventListener("click", onDuplicates(removeDuplicates));
@@ -40,7 +44,8 @@ function fillKeepRules(columns) {
 
 // ---- duplicates ----
 function duplicateRule() {
-  const rule = { keep: document.getElementById("keep-rule").value || "longest", prefer: [...dups.prefer.values()] };
+  const kinds = [...document.querySelectorAll("#dup-kinds input:checked")].map((box) => box.value);
+  const rule = { keep: document.getElementById("keep-rule").value || "longest", prefer: [...dups.prefer.values()], kinds };
   for (const id of ["near", "semantic"]) {
     const input = document.getElementById(id);
     if (input.dataset.ready) rule[`${id}_threshold`] = Number(input.value);
@@ -66,12 +71,14 @@ async function refreshDuplicates() {
       document.getElementById(`${id}-value`).textContent = input.value;
     }
   }
-  const kinds = Object.entries(d.by_kind).map(([k, n]) => `${n} ${k}`).join(", ");
+  const kinds = Object.entries(d.by_kind).filter(([k]) => d.kinds.includes(k)).map(([k, n]) => `${n} ${k}`).join(", ");
   const summary = document.getElementById("dup-summary");
   summary.dataset.groups = d.groups;
   summary.dataset.removable = d.removable_kept;
+  const templates = d.kinds.includes("template") ? "" :
+    `; ${d.pairs_by_kind.template.toLocaleString()} template pairs (texts that name different things) are kept`;
   summary.textContent = `${d.groups.toLocaleString()} groups (${kinds}); removing duplicates takes ` +
-    `${d.removable_kept.toLocaleString()} kept records`;
+    `${d.removable_kept.toLocaleString()} kept records${templates}`;
   document.getElementById("dup-groups").replaceChildren(...d.largest.map((g) =>
     el("li", { onclick: () => act("dup-error", () => openGroup(g.group)) },
        el("span", { class: "sim", text: `${g.size} · ${g.kind}` }), el("span", { text: g.survivor }))));
@@ -86,6 +93,7 @@ async function openGroup(group) {
     el("div", { class: `member${m.survivor ? " survivor" : ""}${m.removed ? " removed" : ""}` },
        el("div", { class: "member-head" },
           el("strong", { text: m.id }), el("span", { class: "sim", text: ` ${m.text_len} chars${m.removed ? " · removed" : ""}` }),
+          ...(m.replaced_by ? [el("span", { class: "sim", text: `→ ${m.replaced_by.id} (${m.replaced_by.kind})`, title: "the record kept in its place, and their kind of pair" })] : []),
           m.survivor ? el("span", { class: "keeps", text: "kept" })
             : el("button", { text: "keep this", onclick: () => { dups.prefer.set(group, m.id); act("dup-error", refreshDuplicates); } })),
        el("div", { class: "text", text: m.text }))));

@@ -132,7 +132,7 @@ def build(
         with progress.ticking("dedup"), timer.stage("dedup", **vars(settings.dedup)):
             features = partial(block_features, settings=settings.dedup, seed=settings.seed or 0)
             dups = duplicates_from(concat(engine.map_batches(Task(features), _texts(data), settings.embed.chunk_size)),
-                                   data.empty, neighbors, settings=settings.dedup)
+                                   data.text, data.empty, neighbors, settings=settings.dedup)
         with timer.stage("write"):
             square = world(xy)
             codes = morton_codes(xy, square)

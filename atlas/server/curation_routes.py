@@ -11,13 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 
-from atlas.curation import Groups, parse_extras
+from atlas.curation import Groups, Removal, parse_extras
 from atlas.server.curation_views import Views
 from atlas.server.errors import not_found
 
@@ -60,13 +59,14 @@ def filter_view(request: Request, where: str | None = None, level: int = 0, colu
 
 def found_duplicates(request: Request, near_threshold: float | None = None,
                      semantic_threshold: float | None = None, keep: str = "longest",
-                     prefer: Annotated[list[str] | None, Query()] = None) -> tuple[Groups, np.ndarray]:
-    """Groups at the thresholds, and who survives under the rule `keep` and the per-group
-    choices `prefer` (record ids)."""
-    return views(request).curation.duplicate_survivors(keep, near_threshold, semantic_threshold, prefer or [])
+                     prefer: Annotated[list[str] | None, Query()] = None,
+                     kinds: Annotated[list[str] | None, Query()] = None) -> tuple[Groups, Removal]:
+    """Groups of `kinds` (repeated or comma-separated; default all but template) at the
+    thresholds, and who replaces whom under the rule `keep` and the per-group choices `prefer`."""
+    return views(request).curation.duplicate_removal(keep, near_threshold, semantic_threshold, prefer or [], kinds)
 
 
-Duplicates = Annotated[tuple[Groups, np.ndarray], Depends(found_duplicates)]
+Duplicates = Annotated[tuple[Groups, Removal], Depends(found_duplicates)]
 
 
 @router.get("/api/duplicates")
@@ -77,10 +77,10 @@ def duplicates(request: Request, found: Duplicates, offset: int = Query(0, ge=0)
 
 @router.get("/api/duplicates/{group}")
 def duplicate_group(request: Request, group: int, found: Duplicates) -> dict:
-    groups, survivor = found
+    groups, removal = found
     if not 0 <= group < groups.count:
         raise not_found(f"no duplicate group {group}; there are {groups.count} at these thresholds")
-    return {"group": group, "members": views(request).group(groups, survivor, group)}
+    return {"group": group, "members": views(request).group(groups, removal, group)}
 
 
 @router.get("/api/balance")

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from atlas.curation import Curation, Groups
+from atlas.curation import Curation, Groups, Removal
 from atlas.query import MapData
 from atlas.schema import LABEL, TEXT_LEN
 
@@ -102,29 +102,40 @@ class Views:
         return [{"name": name, "numeric": pa.types.is_integer(kind) or pa.types.is_floating(kind)}
                 for name, kind in zip(records.names, records.types) if name in self.curation.frame.metadata_columns()]
 
-    def duplicates(self, found: Groups, survivor: np.ndarray, offset: int, limit: int) -> dict:
-        """The group summary, how many records removal would take, and the largest groups."""
+    def duplicates(self, found: Groups, removal: Removal, offset: int, limit: int) -> dict:
+        """The group summary, how many records removal would take, and the largest groups, each
+        with the record that keeps the most others in its place."""
         removed = self.curation.state().removed
-        sizes, kinds = found.sizes(), found.kinds()
+        sizes, kinds = found.sizes(), found.group_kinds()
         order = np.argsort(-sizes, kind="stable")[offset:offset + limit]
-        survivor_of = np.full(found.count, -1, np.int64)
-        members = np.flatnonzero((found.group >= 0) & survivor)
-        survivor_of[found.group[members]] = members
-        removable = (found.group >= 0) & ~survivor
+        removable = removal.removable
+        keeps = np.bincount(removal.replaced_by, minlength=len(removable))
+        members = np.flatnonzero(found.group >= 0)
+        members = members[np.lexsort((-keeps[members], found.group[members]))]
+        first = members[np.diff(found.group[members], prepend=-1) != 0]
+        shown = np.full(found.count, -1, np.int64)
+        shown[found.group[first]] = first
         built = self.curation.manifest["settings"]["dedup"]
         return {**found.summary(), "removable": int(removable.sum()),
                 "built": {"near_threshold": built["near_threshold"], "semantic_threshold": built["semantic_threshold"]},
                 "removable_kept": int((removable & ~removed).sum()), "offset": offset,
                 "largest": [{"group": int(g), "size": int(sizes[g]), "kind": kinds[g],
-                             "survivor": self.data.snippet(int(survivor_of[g]))} for g in order]}
+                             "survivor": self.data.snippet(int(shown[g]))} for g in order]}
 
-    def group(self, found: Groups, survivor: np.ndarray, group: int) -> list[dict]:
-        """The members of one group with their whole text, the survivor first."""
+    def group(self, found: Groups, removal: Removal, group: int) -> list[dict]:
+        """The members of one group with their whole text, the kept ones first; a removable
+        member names the record kept in its place and the kind of their pair."""
         removed = self.curation.state().removed
         members = np.flatnonzero(found.group == group)
-        return [{"id": self.data.ids[int(p)].as_py(), "text": self.data.text[int(p)].as_py(),
-                 "text_len": len(self.data.text[int(p)].as_py()), "survivor": bool(survivor[p]),
-                 "removed": bool(removed[p])} for p in members[np.argsort(~survivor[members], kind="stable")]]
+        survivor = removal.survivor
+        out = []
+        for p in members[np.argsort(~survivor[members], kind="stable")]:
+            text = self.data.text[int(p)].as_py()
+            replaced = None if survivor[p] else {"id": self.data.ids[int(removal.replaced_by[p])].as_py(),
+                                                 "kind": removal.kind(p)}
+            out.append({"id": self.data.ids[int(p)].as_py(), "text": text, "text_len": len(text),
+                        "survivor": bool(survivor[p]), "removed": bool(removed[p]), "replaced_by": replaced})
+        return out
 
     def balance(self, level: int) -> dict:
         kept = ~self.curation.state().removed
