@@ -351,7 +351,8 @@ class Map:
 
     def remove(self, where: str | None = None, *, topic: int | Sequence[int] = (), duplicates: bool = False,
                keep: str = "longest", prefer: Sequence[str] = (), near_threshold: float | None = None,
-               semantic_threshold: float | None = None, quota: dict | None = None, reason: str = "") -> Entry:
+               semantic_threshold: float | None = None, kinds: Sequence[str] | None = None,
+               quota: dict | None = None, reason: str = "") -> Entry:
         """Remove records: those a filter or topics choose, the duplicates, or a quota's excess.
 
         Give exactly one of `where` / `topic`, ``duplicates=True`` or `quota`, as with
@@ -364,14 +365,18 @@ class Map:
         topic : int or sequence of int, optional
             Topic ids at any level (their subtopics too).
         duplicates : bool, default False
-            Every duplicate but its group's survivor.
+            Every record paired directly with a record kept in its place (never through a
+            chain of pairs).
         keep : str, default "longest"
             With `duplicates`: the survivor rule, ``longest``, ``shortest``, ``first``,
-            ``max:COL`` or ``min:COL``.
+            ``max:COL`` or ``min:COL``: which records are kept first.
         prefer : sequence of str, optional
             With `duplicates`: record ids that survive their group whatever the rule.
         near_threshold, semantic_threshold : float, optional
             With `duplicates`: stricter thresholds than the build's.
+        kinds : sequence of str, optional
+            With `duplicates`: the kinds of pair that remove (default exact, near, semantic;
+            add ``template`` to remove template siblings too).
         quota : dict, optional
             Balance topics: ``{"cap": N}``, ``{"cap_pct": P}`` or ``{"target": T}``, with
             optional ``level`` (default 0) and ``seed``; see `quota_preview`.
@@ -384,7 +389,7 @@ class Map:
             The log entry: ``seq``, ``count`` (records chosen) and the predicate.
         """
         dups = dict(keep=keep, near_threshold=near_threshold, semantic_threshold=semantic_threshold,
-                    prefer=list(prefer)) if duplicates else None
+                    prefer=list(prefer), kinds=list(kinds) if kinds else None) if duplicates else None
         return self._edit("remove", removal(_topics(topic), where, duplicates=dups, quota=quota), reason=reason)
 
     def tag(self, name: str, where: str | None = None, *, topic: int | Sequence[int] = (),

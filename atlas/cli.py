@@ -215,7 +215,8 @@ def _edit(map_dir: Path, action: str, predicate: dict, *, tag: str | None = None
 @main.command()
 @_map_argument
 @_selection_options
-@click.option("--duplicates", is_flag=True, help="Every duplicate but its group's survivor, as one edit.")
+@click.option("--duplicates", is_flag=True,
+              help="Every record paired directly with one kept in its place (no chains), as one edit.")
 @click.option("--keep", default="longest", show_default=True, metavar="RULE",
               help="Survivor rule for --duplicates: longest, shortest, first, max:COL, min:COL.")
 @click.option("--prefer", multiple=True, metavar="ID", help="--duplicates: this record survives its group.")
