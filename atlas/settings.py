@@ -63,10 +63,12 @@ class LabelSettings:
         choices=("llm", "keywords"),
     )
     model: str | None = _help(
-        None, "a bundled model name (smollm2, gemma3-270m) or PATH to a .gguf file (None: smollm2)"
+        None, "a model name from `atlas models` or PATH to a .gguf file (None: qwen-0.5b if installed, else smollm2)"
     )
-    threads: int = _help(1, "llama.cpp threads: 2 is faster on a quiet 2-core machine, but "
-                              "calls stall (60x slower) when anything else wants a core")
+    threads: int = _help(1, "llama.cpp threads per context: 2 is faster on a quiet 2-core machine, "
+                              "but calls stall (60x slower) when anything else wants a core")
+    contexts: int = _help(2, "llama.cpp contexts naming topics at once, each in its own thread")
+    samples: int = _help(3, "answers asked per topic (one greedy, the rest sampled); the best fit wins")
     central_texts: int = _help(3, "texts nearest the topic centre shown to the model")
     spread_texts: int = _help(1, "texts further out shown to the model")
 
@@ -129,7 +131,8 @@ class BuildSettings:
 
 # The names `atlas build`'s options go by (--labels -> label.method), beside the field names.
 OPTION_NAMES = {"id": "id_column", "format": "input_format", "embeddings": "embeddings_column",
-                "labels": "method", "llm": "model", "llm_threads": "threads"}
+                "labels": "method", "llm": "model", "llm_threads": "threads",
+                "llm_contexts": "contexts"}
 
 
 def build_settings(text_columns: str | typing.Sequence[str], **options) -> BuildSettings:

@@ -46,12 +46,12 @@ if $QUICK; then
   echo "(topic labels left out: --quick)"
   exit 0
 fi
-MODELS=$("$PY" -c "from atlas.llm.models import BUNDLED; from atlas.settings import cache_dir
-print(' '.join(name for name, find in BUNDLED.items() if find(cache_dir())))")
+MODELS=$("$PY" -c "from atlas.llm.models import CATALOGUE, installed_path; from atlas.settings import cache_dir
+print(' '.join(name for name in CATALOGUE if installed_path(name, cache_dir())))")
 if [ -z "$MODELS" ]; then
   echo "(topic labels left out: no local LLM installed; scripts/setup installs one)"
   exit 0
 fi
 section "Topic labels (the sample)"
 # shellcheck disable=SC2086  # one argument per model name
-run bench/labels.py "$MAP" --models $MODELS --sample 15 --threads 1
+run bench/labels.py "$MAP" --relabel $MODELS --threads 1 --contexts 2

@@ -1,56 +1,168 @@
-"""Label a map's topics with each candidate model, cold cache, and compare.
+"""Topic label quality, per level, measured with the map's own embedder; optionally after
+relabelling copies of the map with several models side by side (cold answer cache).
 
-Prints seconds per topic per model, fallbacks, and a markdown table of randomly chosen topics
-with their keyword label and each model's label (the map itself is not changed):
+    python bench/labels.py MAP                                   # the map's labels as they are
+    python bench/labels.py MAP --relabel smollm2 qwen-0.5b       # each model on a copy of MAP
+    python bench/labels.py MAP --table 20 > judged.md            # + 20 random topics per level
 
-    python bench/labels.py maps/debian-packages --models smollm2 gemma3-270m --sample 15
+Per level it prints: topics; fallback share (keyword labels); label->topic retrieval
+accuracy@1 and @5 (each label embedded and all topics of its level ranked by centroid
+similarity); duplicate sibling labels; child->parent consistency (the parent label nearest a
+topic's label is its own parent's); comma-list labels; and seconds per topic of the run.
 """
+
+from __future__ import annotations
 
 import argparse
 import os
 import random
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
+
 from atlas.mapdir import MapDir
+from atlas.pipeline.embed import load_embedder
+from atlas.pipeline.label import normalised
+from atlas.pipeline.label_fit import topic_centroids
 from atlas.pipeline.relabel import relabel
-from atlas.settings import LabelSettings
+from atlas.records import point_texts
+from atlas.settings import EmbedSettings, LabelSettings, cache_dir
+
+HEADER = ("| labels | level | topics | fallbacks | acc@1 | acc@5 | dup. siblings | child->parent | comma lists "
+          "| s/topic | CPU s/topic |\n|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def quality(mapdir: MapDir, encode) -> list[dict]:
+    """Per level, the figures above."""
+    manifest = mapdir.manifest()
+    topics = mapdir.topics().to_pylist()
+    points = mapdir.points()
+    labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(manifest["levels"])])
+    centroids = topic_centroids(mapdir.embeddings(), labels, len(topics))
+    vectors = np.asarray(encode([t["label"] for t in topics]), np.float32)
+    level = np.array([t["level"] for t in topics])
+    parent = np.array([-1 if t["parent_id"] is None else t["parent_id"] for t in topics])
+    rows = []
+    for lvl in range(manifest["levels"]):
+        ids = np.flatnonzero(level == lvl)
+        similarity = vectors[ids] @ centroids[ids].T
+        rank = (similarity > similarity[np.arange(len(ids)), np.arange(len(ids))][:, None]).sum(axis=1)
+        seen, duplicates = set(), 0
+        for t in ids:
+            key = (parent[t], normalised(topics[t]["label"]))
+            duplicates += key in seen
+            seen.add(key)
+        consistency = None
+        if lvl > 0:
+            parents = np.flatnonzero(level == lvl - 1)
+            nearest = parents[np.argmax(vectors[ids] @ vectors[parents].T, axis=1)]
+            consistency = float(np.mean(nearest == parent[ids]))
+        rows.append({
+            "level": lvl, "topics": len(ids),
+            "fallbacks": sum(topics[t]["label_source"] == "keywords" for t in ids) / len(ids),
+            "acc1": float(np.mean(rank < 1)), "acc5": float(np.mean(rank < 5)),
+            "duplicates": duplicates, "consistency": consistency,
+            "commas": sum("," in topics[t]["label"] for t in ids),
+            "seconds": manifest.get("labels", {}).get("seconds_per_topic"),
+            "cpu": manifest.get("labels", {}).get("cpu_seconds_per_topic"),
+        })
+    return rows
+
+
+def judge_table(mapdir: MapDir, per_level: int, seed: int) -> str:
+    """Random topics per level, each name beside 3 random member texts, with a blank verdict."""
+    manifest = mapdir.manifest()
+    topics = mapdir.topics().to_pylist()
+    points = mapdir.points()
+    text = point_texts(mapdir.records(), manifest["columns"]["text"], points.column("row").to_numpy()).to_pylist()
+    rng = random.Random(seed)
+    lines = ["| level | topic (size) | name | source | 3 member texts | verdict |", "|---|---|---|---|---|---|"]
+    for lvl in range(manifest["levels"]):
+        members = points.column(f"topic_{lvl}").to_numpy()
+        ids = [t["topic_id"] for t in topics if t["level"] == lvl]
+        for t in sorted(rng.sample(ids, min(per_level, len(ids)))):
+            rows = np.flatnonzero(members == t).tolist()
+            shown = " / ".join(_clip(text[i]) for i in rng.sample(rows, min(3, len(rows))))
+            lines.append(f"| {lvl} | {t} ({topics[t]['size']:,}) | {topics[t]['label']} | "
+                         f"{topics[t]['label_source']} | {shown} | |")
+    return "\n".join(lines)
+
+
+def print_rows(name: str, rows: list[dict]) -> None:
+    for r in rows:
+        consistency = "-" if r["consistency"] is None else f"{r['consistency']:.2f}"
+        seconds, cpu = ("-" if r[k] is None else f"{r[k]:.2f}" for k in ("seconds", "cpu"))
+        print(f"| {name} | {r['level']} | {r['topics']} | {r['fallbacks']:.0%} | {r['acc1']:.2f} | {r['acc5']:.2f} "
+              f"| {r['duplicates']} | {consistency} | {r['commas']} | {seconds} | {cpu} |", flush=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("map", type=Path)
-    parser.add_argument("--models", nargs="+", default=["smollm2", "gemma3-270m"])
-    parser.add_argument("--sample", type=int, default=15, help="topics shown side by side")
+    parser.add_argument("--relabel", nargs="+", metavar="MODEL", default=[],
+                        help="relabel a copy of MAP with each model (cold answer cache) and measure it")
     parser.add_argument("--threads", type=int, default=LabelSettings.threads)
+    parser.add_argument("--contexts", type=int, default=LabelSettings.contexts)
+    parser.add_argument("--samples", type=int, default=LabelSettings.samples)
+    parser.add_argument("--level", type=int, action="append", help="relabel only this level (repeatable)")
+    parser.add_argument("--table", type=int, default=0, metavar="N", help="print N random topics per level")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", type=Path, help="keep answers here (resumable; timings are only cold "
-                        "on the first run) [default: a temporary folder]")
+    parser.add_argument("--keep", type=Path, help="keep the relabelled copies in this folder")
     args = parser.parse_args()
-    topics = MapDir(args.map).topics().to_pylist()
-    labels = {}
-    print("| model | prompt form | topics | total | per topic | fell back to keywords |\n|---|---|---|---|---|---|")
+    source = MapDir(args.map)
+    embedder = load_embedder(source.manifest()["embedder"]["spec"], EmbedSettings(), cache_dir())
+    print(HEADER)
+    maps = {"as built": source}
     with tempfile.TemporaryDirectory() as tmp:
-        for model in args.models:
-            os.environ["ATLAS_CACHE"] = str((args.cache or Path(tmp)) / model)
-            copy = MapDir(shutil.copytree(args.map, Path(tmp) / f"map-{model}", ignore=shutil.ignore_patterns("tiles")))
-            result = relabel(copy, LabelSettings(method="llm", model=model, threads=args.threads), quiet=True)
-            info = copy.manifest()["labels"]
-            print(f"| {info['model']} | {info['prompt_form']} | {len(topics):,} | {info['seconds']:,.0f} s | "
-                  f"{info['seconds_per_topic']:.2f} s | {info['fell_back']} ({info['fell_back'] / len(topics):.0%}) |")
-            labels[model] = result
-    chosen = sorted(random.Random(args.seed).sample(range(len(topics)), min(args.sample, len(topics))))
-    print("\n| topic (level, size) | keywords | " + " | ".join(args.models) + " |")
-    print("|---|---|" + "---|" * len(args.models))
-    for t in chosen:
-        cells = [f"{labels[m].label[t]}{'' if labels[m].source[t] != 'keywords' else ' (fell back)'}"
-                 for m in args.models]
-        print(f"| {t} ({topics[t]['level']}, {topics[t]['size']:,}) | {topics[t]['keyword_label']} | "
-              + " | ".join(cells) + " |")
-    print("\nDescriptions (" + args.models[0] + "):")
-    for t in chosen[:5]:
-        print(f"- {labels[args.models[0]].label[t]}: {labels[args.models[0]].description[t]}")
+        work = args.keep or Path(tmp)
+        for model in args.relabel:
+            copy = MapDir(shutil.copytree(args.map, work / f"map-{model}", ignore=shutil.ignore_patterns("tiles"),
+                                          dirs_exist_ok=True))
+            settings = LabelSettings(method="llm", model=model, threads=args.threads, contexts=args.contexts,
+                                     samples=args.samples)
+            with _cold_cache(work / f"cache-{model}"):
+                started = time.perf_counter()
+                relabel(copy, settings, levels=set(args.level) if args.level else None, quiet=True,
+                        log=lambda _: None)
+            print(f"<!-- {model}: {time.perf_counter() - started:.0f} s -->", flush=True)
+            maps[model] = copy
+            print_rows(model, quality(copy, embedder.encode))
+        if not args.relabel:
+            print_rows("as built", quality(source, embedder.encode))
+        for name, mapdir in maps.items() if args.table else ():
+            print(f"\n### {name}\n\n{judge_table(mapdir, args.table, args.seed)}")
+
+
+class _cold_cache:
+    """ATLAS_CACHE pointed at a fresh folder (no label answers) that still sees the models
+    and the static embedder already in the real cache."""
+
+    def __init__(self, path: Path):
+        self.path, self.real = path, cache_dir()
+
+    def __enter__(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir(parents=True)
+        for item in self.real.iterdir() if self.real.is_dir() else ():
+            if item.is_dir():
+                (self.path / item.name).symlink_to(item.resolve())
+        self.previous = os.environ.get("ATLAS_CACHE")
+        os.environ["ATLAS_CACHE"] = str(self.path)
+
+    def __exit__(self, *exc):
+        if self.previous is None:
+            os.environ.pop("ATLAS_CACHE", None)
+        else:
+            os.environ["ATLAS_CACHE"] = self.previous
+
+
+def _clip(text: str, chars: int = 90) -> str:
+    text = re.sub(r"\s+", " ", text).replace("|", "/").strip()
+    return text if len(text) <= chars else text[: chars - 1].rsplit(" ", 1)[0] + "…"
 
 
 if __name__ == "__main__":

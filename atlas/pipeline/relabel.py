@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pyarrow as pa
@@ -13,7 +13,9 @@ from atlas.errors import AtlasError
 from atlas.llm.cache import AnswerCache
 from atlas.llm.models import INSTALL_HINT, find_model
 from atlas.mapdir import MapDir
+from atlas.pipeline.embed import load_embedder
 from atlas.pipeline.label import TopicLabels, keyword_labels, llm_labels, representative_texts
+from atlas.pipeline.label_fit import FitScorer, rival_topics, topic_centroids
 from atlas.progress import Progress
 from atlas.records import point_texts
 from atlas.schema import (
@@ -30,7 +32,7 @@ from atlas.schema import (
     check_level,
     topic_column,
 )
-from atlas.settings import LabelSettings, cache_dir
+from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 
 Log = Callable[[str], None]
 
@@ -38,11 +40,15 @@ Log = Callable[[str], None]
 def make_labels(
     texts: pa.ChunkedArray, vectors: np.ndarray, labels: np.ndarray, outlier: np.ndarray,
     topics: pa.Table, settings: LabelSettings, progress: Progress, log: Log,
-    *, levels: set[int] | None = None, current: TopicLabels | None = None,
+    *, levels: set[int] | None = None, current: TopicLabels | None = None, embedder: str | None = None,
+    on_topic: Callable[[TopicLabels], None] = lambda result: None,
 ) -> tuple[TopicLabels, dict]:
     """Labels for every topic in `topics` (topic_id order), and what made them, for the manifest.
 
-    `texts`, `vectors`, `labels` (levels, N) and `outlier` describe the records in one order.
+    `texts`, `vectors`, `labels` (levels, N) and `outlier` describe the records in one order;
+    `embedder` is the spec that made `vectors` (it judges candidate names by meaning; None
+    when the vectors came from the input, and then only the cheap checks apply).
+    `on_topic` gets the partial result after each topic.
     """
     keywords = topics.column(KEYWORDS).to_pylist()
     fallback = topics.column(KEYWORD_LABEL).to_pylist()
@@ -55,27 +61,37 @@ def make_labels(
         return keyword_labels(keywords, fallback), {"method": "keywords"}
     from atlas.llm.llama import LlamaCompleter
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    parent, level = topics.column(PARENT_ID).fill_null(-1).to_numpy(), topics.column(LEVEL).to_numpy()
     examples = representative_texts(texts, vectors, labels, ~outlier, central=settings.central_texts,
                                     spread=settings.spread_texts)
-    completer = LlamaCompleter(model, threads=settings.threads)
+    scorer = None
+    if embedder:
+        centroids = topic_centroids(vectors, labels, len(topics))
+        names = load_embedder(embedder, EmbedSettings(), cache_dir())
+        scorer = FitScorer(names.encode, centroids, rival_topics(parent, level, centroids))
+    completer = LlamaCompleter(model, threads=settings.threads, contexts=settings.contexts)
     log(f"labelling topics with {model.name} ({model.path})")
-    todo = len(topics) if levels is None else int(np.isin(topics.column(LEVEL).to_numpy(), list(levels)).sum())
+    todo = len(topics) if levels is None else int(np.isin(level, list(levels)).sum())
     cache = AnswerCache(cache_dir() / "label_answers.sqlite")
     try:
         with progress.bar("label", total=todo, unit="topic") as bar:
-            result = llm_labels(
-                topics.column(PARENT_ID).fill_null(-1).to_numpy(), topics.column(LEVEL).to_numpy(),
-                topics.column(SIZE).to_numpy(),
-                keywords, fallback, examples, completer, cache=cache, levels=levels, current=current,
-                on_topic=lambda: bar.update(1),
-            )
+            def progressed(result: TopicLabels) -> None:
+                bar.update(1)
+                on_topic(result)
+
+            result = llm_labels(parent, level, topics.column(SIZE).to_numpy(), keywords, fallback, examples,
+                                completer, scorer=scorer, samples=settings.samples, cache=cache, levels=levels,
+                                current=current, on_topic=progressed)
     finally:
         cache.close()
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return result, {"method": "llm", "model": model.name, "model_path": str(model.path),
                     "prompt_form": "chat template" if completer.chat_template else "completion",
+                    "judged_by": embedder, "contexts": settings.contexts, "samples": settings.samples,
                     "seconds": round(seconds, 2), "seconds_per_topic": round(seconds / max(todo, 1), 3),
+                    # CPU time of all threads: what the labelling costs when the machine is shared
+                    "cpu_seconds_per_topic": round(cpu_seconds / max(todo, 1), 3),
                     "fell_back": result.source.count("keywords")}
 
 
@@ -93,14 +109,27 @@ def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None 
     labels = np.stack([points.column(topic_column(lvl)).to_numpy() for lvl in range(manifest["levels"])])
     current = (TopicLabels(*(topics.column(c).to_pylist() for c in LABEL_COLUMNS))
                if LABEL_SOURCE in topics.column_names else None)
+    settings = replace(settings, method=settings.method or "llm")
     result, info = make_labels(
         text, mapdir.embeddings(), labels, points.column(OUTLIER).to_numpy(zero_copy_only=False),
-        topics, replace(settings, method=settings.method or "llm"), Progress(quiet), log,
-        levels=levels, current=current,
+        topics, settings, Progress(quiet), log,
+        levels=levels, current=current, embedder=manifest["embedder"].get("spec"),
     )
     mapdir.write_topics(with_labels(topics, result))
-    mapdir.write_manifest({**manifest, "labels": info})
+    mapdir.write_manifest(relabelled_manifest(manifest, settings, info))
     return result
+
+
+def relabelled_manifest(manifest: dict, settings: LabelSettings, info: dict) -> dict:
+    """The manifest naming the new labels' model and settings wherever it named the old ones."""
+    params = asdict(settings)
+    updated = {**manifest, "labels": info}
+    if "settings" in manifest:
+        updated["settings"] = {**manifest["settings"], "label": params}
+    if "label" in manifest.get("stages", {}):
+        stage = {**manifest["stages"]["label"], "params": params, "model": info, "seconds": info.get("seconds", 0)}
+        updated["stages"] = {**manifest["stages"], "label": stage}
+    return updated
 
 
 def with_labels(topics: pa.Table, result: TopicLabels) -> pa.Table:

@@ -128,7 +128,8 @@ def build(
         topics = _topics_table(xy, hierarchy, keywords, keyword_labels)
         with timer.stage("label", **vars(settings.label)) as info:
             topic_labels, info["model"] = make_labels(data.text, vectors, hierarchy.labels, hierarchy.outlier,
-                                                      topics, settings.label, progress, log)
+                                                      topics, settings.label, progress, log,
+                                                      embedder=embedder_info["spec"])
         with progress.ticking("dedup"), timer.stage("dedup", **vars(settings.dedup)):
             features = partial(block_features, settings=settings.dedup, seed=settings.seed or 0)
             dups = duplicates_from(concat(engine.map_batches(Task(features), _texts(data), settings.embed.chunk_size)),

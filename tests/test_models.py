@@ -1,0 +1,91 @@
+"""Label models: the catalogue, `atlas models`, and joining split models with a sha256 check."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from atlas.cli import main
+from atlas.errors import AtlasError
+from atlas.llm import models
+from atlas.llm.install import install, join_parts
+from atlas.llm.models import CATALOGUE, Catalogued, ModelFile, find_model
+
+
+@pytest.fixture
+def split_model(tmp_path, monkeypatch):
+    """A two-part model whose parts are importable packages, as the PyPI part wheels are."""
+    data = [b"GGUF" + bytes(range(256)) * 40, bytes(reversed(range(256))) * 30]
+    for i, chunk in enumerate(data, 1):
+        package = tmp_path / "site" / f"fake_model_part{i}"
+        (package / "data").mkdir(parents=True)
+        (package / "data" / f"part0{i}.bin").write_bytes(chunk)
+        (package / "__init__.py").write_text(
+            "import os\ndef get_part_path():\n"
+            f"    return os.path.join(os.path.dirname(__file__), 'data', 'part0{i}.bin')\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    entry = Catalogued("fake", "Fake 1B", "Apache-2.0", sum(map(len, data)),
+                       ("fake-model-part1==1.0", "fake-model-part2==1.0"), models._joined,
+                       hashlib.sha256(b"".join(data)).hexdigest())
+    monkeypatch.setitem(CATALOGUE, "fake", entry)
+    return entry, b"".join(data)
+
+
+def test_parts_are_joined_in_order_into_the_cache(split_model, tmp_path):
+    entry, data = split_model
+    model = find_model("fake", tmp_path / "cache")  # parts installed, not yet joined: joined now
+    assert model.path == tmp_path / "cache" / "models" / "fake.gguf"
+    assert model.path.read_bytes() == data
+    assert models.status(entry, tmp_path / "cache") == str(model.path)
+
+
+def test_a_join_that_fails_its_checksum_leaves_nothing(split_model, tmp_path, monkeypatch):
+    entry, _ = split_model
+    monkeypatch.setitem(CATALOGUE, "fake", Catalogued(**{**vars(entry), "sha256": "0" * 64}))
+    with pytest.raises(AtlasError, match=r"do not match the expected sha256 .* atlas models install fake$"):
+        join_parts(CATALOGUE["fake"], tmp_path / "cache")
+    assert list((tmp_path / "cache" / "models").iterdir()) == []
+
+
+def test_a_missing_model_names_the_command_that_installs_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(CATALOGUE, "absent", Catalogued("absent", "Absent", "MIT", 1, ("absent-part1==1.0",),
+                                                        models._joined, "0" * 64))
+    with pytest.raises(AtlasError, match=r"^the model 'absent' is not installed; run: atlas models install absent$"):
+        find_model("absent", tmp_path)
+    assert models.status(CATALOGUE["absent"], tmp_path) == "not installed"
+    with pytest.raises(AtlasError, match=r"^no model named 'nope'; installable models: smollm2, qwen-0.5b"):
+        install("nope", tmp_path)
+
+
+def test_installing_an_installed_model_does_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")  # any pip call would fail
+    said = []
+    assert install("smollm2", tmp_path, log=said.append) == find_model("smollm2", tmp_path).path
+    assert said == [f"smollm2 is installed: {find_model('smollm2', tmp_path).path}"]
+
+
+def test_models_lists_the_catalogue_with_size_and_licence(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATLAS_CACHE", str(tmp_path))
+    out = CliRunner().invoke(main, ["models"]).output
+    lines = out.splitlines()
+    assert lines[0].split() == ["name", "size", "licence", "model", "/", "where"]
+    assert lines[1].split()[:5] == ["smollm2", "98", "MB", "Apache-2.0", "SmolLM2-135M-Instruct"]
+    assert lines[1].endswith("(default)") and lines[2].strip().endswith(".gguf")
+    assert lines[3].split()[:4] == ["qwen-0.5b", "491", "MB", "Apache-2.0"]
+    assert lines[3].endswith("(the default once installed)")
+    assert lines[5].split()[:4] == ["qwen-1.5b", "1,117", "MB", "Apache-2.0"]
+    assert "ship no licence file" in out
+
+
+def test_without_llm_qwen_is_used_once_installed_else_smollm2(tmp_path, monkeypatch):
+    joined = tmp_path / "qwen.gguf"
+    joined.write_bytes(b"GGUF")
+    qwen = CATALOGUE["qwen-0.5b"]
+    monkeypatch.setitem(CATALOGUE, "qwen-0.5b", replace(qwen, locate=lambda entry, cache: joined))
+    assert find_model(None, tmp_path) == ModelFile("qwen-0.5b", joined)
+    monkeypatch.setitem(CATALOGUE, "qwen-0.5b", replace(qwen, locate=lambda entry, cache: None))
+    assert find_model(None, tmp_path).name == "smollm2"
