@@ -146,12 +146,11 @@ def test_a_name_a_neighbour_fits_as_well_still_beats_a_keyword_list(topics):
 
 
 def test_a_parent_is_judged_against_its_childrens_names_too(topics):
-    scorer = FitScorer(topics["scorer"].encode, topics["scorer"].centroids, topics["scorer"].rivals)
-    before = scorer.fits(2, ["SASL authentication"])[0].own
+    before = topics["scorer"]
     labels = list(topics["fallback"])
     labels[8], labels[12], labels[15] = "Mail clients", "SASL authentication", "Thrift and MySQL drivers"
-    scorer.add_names([2, 3], [[8, 12, 15], []], labels, topics["size"])
-    assert scorer.fits(2, ["SASL authentication"])[0].own > before + 0.1
+    scorer = before.with_names([2, 3], [[8, 12, 15], []], labels, topics["size"])
+    assert scorer.fits(2, ["SASL authentication"])[0].own > before.fits(2, ["SASL authentication"])[0].own + 0.1
     assert np.allclose(np.linalg.norm(scorer.centroids, axis=1), 1, atol=1e-5)
     changed = np.flatnonzero(np.abs(scorer.centroids - topics["scorer"].centroids).max(axis=1) > 0)
     assert changed.tolist() == [2]

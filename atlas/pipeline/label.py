@@ -142,7 +142,7 @@ def llm_labels(
                 continue
             todo = [t for t in range(len(parent)) if level[t] == lvl]
             if scorer:
-                scorer.add_names(todo, [children[t] for t in todo], result.label, size)
+                namer.scorer = scorer.with_names(todo, [children[t] for t in todo], result.label, size)
             for topic, (ranked, description) in zip(todo, run(name, todo)):
                 siblings = taken.setdefault(int(parent[topic]), set())
                 chosen = next(c for c in ranked if c.source == "keywords" or normalised(c.label) not in siblings)

@@ -51,24 +51,26 @@ class FitScorer:
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray], centroids: np.ndarray,
                  rivals: list[np.ndarray]):
-        self.encode, self.centroids, self.rivals = encode, centroids.copy(), rivals
+        self.encode, self.centroids, self.rivals = encode, centroids, rivals
         self._lock = threading.Lock()
 
-    def add_names(self, parents: list[int], children: list[list[int]], labels: list[str], size: np.ndarray) -> None:
-        """Move each parent's centroid halfway towards its children's names (their vectors'
-        size-weighted mean), so a parent's name is judged as a category of its children too:
-        the name a reader sees above them should be the one nearest their names."""
+    def with_names(self, parents: list[int], children: list[list[int]], labels: list[str],
+                   size: np.ndarray) -> FitScorer:
+        """A scorer in which each parent's centroid has moved halfway towards its children's
+        names (their size-weighted mean vector), so a parent's name is judged as a category of
+        its children too: the name above them should be the one nearest their names."""
         named = [(p, kids) for p, kids in zip(parents, children) if kids]
-        if not named:
-            return
-        with self._lock:
-            vectors = np.asarray(self.encode([labels[c] for _, kids in named for c in kids]), np.float32)
-        start = 0
-        for p, kids in named:
-            mean = size[kids] @ vectors[start:start + len(kids)]
-            start += len(kids)
-            blend = self.centroids[p] + mean / max(np.linalg.norm(mean), 1e-12)
-            self.centroids[p] = blend / max(np.linalg.norm(blend), 1e-12)
+        centroids = self.centroids.copy()
+        if named:
+            with self._lock:
+                vectors = np.asarray(self.encode([labels[c] for _, kids in named for c in kids]), np.float32)
+            start = 0
+            for p, kids in named:
+                mean = size[kids] @ vectors[start:start + len(kids)]
+                start += len(kids)
+                blend = centroids[p] + mean / max(np.linalg.norm(mean), 1e-12)
+                centroids[p] = blend / max(np.linalg.norm(blend), 1e-12)
+        return FitScorer(self.encode, centroids, self.rivals)
 
     def fits(self, topic: int, names: list[str]) -> list[Fit]:
         if not names:
