@@ -117,7 +117,7 @@ def test_the_page_carries_the_secret(app):
     assert response.headers["cache-control"] == "no-store"
     assert f'<meta name="atlas-token" content="{secret}">' in response.text and len(secret) >= 32
     assert client(app).get("/index.html").text == response.text
-    assert '"X-Atlas-Token": TOKEN' in (WEB / "curate.js").read_text()
+    assert '"X-Atlas-Token": TOKEN' in (WEB / "app.js").read_text()
 
 
 def test_no_route_changes_state_on_get(edited):
