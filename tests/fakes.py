@@ -29,13 +29,15 @@ class ScriptedCompleter:
 
     identity = "scripted"
     chat_template = None
+    contexts = 1
     stall_after: int | None = None
     asked: list[str] = []
 
-    def __init__(self, model, *, threads: int = 1):
+    def __init__(self, model, *, threads: int = 1, contexts: int = 1):
         pass
 
-    def complete(self, prompt: str, *, grammar: str, max_tokens: int, temperature: float = 0.0) -> str:
+    def complete(self, prompt: str, *, grammar: str, max_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> str:
         key = f"{temperature}:{hashlib.blake2b(prompt.encode(), digest_size=8).hexdigest()}"
         if len(self.asked) == self.stall_after:
             stall(f"stalled after {len(self.asked)} answers")

@@ -22,6 +22,7 @@ from fakes import ScriptedCompleter, pca_project, scripted_labels
 from atlas.curation import Curation
 from atlas.edits import EditLog
 from atlas.pipeline import embed, run
+from atlas.pipeline import encode as encoding
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 
 TESTS = Path(__file__).resolve().parent
@@ -35,11 +36,12 @@ import fakes
 from conftest import SMALL_SETTINGS
 from dataclasses import replace
 from atlas.pipeline import embed, run
+from atlas.pipeline import encode as encoding
 from atlas.settings import EmbedSettings, LabelSettings
 
 stage, source, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 if stage == "embed":
-    load = embed.load_embedder
+    load = encoding.load_embedder
 
     def stalling(*args):
         embedder = load(*args)
@@ -54,7 +56,7 @@ if stage == "embed":
         embedder.encode = encode_or_stall
         return embedder
 
-    embed.load_embedder = stalling
+    encoding.load_embedder = stalling  # what the embedding batch function loads
     settings = replace(SMALL_SETTINGS, embed=EmbedSettings(embedder="static", chunk_size=50))
 else:
     run.project = fakes.pca_project
@@ -109,7 +111,7 @@ def test_kill_during_embedding_then_the_build_resumes(sandbox, monkeypatch):
     assert snapshot(out) == before  # the previous map is untouched
     chunks = tmp / ".map.partial" / "embedding_chunks"
     assert sorted(p.name for p in chunks.glob("*.npy")) == ["000000.npy", "000001.npy"]
-    load, encoded = embed.load_embedder, []
+    load, encoded = encoding.load_embedder, []
 
     def counting(*args):
         embedder = load(*args)
@@ -117,7 +119,7 @@ def test_kill_during_embedding_then_the_build_resumes(sandbox, monkeypatch):
         embedder.encode = lambda texts: encoded.append(len(texts)) or encode(texts)
         return embedder
 
-    monkeypatch.setattr(embed, "load_embedder", counting)
+    monkeypatch.setattr(encoding, "load_embedder", counting)
     result = run.build(new, out, CHUNKED, force=True, quiet=True, log=lambda _: None)
     assert encoded == [50, 50]  # chunks 2 and 3; chunks 0 and 1 were saved before the kill
     assert result.manifest()["records"] == 200 and result.manifest()["source"]["path"] == str(new)
