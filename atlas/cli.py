@@ -49,7 +49,7 @@ def main() -> None:
 @click.option("--skip-bad-lines", is_flag=True,
               help="Leave out CSV/TSV/JSONL lines that cannot be read; their count and numbers are printed.")
 @click.option("--embedder", default=EmbedSettings.embedder, show_default=True, metavar="NAME|PATH",
-              help="minilm, static, auto (by size), or a local sentence-transformers folder.")
+              help="minilm (ONNX), minilm-torch, static, auto (by size), or a local sentence-transformers folder.")
 @click.option("--embeddings", metavar="COL", help="Use vectors from this column instead of embedding.")
 @click.option("--min-cluster-size", type=int, help="Smallest fine topic [default: max(10, sqrt(N)/4)].")
 @click.option("--seed", type=int, help="Random seed: the same seed gives the same map. Without one, UMAP and "
@@ -166,6 +166,12 @@ def topics(map_dir, fmt) -> None:
 @click.option("--open", "open_browser", is_flag=True, help="Open the map in a web browser.")
 def serve(map_dir, host, port, allow, token, no_auth, open_browser) -> None:
     """Serve a map in the browser: tiles, labels, records, search."""
+    from atlas.mapdir import MapDir
+
+    status = MapDir(map_dir).labels_status()
+    if status and status["state"] in ("waiting", "stopped"):
+        _log(f"{status['done']:,} of {status['total']:,} topics named by the LLM so far: "
+             f"`atlas relabel {map_dir}` names the rest, and the open page shows them as they come")
     _serve(map_dir, host, port, open_browser, allow=allow, token=token, no_auth=no_auth)
 
 
@@ -203,12 +209,39 @@ def demo(out, rebuild, quiet, port, no_serve) -> None:
         raise AtlasError(f"the sample dataset is missing ({SAMPLE}); run Atlas from a clone of its repository")
     if rebuild or not MapDir(out).is_map():
         settings = build_settings("description", id="package", seed=42)
-        run_build(SAMPLE, out, settings, force=True, quiet=quiet, log=_log)
+        run_build(SAMPLE, out, settings, force=True, quiet=quiet, log=_log, name_topics=no_serve)
     else:
         _log(f"the sample map is already built in {out} (pass --rebuild to build it again)")
     click.echo(describe(out))
     if not no_serve:
+        _name_in_background(MapDir(out))
         _serve(out, "127.0.0.1", port, open_browser=False)
+
+
+def _name_in_background(mapdir) -> None:
+    """Let the local LLM name (or finish naming) the map's topics in a thread while it is served."""
+    import threading
+    import time
+
+    from atlas.pipeline.relabel import relabel
+
+    status = mapdir.labels_status()
+    if status is None or status["state"] == "done":
+        return
+    _log("the map is ready; its topics are named in the background, and the page shows each name as it "
+         "is made (stopping loses nothing: answers are cached)")
+
+    def run() -> None:
+        started = time.perf_counter()
+        try:
+            result = relabel(mapdir, LabelSettings(), quiet=True, log=_log)
+        except AtlasError as e:
+            _log(f"naming stopped: {e}")
+            return
+        _log(f"all {len(result.label):,} topics named in {time.perf_counter() - started:.0f}s "
+             f"({result.source.count('keywords'):,} kept their keyword label)")
+
+    threading.Thread(target=run, name="naming", daemon=True).start()
 
 
 # Curation: thin wrappers over atlas.curation; every edit lands in the map's edit log.

@@ -6,7 +6,11 @@
       points.parquet    id, row, x, y, topic_0..topic_{L-1}, outlier, text_len, empty, dup_*;
                         rows in spatial (Morton) order, so a viewport reads few row groups
       topics.parquet    topic_id, level, parent_id, label, description, label_source,
-                        keyword_label, keywords, size, x, y
+                        keyword_label, keywords, size, x, y; rewritten (atomically) every few
+                        topics while the LLM names them, after the map is published
+      labels_status.json  where naming stands: {"state": "waiting" | "naming" | "done" |
+                        "stopped", "done": topics named, "total", "model"}; absent for a map
+                        labelled by keywords only
       embeddings.npy    float16, one unit vector per record, row-aligned with points.parquet
       neighbors.npy     int32 (N, k): each point's nearest neighbours in embedding space
                         (as positions in points.parquet, itself first), with
@@ -71,6 +75,7 @@ class MapDir:
     edits_path = property(lambda self: self.path / "edits.sqlite")
     tiles_path = property(lambda self: self.path / "tiles")
     chunks_path = property(lambda self: self.path / "embedding_chunks")
+    labels_status_path = property(lambda self: self.path / "labels_status.json")
 
     def __repr__(self) -> str:
         return f"MapDir({str(self.path)!r})"
@@ -106,9 +111,17 @@ class MapDir:
                              "(or run the command again) to work on the new map")
 
     def write_manifest(self, manifest: dict) -> None:
-        tmp = self.manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2))
-        tmp.replace(self.manifest_path)
+        _write_json(self.manifest_path, {"format_version": FORMAT_VERSION, **manifest})
+
+    def write_labels_status(self, status: dict) -> None:
+        _write_json(self.labels_status_path, status)
+
+    def labels_status(self) -> dict | None:
+        """Where LLM naming stands, or None when nothing names this map's topics."""
+        try:
+            return json.loads(self.labels_status_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
 
     def write_records(self, table: pa.Table) -> None:
         pq.write_table(table, self.records_path, compression="zstd")
@@ -124,7 +137,7 @@ class MapDir:
 
     def write_topics(self, table: pa.Table) -> None:
         """Written aside and renamed, so a server or a relabel never reads half a file."""
-        tmp = self.topics_path.with_suffix(".tmp")
+        tmp = self.topics_path.with_name(f".topics.{os.getpid()}.tmp")
         pq.write_table(table, tmp)
         tmp.replace(self.topics_path)
 
@@ -211,6 +224,13 @@ class EmbeddingChunks:
 
     def load(self, index: int) -> tuple[np.ndarray, int]:
         return np.load(self._file(index)), int((self.path / f"{index:06d}.truncated").read_text())
+
+
+def _write_json(path: Path, value: dict) -> None:
+    """Written aside and renamed, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value, indent=2))
+    tmp.replace(path)
 
 
 def file_hash(path: Path) -> str:

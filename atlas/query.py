@@ -20,6 +20,7 @@ from atlas.schema import (
     DUP_SURVIVOR,
     ID,
     LABEL,
+    LABEL_COLUMNS,
     LEVEL,
     MORTON,
     OUTLIER,
@@ -56,8 +57,11 @@ class MapData:
         self.records = mapdir.records()
         self.text = point_texts(self.records, self.manifest["columns"]["text"], self.rows)
         self.topics = mapdir.topics().to_pylist()
+        self.build_id = mapdir.build_id()
+        self.labels_version = self._topics_stamp()
         for topic, box in zip(self.topics, self._topic_boxes()):
             topic["bbox"] = box
+        self._labels_lock = threading.Lock()
         self.neighbor_index, self.neighbor_similarity = mapdir.neighbors()
         # Memory-mapped now, so a rebuild swapping the files later leaves this build's arrays here.
         self.embeddings = mapdir.embeddings()
@@ -67,6 +71,26 @@ class MapData:
         self._search_lock = threading.Lock()
         self._embed_lock = threading.Lock()
         self._ann_lock = threading.Lock()
+
+    def _topics_stamp(self) -> str:
+        """Changes whenever topics.parquet is replaced (it is always written aside and renamed)."""
+        stat = self.mapdir.topics_path.stat()
+        return f"{stat.st_ino:x}-{stat.st_mtime_ns:x}"
+
+    def refresh_labels(self) -> dict:
+        """Take up the names that LLM naming wrote since; returns where naming stands
+        (labels_status.json, or state "none" when nothing names this map) and the labels' version.
+        A rebuilt map is not taken up (MapChanged: the server must restart for it)."""
+        with self._labels_lock:
+            stamp = self._topics_stamp()
+            if stamp != self.labels_version:
+                self.mapdir.check_build(self.build_id)
+                table = self.mapdir.topics()
+                names = zip(*(table.column(c).to_pylist() for c in LABEL_COLUMNS))
+                for topic, values in zip(self.topics, names):
+                    topic.update(zip(LABEL_COLUMNS, values))
+                self.labels_version = stamp
+        return {"state": "none", **(self.mapdir.labels_status() or {}), "version": self.labels_version}
 
     def _topic_boxes(self) -> list[list[float]]:
         """Per topic: (xmin, ymin, xmax, ymax) of its members that are not outliers."""

@@ -27,7 +27,7 @@ def describe(path: Path, top: int = 8) -> str:
         + (f"; {emb['truncated']:,} texts truncated to the model window" if emb.get("truncated") else ""),
         f"levels     {m['levels']}: topics per level {m['topics_per_level']}; "
         f"{m['outliers']:,} outliers joined their nearest topic",
-        f"labels     {_labels(m.get('labels', {}))}",
+        f"labels     {_labels(m.get('labels', {}), mapdir.labels_status())}",
         f"duplicates {dup['groups']:,} groups, {dup['records_in_groups']:,} records "
         f"({', '.join(f'{k} {v:,}' for k, v in dup['by_kind'].items())}); "
         f"{dup['removable']:,} removable, largest group {dup['largest_group']:,}",
@@ -44,7 +44,10 @@ def describe(path: Path, top: int = 8) -> str:
     return "\n".join(lines)
 
 
-def _labels(info: dict) -> str:
+def _labels(info: dict, status: dict | None) -> str:
+    if status and status["state"] != "done":
+        return (f"keywords (c-TF-IDF) until {status['model']} has named every topic: "
+                f"{status['done']:,} of {status['total']:,} named ({status['state']})")
     if info.get("method") != "llm":
         return "keywords (c-TF-IDF)"
     return (f"{info['model']} ({info['prompt_form']} prompt), {info['seconds_per_topic']:.2f}s per topic, "

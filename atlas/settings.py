@@ -21,7 +21,8 @@ def _help(default, text: str, choices: tuple[str, ...] | None = None):
 @dataclass(frozen=True)
 class EmbedSettings:
     embedder: str = _help(
-        "auto", "minilm | static | auto | PATH to a local sentence-transformers model"
+        "auto", "minilm (ONNX Runtime) | minilm-torch (torch; GPU if any) | static | auto | "
+                "PATH to a local sentence-transformers model"
     )
     auto_minilm_limit: int = _help(
         50_000, "auto uses MiniLM up to this many records, the static embedder above it"

@@ -28,6 +28,8 @@ TSV=$("$PY" -c "import sys; sys.path.insert(0, 'bench'); from pypi import TSV; p
 if [ -n "$TSV" ]; then
   section "Reading input files"
   run bench/ingest.py "$TSV" --records 200000
+  section "MiniLM backends (2,000 texts of each kind)"
+  run bench/embedders.py --backends minilm-torch,minilm,minilm-onnx-int8 --limit 2000
 fi
 
 section "Duplicate detection quality"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 RATED = {"embed", "neighbors", "project", "cluster", "keywords", "dedup"}
 STAGES = ["ingest", "embed", "neighbors", "project", "cluster", "keywords", "label", "dedup", "write", "index"]
+ESTIMATED = ["embed", "project", "label"]  # stages that print an estimate before they start
 
 
 def main() -> None:
@@ -49,6 +50,10 @@ def main() -> None:
     print("|---|---|" + "---|" * (len(STAGES) + 2))
     for result in results:
         print(row(result))
+    print("\n| records | embedder | " + " | ".join(f"{s}: estimate / measured" for s in ESTIMATED) + " |")
+    print("|---|---|" + "---|" * len(ESTIMATED))
+    for result in results:
+        print(estimates_row(result))
 
 
 def build_one(args: argparse.Namespace, embedder: str) -> dict:
@@ -83,7 +88,7 @@ def cold_answer_cache(folder: Path) -> None:
 def row(result: dict) -> str:
     m = result["manifest"]
     stages = m["stages"]
-    cells = [cell(s, stages[s], m["labels"]) for s in STAGES]
+    cells = [cell(s, stages.get(s), m["labels"]) for s in STAGES]
     labels = m["labels"].get("model", "keywords")
     name = m["embedder"]["spec"] or m["embedder"]["name"]
     seed = "none" if result["seed"] is None else result["seed"]
@@ -91,7 +96,19 @@ def row(result: dict) -> str:
             + f" | {result['wall_s']:,.0f} s | {result['peak_rss_gib']:.2f} GiB |")
 
 
-def cell(stage: str, info: dict, labels: dict) -> str:
+def estimates_row(result: dict) -> str:
+    """Each estimated stage's printed estimate against its time, and their ratio."""
+    m = result["manifest"]
+    cells = []
+    for stage in ESTIMATED:
+        info = m["stages"].get(stage, {})
+        guess = info.get("estimate_s")
+        cells.append("–" if guess is None else
+                     f"{guess:.0f} s / {info['seconds']:.0f} s ({guess / max(info['seconds'], 1e-9):.2f}x)")
+    return f"| {m['records']:,} | {m['embedder']['spec'] or m['embedder']['name']} | " + " | ".join(cells) + " |"
+
+
+def cell(stage: str, info: dict | None, labels: dict) -> str:
     """Seconds, with records/s where a stage takes a while; seconds per topic for LLM labels."""
     if stage == "label":
         return f"{info['seconds']:.1f} s ({labels['seconds_per_topic']:.2f} s/topic)" if "model" in labels else "–"

@@ -10,7 +10,7 @@ TEXTS = ["A library to parse JSON files in Python", "Python module for reading J
          "Firmware for wireless network cards", "Fonts for Japanese text"]
 
 
-@pytest.mark.parametrize("spec, dim", [("minilm", 384), ("static", 256)])
+@pytest.mark.parametrize("spec, dim", [("minilm", 384), ("minilm-torch", 384), ("static", 256)])
 def test_embedders_give_unit_vectors_with_meaning(spec, dim):
     embedder = load_embedder(spec, EmbedSettings(), cache_dir())
     v = embedder.encode(TEXTS)
@@ -20,10 +20,19 @@ def test_embedders_give_unit_vectors_with_meaning(spec, dim):
     assert sims[0, 1] > sims[0, 2] and sims[0, 1] > sims[0, 3]
 
 
-def test_minilm_counts_truncated_texts():
-    embedder = load_embedder("minilm", EmbedSettings(), cache_dir())
-    embedder.encode(["word " * 400, "short"])
-    assert embedder.truncated == 1
+@pytest.mark.parametrize("spec", ["minilm", "minilm-torch"])
+def test_minilm_counts_truncated_texts(spec):
+    embedder = load_embedder(spec, EmbedSettings(), cache_dir())
+    embedder.encode(["word " * 400, "short", "word " * 300])
+    assert embedder.truncated == 2
+
+
+def test_onnx_minilm_gives_torch_vectors(small_table):
+    """The exported graph (transformer + mean pooling + normalisation) is MiniLM itself."""
+    texts = small_table.column("description").to_pylist()[:40] + ["", "word " * 400]
+    onnx = load_embedder("minilm", EmbedSettings(), cache_dir()).encode(texts)
+    torch = load_embedder("minilm-torch", EmbedSettings(), cache_dir()).encode(texts)
+    assert np.abs(onnx - torch).max() < 1e-4
 
 
 def test_auto_picks_by_size():
@@ -35,7 +44,7 @@ def test_auto_picks_by_size():
 
 
 def test_unknown_embedder_path():
-    with pytest.raises(AtlasError, match="neither minilm, static, auto nor a local model folder"):
+    with pytest.raises(AtlasError, match="neither minilm, minilm-torch, static, auto nor a local model folder"):
         load_embedder("/no/such/model", EmbedSettings(), cache_dir())
 
 

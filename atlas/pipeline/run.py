@@ -26,6 +26,7 @@ import atlas
 from atlas.errors import AtlasError
 from atlas.mapdir import EmbeddingChunks, MapDir, check_target, file_hash, publish, staging_for
 from atlas.pipeline import embed as embedding
+from atlas.pipeline import estimate
 from atlas.pipeline.ann import build_index
 from atlas.pipeline.cluster import Hierarchy, cluster, label_positions
 from atlas.pipeline.dedup import KINDS, Duplicates, block_features, duplicates_from
@@ -35,7 +36,7 @@ from atlas.pipeline.ingest import MAX_TEXT_CHARS, Dataset, read_dataset
 from atlas.pipeline.keywords import topic_keywords
 from atlas.pipeline.neighbors import nearest_neighbors
 from atlas.pipeline.project import project
-from atlas.pipeline.relabel import make_labels, with_labels
+from atlas.pipeline.relabel import initial_labels, label_model, relabel, with_labels
 from atlas.progress import Progress
 from atlas.records import iter_texts
 from atlas.schema import (
@@ -87,10 +88,15 @@ class StageTimer:
 
 def build(
     source: Path, out: Path, settings: BuildSettings, *, engine: Engine | None = None, force: bool = False,
-    quiet: bool = False, log: Log = print,
+    quiet: bool = False, log: Log = print, name_topics: bool = True,
 ) -> MapDir:
     """Build the map of `source` into `out`; the previous map there stays until this one is done.
-    `engine` runs the per-block work (default: this process)."""
+    `engine` runs the per-block work (default: this process).
+
+    The map is published with keyword labels; then, when a local LLM is installed (and
+    `name_topics`), it names the topics in place, so the map can be served meanwhile. With
+    `name_topics=False` labels_status.json says "waiting" and `relabel` names them later.
+    """
     source, out = Path(source), Path(out)
     engine = engine or LocalEngine()
     started = time.perf_counter()
@@ -119,17 +125,19 @@ def build(
         vectors, embedder_info = _embed(data, settings, source_hash, staging, out, timer, progress, log, engine)
         with progress.ticking("neighbors"), timer.stage("neighbors", k=settings.neighbors.k):
             neighbors = nearest_neighbors(vectors, k=settings.neighbors.k, seed=settings.seed)
-        with progress.ticking("project"), timer.stage("project", **vars(settings.project)):
-            xy = project(vectors, neighbors, settings=settings.project, seed=settings.seed)
+        pace = estimate.measure_pace()
+        with timer.stage("project", **vars(settings.project)) as info:
+            info["pace"] = round(pace, 2)
+            info["estimate_s"] = round(estimate.umap_seconds(n, settings.project.n_epochs, pace), 1)
+            log(f"projecting {n:,} points with UMAP: {estimate.say(info['estimate_s'])}")
+            with progress.ticking("project"):
+                xy = project(vectors, neighbors, settings=settings.project, seed=settings.seed)
         with progress.ticking("cluster"), timer.stage("cluster", **vars(settings.cluster)):
             hierarchy = cluster(xy, settings=settings.cluster)
         with progress.ticking("keywords"), timer.stage("keywords", **vars(settings.keywords)):
             keywords, keyword_labels = topic_keywords(data.text, hierarchy, settings=settings.keywords)
         topics = _topics_table(xy, hierarchy, keywords, keyword_labels)
-        with timer.stage("label", **vars(settings.label)) as info:
-            topic_labels, info["model"] = make_labels(data.text, vectors, hierarchy.labels, hierarchy.outlier,
-                                                      topics, settings.label, progress, log,
-                                                      embedder=embedder_info["spec"])
+        model = label_model(settings.label, log)
         with progress.ticking("dedup"), timer.stage("dedup", **vars(settings.dedup)):
             features = partial(block_features, settings=settings.dedup, seed=settings.seed or 0)
             dups = duplicates_from(concat(engine.map_batches(Task(features), _texts(data), settings.embed.chunk_size)),
@@ -140,7 +148,10 @@ def build(
             order = np.argsort(codes, kind="stable")
             staging.write_records(data.table)
             staging.write_points(_points_table(data, xy, hierarchy, dups, order, codes))
-            staging.write_topics(with_labels(topics, topic_labels))
+            staging.write_topics(with_labels(topics, initial_labels(topics)))
+            if model:
+                staging.write_labels_status({"state": "waiting", "done": 0, "total": len(topics),
+                                             "model": model.name})
             staging.write_embeddings(vectors[order])
             position = np.empty_like(order)
             position[order] = np.arange(len(order))
@@ -158,8 +169,24 @@ def build(
         shutil.rmtree(staging.path, ignore_errors=True)
         raise
     result = publish(staging, out)
+    if model and name_topics:
+        log(f"map ready after {time.perf_counter() - started:.0f}s: `atlas serve {out}` shows it now, "
+            f"and the topics' names as {model.name} makes them")
+        _name_topics(result, settings, quiet, log)
     _summary(result, log)
     return result
+
+
+def _name_topics(mapdir: MapDir, settings: BuildSettings, quiet: bool, log: Log) -> None:
+    """LLM names on the published map; their time joins the manifest's stage times."""
+    relabel(mapdir, settings.label, quiet=quiet, log=log)
+    manifest = mapdir.manifest()
+    labels = manifest["labels"]
+    seconds = labels["seconds"]
+    stages = {**manifest["stages"], "label": {"params": vars(settings.label), "seconds": seconds,
+                                              "estimate_s": labels["estimate_s"],
+                                              "records_per_s": round(manifest["records"] / max(seconds, 1e-9), 1)}}
+    mapdir.write_manifest({**manifest, "stages": stages, "total_seconds": manifest["total_seconds"] + seconds})
 
 
 def _embed(data: Dataset, settings: BuildSettings, source_hash: str, staging: MapDir, out: Path,
@@ -173,24 +200,36 @@ def _embed(data: Dataset, settings: BuildSettings, source_hash: str, staging: Ma
                          "dim": vectors.shape[1], "why": "vectors from the input file"}
     spec, why = embedding.choose_embedder(settings.embed.embedder, n, settings.embed)
     log(f"embedder: {spec} ({why})")
-    key = _hash(source_hash, spec, settings.text_columns, atlas.__version__)
+    key = _hash(source_hash, spec, embedding.embedder_name(spec), settings.text_columns, atlas.__version__)
     with timer.stage("embed", embedder=spec, batch_size=settings.embed.batch_size) as info:
         info["key"] = key
         previous = _previous_embeddings(MapDir(out), key)
         if previous is not None:
             log(f"embeddings reused from the previous build in {out}")
             return previous
-        vectors, truncated = _embed_chunks(data, spec, settings, staging.embedding_chunks(key), progress, engine)
+        vectors, truncated = _embed_chunks(data, spec, settings, staging.embedding_chunks(key), progress, engine,
+                                           info, log)
     return vectors, {"name": embedding.embedder_name(spec), "spec": spec, "dim": int(vectors.shape[1]),
                      "why": why, "truncated": truncated}
 
 
 def _embed_chunks(data: Dataset, spec: str, settings: BuildSettings, chunks: EmbeddingChunks,
-                  progress: Progress, engine: Engine) -> tuple[np.ndarray, int]:
-    """Embed chunk by chunk, skipping chunks an interrupted build already saved."""
+                  progress: Progress, engine: Engine, info: dict, log: Log) -> tuple[np.ndarray, int]:
+    """Embed chunk by chunk, skipping chunks an interrupted build already saved.
+
+    The engine gets batches of embedding.PIECE texts, so the bar moves every few seconds; a
+    chunk is saved once its texts are all done. Before it starts, a small probe of the texts
+    is timed and how long all will take is printed (not for the static embedder: seconds).
+    """
     size, n = settings.embed.chunk_size, data.table.num_rows
     todo = [index for index in range(-(-n // size)) if not chunks.done(index)]
     texts = _texts(data)
+    if todo and spec != "static":
+        probe = data.text.take(pa.array(estimate.probe_rows(data.length))).to_pylist()
+        embedder = embedding.load_embedder(spec, settings.embed, cache_dir())
+        info["estimate_s"] = round(estimate.embed_seconds(embedder, probe, data.length), 1)
+        log(f"embedding {n:,} texts ({data.length.mean():.0f} characters on average): "
+            f"{estimate.say(info['estimate_s'])}")
     with progress.bar("embed", total=n) as bar:
         bar.update(n - sum(min(size, n - index * size) for index in todo))
         if todo and spec == "static":
@@ -198,9 +237,17 @@ def _embed_chunks(data: Dataset, spec: str, settings: BuildSettings, chunks: Emb
         # Only the last chunk can be short, so the missing chunks, end to end, batch into chunks.
         missing = pa.concat_tables([texts.slice(index * size, size) for index in todo]) if todo else texts.slice(0, 0)
         task = Task(EncodeTexts, (spec, settings.embed, cache_dir()), gpu=True)
-        for batch, index in zip(engine.map_batches(task, missing, size), todo):
-            chunks.save(index, batch["vector"], int(batch["truncated"].sum()))
+        waiting = [(index, min(size, n - index * size)) for index in todo]
+        held: list[dict] = []
+        for batch in engine.map_batches(task, missing, min(size, embedding.PIECE)):
+            held.append(batch)
             bar.update(len(batch["vector"]))
+            vectors, truncated = (np.concatenate([b[key] for b in held]) for key in ("vector", "truncated"))
+            while waiting and len(vectors) >= waiting[0][1]:
+                index, count = waiting.pop(0)
+                chunks.save(index, vectors[:count], int(truncated[:count].sum()))
+                vectors, truncated = vectors[count:], truncated[count:]
+            held = [{"vector": vectors, "truncated": truncated}]
     parts, truncated = zip(*(chunks.load(i) for i in range(-(-n // size))))
     return np.concatenate(parts).astype(np.float32), sum(truncated)
 
@@ -290,7 +337,7 @@ def _manifest(source, source_hash, data, settings, embedder_info, hierarchy, dup
         "skipped_lines": {"count": len(data.skipped_lines), "first": data.skipped_lines[:SKIPPED_KEPT]},
         "embedder": embedder_info,
         "engine": engine.describe(),
-        "labels": timer.stages["label"]["model"],
+        "labels": {"method": "keywords"},
         "levels": hierarchy.n_levels,
         "topics_per_level": [len(np.unique(lv)) for lv in hierarchy.labels],
         "outliers": int(hierarchy.outlier.sum()),

@@ -34,7 +34,7 @@ def create_app(map_dir: Path, *, token: str | None = None, hosts: Iterable[str] 
     `frame_ancestors`: the pages that may show it in a frame (none by default). Writes need
     `app.state.secret` (the page gets it in index.html) or the token in X-Atlas-Token."""
     data = MapData(MapDir(map_dir))
-    build = data.mapdir.build_id()  # tile URLs and the tile cache carry it
+    build = data.build_id  # tile URLs and the tile cache carry it
     colors = topic_colors(data.topics)
     coarse = data.levels[0]
     renderer = TileRenderer(data.x, data.y, coarse - coarse.min(), data.morton,

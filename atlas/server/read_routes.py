@@ -32,8 +32,16 @@ def map_info(request: Request) -> dict:
 @router.get("/api/topics")
 def topics(request: Request) -> list[dict]:
     data = request.app.state.data
+    data.refresh_labels()
     colors = request.app.state.colors["topic"]
     return [{**t, "share": t[SIZE] / len(data), "color": colors[t[TOPIC_ID]]} for t in data.topics]
+
+
+@router.get("/api/labels-status")
+def labels_status(request: Request) -> dict:
+    """Where LLM naming stands ({state, done, total, model, version}); the page polls it while
+    topics are being named and fetches /api/topics again when `version` changes."""
+    return request.app.state.data.refresh_labels()
 
 
 @router.get("/tiles/{z}/{x}/{y}.png")
