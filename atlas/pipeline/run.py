@@ -137,7 +137,9 @@ def build(
         with progress.ticking("keywords"), timer.stage("keywords", **vars(settings.keywords)):
             keywords, keyword_labels = topic_keywords(data.text, hierarchy, settings=settings.keywords)
         topics = _topics_table(xy, hierarchy, keywords, keyword_labels)
-        model = label_model(settings.label, log)
+        with timer.stage("label", **vars(settings.label)) as info:  # keyword labels; the LLM's come later
+            model = label_model(settings.label, log)
+            info["model"] = {"method": "keywords"}
         with progress.ticking("dedup"), timer.stage("dedup", **vars(settings.dedup)):
             features = partial(block_features, settings=settings.dedup, seed=settings.seed or 0)
             dups = duplicates_from(concat(engine.map_batches(Task(features), _texts(data), settings.embed.chunk_size)),
@@ -182,11 +184,10 @@ def _name_topics(mapdir: MapDir, settings: BuildSettings, quiet: bool, log: Log)
     relabel(mapdir, settings.label, quiet=quiet, log=log)
     manifest = mapdir.manifest()
     labels = manifest["labels"]
-    seconds = labels["seconds"]
-    stages = {**manifest["stages"], "label": {"params": vars(settings.label), "seconds": seconds,
-                                              "estimate_s": labels["estimate_s"],
-                                              "records_per_s": round(manifest["records"] / max(seconds, 1e-9), 1)}}
-    mapdir.write_manifest({**manifest, "stages": stages, "total_seconds": manifest["total_seconds"] + seconds})
+    stage = {**manifest["stages"]["label"], "estimate_s": labels["estimate_s"],
+             "records_per_s": round(manifest["records"] / max(labels["seconds"], 1e-9), 1)}
+    mapdir.write_manifest({**manifest, "stages": {**manifest["stages"], "label": stage},
+                           "total_seconds": manifest["total_seconds"] + labels["seconds"]})
 
 
 def _embed(data: Dataset, settings: BuildSettings, source_hash: str, staging: MapDir, out: Path,
