@@ -56,17 +56,17 @@ def main() -> None:
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(url, timeout=args.timeout * 1000)
-            page.wait_for_function("typeof page !== 'undefined' && page.info && !page.loading"
+            page.wait_for_function("() => typeof page !== 'undefined' && page.info && !page.loading"
                                    " && document.querySelectorAll('.leaflet-tile-loaded').length > 0"
                                    " && document.querySelectorAll('.topic-label').length > 0", polling=100,
                                    timeout=args.timeout * 1000)
             tiles = time.perf_counter() - start
             print(f"server answering: {served:.0f} s; first tiles and labels in the browser: {tiles:.0f} s",
                   flush=True)
-            page.wait_for_function("document.getElementById('labels-note').dataset.state === 'done'",
+            page.wait_for_function("() => document.getElementById('labels-note').dataset.state === 'done'",
                                    polling=500, timeout=args.timeout * 1000)
             names = time.perf_counter() - start
-            coarse = page.evaluate("page.topics.filter((t) => t.level === 0).map((t) => t.label)")
+            coarse = page.evaluate("() => page.topics.filter((t) => t.level === 0).map((t) => t.label)")
             browser.close()
     finally:
         demo.send_signal(signal.SIGINT)

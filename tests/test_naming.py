@@ -76,3 +76,44 @@ def test_server_takes_up_new_names(map_copy, local_client):
     assert status["version"] != first["version"]
     assert client.get("/api/topics").json()[-1]["label"] == "Brand new name"
     assert client.get("/api/labels-status").json()["version"] == status["version"]
+
+
+def test_open_page_shows_names_as_they_come(map_copy, chromium):
+    """A real `atlas serve` and Chromium: the note counts, and a new name reaches the topic tree
+    without a reload."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    total = map_copy.topics().num_rows
+    map_copy.write_labels_status({"state": "naming", "done": 1, "total": total, "model": "smollm2"})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "atlas", "serve", str(map_copy.path), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/map", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        page = chromium.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_function(f"() => document.getElementById('labels-note').textContent === "
+                               f"'naming topics: 1/{total}' && !document.getElementById('labels-note').hidden")
+        topics = map_copy.topics()
+        labels = topics.column("label").to_pylist()
+        map_copy.write_topics(topics.set_column(topics.schema.get_field_index("label"), "label",
+                                                pa.array(["Brand new name"] + labels[1:])))
+        map_copy.write_labels_status({"state": "done", "done": total, "total": total, "model": "smollm2"})
+        page.wait_for_function("() => document.getElementById('labels-note').dataset.state === 'done'")
+        assert page.locator("#labels-note").is_hidden()
+        assert page.locator('.tree [data-topic="0"] > .name').first.text_content() == "Brand new name"
+        page.close()
+    finally:
+        server.terminate()
+        server.wait(10)
