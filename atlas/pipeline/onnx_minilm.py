@@ -3,7 +3,7 @@
 The model is exported once from the packaged sentence-transformers weights (transformer,
 mean pooling and normalisation in one graph) and kept in Atlas's cache under a name that
 carries the Atlas version; nothing is downloaded. It stays fp32: it gives torch's vectors
-to 1e-6, while int8 (dynamic quantisation) kept only ~87% of the top-10 neighbours
+to 1e-6, while int8 (dynamic quantisation) kept only 85-90% of the top-10 neighbours
 (bench/embedders.py). Texts are tokenised with the model folder's own `tokenizer.json`,
 sorted by token count and batched, so a batch pads to texts of about the same length.
 """
