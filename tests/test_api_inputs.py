@@ -189,4 +189,4 @@ def test_no_input_makes_a_server_error(api_schema, mode):
             tried += 1
         except Unsatisfiable:
             assert mode is schemathesis.GenerationMode.NEGATIVE
-    assert len(operations) == 18 and tried == {"positive": 18, "negative": 12}[mode.value]
+    assert len(operations) == 19 and tried == {"positive": 19, "negative": 12}[mode.value]

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 def test_topics_nest_and_cover_every_record(sample_map):
     m = sample_map.manifest()
-    assert m["embedder"]["name"] == "all-MiniLM-L6-v2"
+    assert m["embedder"]["name"] == "all-MiniLM-L6-v2 (ONNX)"
     points = sample_map.points()
     topics = sample_map.topics()
     parent = dict(zip(topics["topic_id"].to_pylist(), topics["parent_id"].to_pylist()))
