@@ -2,9 +2,14 @@
 
 Never skipped: Ray is in the dev extra, so a missing Ray fails here."""
 
+import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import replace
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -12,14 +17,22 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+import fakes
 from conftest import SMALL_SETTINGS
+from fakes import ScriptedCompleter, scripted_labels
 
 import atlas.pipeline.run
 from atlas.cli import main
 from atlas.errors import AtlasError
-from atlas.pipeline.engine import RayEngine
+from atlas.llm.cache import AnswerCache
+from atlas.llm.llama import LlamaCompleter
+from atlas.llm.models import find_model
+from atlas.llm.prompts import LABEL_ONLY, MAX_TOKENS, Evidence, render
+from atlas.mapdir import MapDir
+from atlas.pipeline import relabel as relabel_module
+from atlas.pipeline.engine import LocalEngine, RayEngine
 from atlas.pipeline.run import build
-from atlas.settings import EmbedSettings
+from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 
 RECORDS = 1000
 PLANTED = 40
@@ -83,6 +96,51 @@ def test_topics_and_coordinates_of_similar_quality(maps):
     assert adjusted_rand_score(local, on_ray) >= 0.8
 
 
+def test_labels_pool_names_topics_as_the_local_path_through_the_same_cache(maps, tmp_path, monkeypatch):
+    """The scripted model on two Ray actors gives the local labels, and its answers land in the
+    answer cache under the local keys: a local run on that cache asks the model nothing."""
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(fakes)  # the actors cannot import the tests' modules
+    scripted_labels(monkeypatch.setattr, tmp_path / "scripted.gguf")
+    monkeypatch.setattr(relabel_module, "AnswerCache", lambda _: AnswerCache(cache))
+
+    def relabelled(name: str, engine) -> tuple[list[str], dict]:
+        mapdir = MapDir(shutil.copytree(maps[0].path, tmp_path / name))
+        result = relabel_module.relabel(mapdir, LabelSettings(contexts=1), engine=engine, quiet=True,
+                                        log=lambda _: None)
+        return result.label, mapdir.manifest()["labels"]
+
+    cache = tmp_path / "ray.sqlite"
+    on_ray, info = relabelled("ray", RayEngine("auto"))
+    answers = _rows(cache)
+    assert ScriptedCompleter.asked == [] and answers > 20 and info["contexts"] == 2  # one actor per CPU
+    assert sum(label.startswith("Scripted") for label in on_ray) > len(on_ray) / 2, on_ray
+    cache = tmp_path / "local.sqlite"
+    local, _ = relabelled("local", None)
+    assert local == on_ray and len(ScriptedCompleter.asked) >= answers == _rows(cache)
+    ScriptedCompleter.asked.clear()
+    cache = tmp_path / "ray.sqlite"
+    assert relabelled("again", None)[0] == on_ray and ScriptedCompleter.asked == []
+
+
+def test_labels_pool_runs_the_bundled_model_as_this_process_does(local_ray):
+    model = find_model("smollm2", cache_dir())
+    assert model is not None, "the bundled model is not installed (scripts/setup)"
+    make = partial(LlamaCompleter, model, threads=1)
+    prompts = [render(Evidence(keywords, [text]), None) for keywords, text in [
+        (["rust", "crate", "async"], "An async runtime for Rust crates"),
+        (["font", "truetype"], "TrueType fonts for the console"),
+    ]]
+    answers = []
+    for engine in (LocalEngine(), RayEngine("auto")):
+        completer = engine.completer(make, 1)
+        answers.append([completer.complete(p, grammar=LABEL_ONLY, max_tokens=MAX_TOKENS, temperature=t, seed=s)
+                        for p in prompts for t, s in [(0.0, 0), (0.8, 1)]])
+        assert completer.identity == model.identity
+    assert answers[0] == answers[1] and all(a.strip() for a in answers[0])
+
+
 def test_cli_ray_flag_alone_means_auto(local_ray, monkeypatch, small_parquet):
     engines = []
     monkeypatch.setattr(atlas.pipeline.run, "build", lambda *a, engine, **kw: engines.append(engine))
@@ -102,6 +160,11 @@ def test_nothing_imports_ray_without_the_flag():
             "from click.testing import CliRunner; CliRunner().invoke(atlas.cli.main, ['build', '--help']); "
             "print('ray' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def _rows(cache: Path) -> int:
+    with closing(sqlite3.connect(cache)) as db:
+        return db.execute("SELECT count(*) FROM answers").fetchone()[0]
 
 
 def _by_row(mapdir, values: np.ndarray) -> np.ndarray:

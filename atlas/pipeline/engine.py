@@ -3,12 +3,16 @@
 No stage knows which: the runner hands an engine a `Task` (a batch function, or a class whose
 instances are batch functions, e.g. one holding a model) and a table; the engine yields the
 function's outputs (dicts of arrays, one row per input row) in input order, regrouped into
-batches of exactly `batch_size` rows (the last may be shorter). Ray is imported only by
-RayEngine, so a build without `--ray` never imports it.
+batches of exactly `batch_size` rows (the last may be shorter). For labelling, an engine turns
+a completer factory into one Completer: in this process one llama.cpp model with a context per
+thread; on Ray a pool of actors, one single-context model each, that the labeller's threads
+share (it keeps its answer cache either way). Ray is imported only by RayEngine, so a build
+without `--ray` never imports it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -17,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from atlas.errors import AtlasError
+from atlas.llm.llama import Completer
 
 Batch = dict[str, np.ndarray]
 RAY_INSTALL = "pip install 'atlas-map[ray]'"
@@ -39,6 +44,9 @@ class Engine(Protocol):
     def map_batches(self, task: Task, table: pa.Table, batch_size: int) -> Iterator[Batch]:
         """`task` over `table` by batches of `batch_size` rows; outputs in input order."""
 
+    def completer(self, make: Callable[..., Completer], contexts: int) -> Completer:
+        """A Completer for `contexts` calls at once, from `make(contexts=n)` (a model with n contexts)."""
+
     def describe(self) -> dict:
         """What ran the build, for the manifest."""
 
@@ -51,6 +59,9 @@ class LocalEngine:
         for start in range(0, table.num_rows, batch_size):
             fn = fn or task.instance()  # a model loads only if there is a batch
             yield fn(table.slice(start, batch_size))
+
+    def completer(self, make: Callable[..., Completer], contexts: int) -> Completer:
+        return make(contexts=contexts)
 
     def describe(self) -> dict:
         return {"name": "local"}
@@ -98,11 +109,60 @@ class RayEngine:
             dataset = dataset.map_batches(task.fn, batch_size=batch_size, batch_format="pyarrow")
         yield from dataset.iter_batches(batch_size=batch_size, batch_format="numpy")
 
+    def completer(self, make: Callable[..., Completer], contexts: int) -> Completer:
+        """One single-context model per cluster CPU, each in an actor (`contexts` is this
+        process's count; the cluster's decides here)."""
+        import ray
+
+        hosted = ray.remote(num_cpus=1)(HostedCompleter)
+        return PooledCompleter([hosted.remote(make) for _ in range(self.cpus)])
+
     def describe(self) -> dict:
         import ray
 
         return {"name": "ray", "address": self.address, "ray_version": ray.__version__, "nodes": self.nodes,
                 "cpus": self.cpus, "gpus": self.gpus}
+
+
+class HostedCompleter:
+    """A Ray actor's model: one context, so one call at a time."""
+
+    def __init__(self, make: Callable[..., Completer]):
+        self.completer = make(contexts=1)
+
+    def describe(self) -> tuple[str, str | None]:
+        return self.completer.identity, self.completer.chat_template
+
+    def complete(self, prompt: str, **options) -> str:
+        return self.completer.complete(prompt, **options)
+
+
+class PooledCompleter:
+    """A Completer over a pool of HostedCompleter actors: each calling thread keeps one actor
+    (its llama.cpp context keeps the thread's topic prompt evaluated, as a local context does)."""
+
+    def __init__(self, actors: list):
+        import ray
+
+        self._ray, self._actors = ray, list(actors)
+        self.contexts = len(actors)
+        self.identity, self.chat_template = ray.get(actors[0].describe.remote())  # waits for the models
+        ray.get([actor.describe.remote() for actor in actors[1:]])
+        self._lock, self._local, self._turn = threading.Lock(), threading.local(), 0
+
+    def _actor(self):
+        actor = getattr(self._local, "actor", None)
+        if actor is None:
+            with self._lock:  # more threads than actors: share them in turn
+                actor = self._actors[self._turn % len(self._actors)]
+                self._turn += 1
+            self._local.actor = actor
+        return actor
+
+    def complete(self, prompt: str, *, grammar: str, max_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> str:
+        return self._ray.get(self._actor().complete.remote(prompt, grammar=grammar, max_tokens=max_tokens,
+                                                           temperature=temperature, seed=seed))
 
 
 def engine_for(ray: str | None) -> Engine | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -14,6 +15,7 @@ from atlas.llm.cache import AnswerCache
 from atlas.llm.models import INSTALL_HINT, ModelFile, find_model
 from atlas.mapdir import MapDir
 from atlas.pipeline.embed import load_embedder
+from atlas.pipeline.engine import Engine, LocalEngine
 from atlas.pipeline.estimate import label_seconds, measure_pace, say
 from atlas.pipeline.label import TopicLabels, keyword_labels, llm_labels, representative_texts
 from atlas.pipeline.label_fit import FitScorer, rival_topics, topic_centroids
@@ -66,13 +68,14 @@ def make_labels(
     texts: pa.ChunkedArray, vectors: np.ndarray, labels: np.ndarray, outlier: np.ndarray,
     topics: pa.Table, model: ModelFile, settings: LabelSettings, progress: Progress, log: Log,
     *, levels: set[int] | None = None, current: TopicLabels | None = None, embedder: str | None = None,
-    on_topic: Callable[[TopicLabels], None] = lambda result: None,
+    engine: Engine | None = None, on_topic: Callable[[TopicLabels], None] = lambda result: None,
 ) -> tuple[TopicLabels, dict]:
     """LLM labels for every topic in `topics` (topic_id order), and what made them, for the manifest.
 
     `texts`, `vectors`, `labels` (levels, N) and `outlier` describe the records in one order;
     `embedder` is the spec that made `vectors` (it judges candidate names by meaning; None
     when the vectors came from the input, and then only the cheap checks apply).
+    `engine` hosts the model (default: this process; on Ray, a pool of actors).
     `on_topic` gets the partial result after each topic.
     """
     keywords = topics.column(KEYWORDS).to_pylist()
@@ -88,7 +91,8 @@ def make_labels(
         centroids = topic_centroids(vectors, labels, len(topics))
         names = load_embedder(embedder, EmbedSettings(), cache_dir())
         scorer = FitScorer(names.encode, centroids, rival_topics(parent, level, centroids))
-    completer = LlamaCompleter(model, threads=settings.threads, contexts=settings.contexts)
+    completer = (engine or LocalEngine()).completer(partial(LlamaCompleter, model, threads=settings.threads),
+                                                    settings.contexts)
     todo = topics_to_label(topics, levels)
     guess = label_seconds(todo, measure_pace())
     log(f"naming {todo:,} topics with {model.name} ({model.path}): {say(guess)}")
@@ -107,7 +111,7 @@ def make_labels(
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return result, {"method": "llm", "model": model.name, "model_path": str(model.path),
                     "prompt_form": "chat template" if completer.chat_template else "completion",
-                    "judged_by": embedder, "contexts": settings.contexts, "samples": settings.samples,
+                    "judged_by": embedder, "contexts": completer.contexts, "samples": settings.samples,
                     "seconds": round(seconds, 2), "seconds_per_topic": round(seconds / max(todo, 1), 3),
                     # CPU time of all threads: what the labelling costs when the machine is shared
                     "cpu_seconds_per_topic": round(cpu_seconds / max(todo, 1), 3),
@@ -115,12 +119,12 @@ def make_labels(
 
 
 def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None = None,
-            quiet: bool = False, log: Log = print) -> TopicLabels:
+            engine: Engine | None = None, quiet: bool = False, log: Log = print) -> TopicLabels:
     """Redo a map's labels (all, or only at `levels`) without rebuilding; rewrites topics.parquet.
 
     The LLM's names land in topics.parquet every CHECKPOINT_S while it works, with the count
     in labels_status.json, so a server shows them as they come; an interrupted run leaves the
-    names made so far (and the answer cache makes a rerun skip them).
+    names made so far (and the answer cache makes a rerun skip them). `engine` hosts the model.
     """
     manifest = mapdir.manifest()
     for level in sorted(levels or ()):
@@ -157,7 +161,8 @@ def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None 
         result, info = make_labels(
             text, mapdir.embeddings(), labels, points.column(OUTLIER).to_numpy(zero_copy_only=False),
             topics, model, settings, Progress(quiet), log,
-            levels=levels, current=current, embedder=manifest["embedder"].get("spec"), on_topic=checkpoint,
+            levels=levels, current=current, embedder=manifest["embedder"].get("spec"), engine=engine,
+            on_topic=checkpoint,
         )
     except BaseException:
         mapdir.write_labels_status({**status, "state": "stopped"})

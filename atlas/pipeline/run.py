@@ -2,8 +2,8 @@
 
 The runner alone does I/O and timing; stages stay pure. Embeddings are saved chunk by chunk,
 so an interrupted build resumes, and are reused when a rebuild keeps source and embedder.
-The per-block work (embedding, dedup's per-record features) runs on an Engine: this process,
-or a Ray cluster; the rest runs here.
+The per-block work (embedding, dedup's per-record features) and the label model run on an
+Engine: this process, or a Ray cluster; the rest runs here.
 """
 
 from __future__ import annotations
@@ -174,14 +174,14 @@ def build(
     if model and name_topics:
         log(f"map ready after {time.perf_counter() - started:.0f}s: `atlas serve {out}` shows it now, "
             f"and the topics' names as {model.name} makes them")
-        _name_topics(result, settings, quiet, log)
+        _name_topics(result, settings, engine, quiet, log)
     _summary(result, log)
     return result
 
 
-def _name_topics(mapdir: MapDir, settings: BuildSettings, quiet: bool, log: Log) -> None:
+def _name_topics(mapdir: MapDir, settings: BuildSettings, engine: Engine, quiet: bool, log: Log) -> None:
     """LLM names on the published map; their time joins the manifest's stage times."""
-    relabel(mapdir, settings.label, quiet=quiet, log=log)
+    relabel(mapdir, settings.label, engine=engine, quiet=quiet, log=log)
     manifest = mapdir.manifest()
     labels = manifest["labels"]
     stage = {**manifest["stages"]["label"], "estimate_s": labels["estimate_s"],
