@@ -12,6 +12,11 @@ from atlas.errors import AtlasError
 from atlas.settings import BuildSettings, EmbedSettings, LabelSettings, build_settings, choices
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "debian_packages.parquet"
+RAY_OPTION = click.option(
+    "--ray", "ray_address", is_flag=False, flag_value="auto", metavar="[auto|ADDRESS]",
+    help="Run the heavy stages (embedding, dedup's features, the label model) on a Ray cluster: ADDRESS, or "
+         "auto (bare --ray): the cluster running on this machine, else a new local one. "
+         "Needs pip install 'atlas-map[ray]'.")
 
 
 def _log(message: str) -> None:
@@ -63,9 +68,7 @@ def main() -> None:
               help="llama.cpp threads per context; 2 is faster only when nothing else runs.")
 @click.option("--llm-contexts", type=int, default=LabelSettings.contexts, show_default=True,
               help="Topics named at once, one llama.cpp context (and thread) each.")
-@click.option("--ray", "ray_address", is_flag=False, flag_value="auto", metavar="[auto|ADDRESS]",
-              help="Embed and find duplicates on a Ray cluster: ADDRESS, or auto (bare --ray): the cluster "
-                   "running on this machine, else a new local one. Needs pip install 'atlas-map[ray]'.")
+@RAY_OPTION
 @click.option("--force", is_flag=True, help="Replace --out even if it holds a map of another source.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(source, text_columns, out, ray_address, force, quiet, **options) -> None:
@@ -90,6 +93,7 @@ def info(map_dir) -> None:
 
 @main.command()
 @click.argument("map_dir", type=click.Path(path_type=Path))
+@RAY_OPTION
 @click.option("--llm", "llm_model", metavar="NAME|PATH",
               help="Local model: a name from `atlas models`, or any .gguf file "
                    "[default: qwen-0.5b if installed, else smollm2].")
@@ -100,14 +104,16 @@ def info(map_dir) -> None:
 @click.option("--llm-contexts", type=int, default=LabelSettings.contexts, show_default=True,
               help="Topics named at once, one llama.cpp context (and thread) each.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def relabel(map_dir, llm_model, levels, keywords, llm_threads, llm_contexts, quiet) -> None:
+def relabel(map_dir, ray_address, llm_model, levels, keywords, llm_threads, llm_contexts, quiet) -> None:
     """Write a map's topic labels and descriptions again, without rebuilding it."""
     from atlas.mapdir import MapDir
+    from atlas.pipeline.engine import engine_for
     from atlas.pipeline.relabel import relabel as run_relabel
 
     settings = LabelSettings(method="keywords" if keywords else "llm", model=llm_model, threads=llm_threads,
                              contexts=llm_contexts)
-    result = run_relabel(MapDir(map_dir), settings, levels=set(levels) or None, quiet=quiet, log=_log)
+    result = run_relabel(MapDir(map_dir), settings, levels=set(levels) or None, engine=engine_for(ray_address),
+                         quiet=quiet, log=_log)
     _log(f"{len(result.label) - result.source.count('keywords'):,} topics labelled by the model, "
          f"{result.source.count('keywords'):,} from keywords")
 

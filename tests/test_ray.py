@@ -11,13 +11,13 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+import fakes
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-import fakes
 from conftest import SMALL_SETTINGS
 from fakes import ScriptedCompleter, scripted_labels
 
