@@ -21,12 +21,13 @@ from click.testing import CliRunner
 from conftest import SMALL_SETTINGS
 from fakes import ScriptedCompleter, scripted_labels
 
+import atlas.pipeline.engine
 import atlas.pipeline.run
 from atlas.cli import main
 from atlas.errors import AtlasError
 from atlas.llm.cache import AnswerCache
 from atlas.llm.llama import LlamaCompleter
-from atlas.llm.models import find_model
+from atlas.llm.models import ModelFile, find_model
 from atlas.llm.prompts import LABEL_ONLY, MAX_TOKENS, Evidence, render
 from atlas.mapdir import MapDir
 from atlas.pipeline import relabel as relabel_module
@@ -58,7 +59,9 @@ def maps(local_ray, tmp_path_factory, sample_table):
     pq.write_table(table, d / "packages.parquet")
     quiet = {"quiet": True, "log": lambda _: None}
     local = build(d / "packages.parquet", d / "local", SETTINGS, **quiet)
-    on_ray = build(d / "packages.parquet", d / "ray", SETTINGS, engine=RayEngine("auto"), **quiet)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(atlas.pipeline.engine, "RAY_BLOCK_ROWS", 256)  # 4 blocks on Ray too
+        on_ray = build(d / "packages.parquet", d / "ray", SETTINGS, engine=RayEngine("auto"), **quiet)
     return local, on_ray
 
 
@@ -139,6 +142,14 @@ def test_labels_pool_runs_the_bundled_model_as_this_process_does(local_ray):
                         for p in prompts for t, s in [(0.0, 0), (0.8, 1)]])
         assert completer.identity == model.identity
     assert answers[0] == answers[1] and all(a.strip() for a in answers[0])
+
+
+def test_a_model_missing_on_a_node_names_the_fix(local_ray, tmp_path):
+    make = partial(LlamaCompleter, ModelFile("gone", tmp_path / "gone.gguf"), threads=1)
+    with pytest.raises(AtlasError, match="a Ray node could not load the label model; every node needs Atlas, "
+                                         "llama-cpp-python and the model at the same path: "
+                                         "FileNotFoundError: .*gone.gguf'$"):
+        RayEngine("auto").completer(make, 1)
 
 
 def test_cli_ray_flag_alone_means_auto(local_ray, monkeypatch, small_parquet):

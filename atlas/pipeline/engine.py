@@ -151,8 +151,12 @@ class PooledCompleter:
 
         self._ray, self._actors = ray, list(actors)
         self.contexts = len(actors)
-        self.identity, self.chat_template = ray.get(actors[0].describe.remote())  # waits for the models
-        ray.get([actor.describe.remote() for actor in actors[1:]])
+        try:
+            described = ray.get([actor.describe.remote() for actor in actors])  # waits for the models
+        except ray.exceptions.RayActorError as error:
+            raise AtlasError("a Ray node could not load the label model; every node needs Atlas, llama-cpp-python "
+                             f"and the model at the same path: {str(error).splitlines()[-1]}") from None
+        self.identity, self.chat_template = described[0]
         self._lock, self._local, self._turn = threading.Lock(), threading.local(), 0
 
     def _actor(self):
