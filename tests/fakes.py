@@ -1,5 +1,6 @@
 """Stand-ins for the slow parts of a build, shared by the crash tests and the builds they run
-in a subprocess: a PCA projection (no numba compile) and a scripted label model that can stall."""
+in a subprocess: a PCA projection (no numba compile), a scripted label model that can stall,
+and one whose answers fit their topics (made from the prompt's keywords)."""
 
 from __future__ import annotations
 
@@ -46,13 +47,31 @@ class ScriptedCompleter:
         return f"Scripted {key[-6:]}\nDescription: A scripted description."
 
 
-def scripted_labels(set_attribute, model_path, stall_after: int | None = None) -> None:
-    """Make LLM labelling use ScriptedCompleter and a dummy model file; `set_attribute` is
+class KeywordCompleter(ScriptedCompleter):
+    """Names a topic by two of its prompt's keywords (seed n from the n-th on) and describes it
+    by three: answers that fit the topic by meaning, without a model."""
+
+    identity = "keywords"
+
+    def complete(self, prompt: str, *, grammar: str, max_tokens: int, temperature: float = 0.0,
+                 seed: int = 0) -> str:
+        from atlas.llm.prompts import DESCRIPTION_ONLY
+
+        self.asked.append(prompt)
+        words = prompt.rsplit("Keywords: ", 1)[1].split("\n", 1)[0].split(", ")
+        if grammar == DESCRIPTION_ONLY:
+            return f" Packages for {', '.join(words[:2])} and {words[2 % len(words)]}."
+        return " " + " ".join(words[seed % len(words):][:2]).title() + "\n"
+
+
+def scripted_labels(set_attribute, model_path, stall_after: int | None = None,
+                    completer: type = ScriptedCompleter) -> None:
+    """Make LLM labelling use `completer` and a dummy model file; `set_attribute` is
     `setattr`, or pytest's monkeypatch.setattr."""
     import atlas.llm.llama
     import atlas.pipeline.relabel
     from atlas.llm.models import ModelFile
 
-    ScriptedCompleter.stall_after, ScriptedCompleter.asked = stall_after, []
+    completer.stall_after, completer.asked = stall_after, []
     set_attribute(atlas.pipeline.relabel, "find_model", lambda *args: ModelFile("scripted", model_path))
-    set_attribute(atlas.llm.llama, "LlamaCompleter", ScriptedCompleter)
+    set_attribute(atlas.llm.llama, "LlamaCompleter", completer)

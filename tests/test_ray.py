@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from conftest import SMALL_SETTINGS
-from fakes import ScriptedCompleter, scripted_labels
+from fakes import KeywordCompleter, scripted_labels
 
 import atlas.pipeline.engine
 import atlas.pipeline.run
@@ -32,6 +32,7 @@ from atlas.llm.prompts import LABEL_ONLY, MAX_TOKENS, Evidence, render
 from atlas.mapdir import MapDir
 from atlas.pipeline import relabel as relabel_module
 from atlas.pipeline.engine import LocalEngine, RayEngine
+from atlas.pipeline.label import TopicLabels
 from atlas.pipeline.run import build
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 
@@ -100,31 +101,31 @@ def test_topics_and_coordinates_of_similar_quality(maps):
 
 
 def test_labels_pool_names_topics_as_the_local_path_through_the_same_cache(maps, tmp_path, monkeypatch):
-    """The scripted model on two Ray actors gives the local labels, and its answers land in the
+    """A scripted model on two Ray actors gives the local labels, and its answers land in the
     answer cache under the local keys: a local run on that cache asks the model nothing."""
     import ray.cloudpickle
 
     ray.cloudpickle.register_pickle_by_value(fakes)  # the actors cannot import the tests' modules
-    scripted_labels(monkeypatch.setattr, tmp_path / "scripted.gguf")
+    scripted_labels(monkeypatch.setattr, tmp_path / "scripted.gguf", completer=KeywordCompleter)
     monkeypatch.setattr(relabel_module, "AnswerCache", lambda _: AnswerCache(cache))
 
-    def relabelled(name: str, engine) -> tuple[list[str], dict]:
+    def relabelled(name: str, engine) -> tuple[TopicLabels, dict]:
         mapdir = MapDir(shutil.copytree(maps[0].path, tmp_path / name))
         result = relabel_module.relabel(mapdir, LabelSettings(contexts=1), engine=engine, quiet=True,
                                         log=lambda _: None)
-        return result.label, mapdir.manifest()["labels"]
+        return result, mapdir.manifest()["labels"]
 
     cache = tmp_path / "ray.sqlite"
     on_ray, info = relabelled("ray", RayEngine("auto"))
     answers = _rows(cache)
-    assert ScriptedCompleter.asked == [] and answers > 20 and info["contexts"] == 2  # one actor per CPU
-    assert sum(label.startswith("Scripted") for label in on_ray) > len(on_ray) / 2, on_ray
+    assert KeywordCompleter.asked == [] and answers > 100 and info["contexts"] == 2  # one actor per CPU
+    assert on_ray.source.count("llm") > len(on_ray.label) / 2, on_ray.source
     cache = tmp_path / "local.sqlite"
     local, _ = relabelled("local", None)
-    assert local == on_ray and len(ScriptedCompleter.asked) >= answers == _rows(cache)
-    ScriptedCompleter.asked.clear()
+    assert local == on_ray and len(KeywordCompleter.asked) >= answers == _rows(cache)
+    KeywordCompleter.asked.clear()
     cache = tmp_path / "ray.sqlite"
-    assert relabelled("again", None)[0] == on_ray and ScriptedCompleter.asked == []
+    assert relabelled("again", None)[0] == on_ray and KeywordCompleter.asked == []
 
 
 def test_labels_pool_runs_the_bundled_model_as_this_process_does(local_ray):
