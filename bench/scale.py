@@ -160,6 +160,7 @@ def cluster(out: Path):
         yield f"127.0.0.1:{HEAD_PORT}"
     finally:
         stop(str(temp))
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def stop(marker: str) -> None:
