@@ -76,21 +76,34 @@ EXAMPLES = [
                                 ("Marathon running", 0.2)]),
             "Sports competitions", "Reports on football, tennis and other sports events."),
 ]
-EXAMPLE_LABELS = {e.label.lower() for e in EXAMPLES}
+# A parent is a category of its subtopics, not its largest one: parents get examples of that.
+PARENT_EXAMPLES = [
+    EXAMPLES[-1],
+    Example(Evidence(["guitar", "piano", "lessons", "drum", "chords"],
+                     subtopics=[("Guitar chords for beginners", 0.4), ("Piano sheet music", 0.3),
+                                ("Drum kit reviews", 0.2), ("Violin teachers", 0.1)]),
+            "Musical instruments and lessons", "Lessons, scores and gear for playing guitar, piano, drums and violin."),
+    Example(Evidence(["soup", "cake", "sauce", "chicken", "baking"],
+                     subtopics=[("Chocolate cake recipes", 0.35), ("Chicken soup", 0.25), ("Pasta sauces", 0.25),
+                                ("Sourdough starter", 0.15)]),
+            "Cooking recipes", "Recipes for cakes, soups, sauces and bread."),
+]
+EXAMPLE_LABELS = {e.label.lower() for e in EXAMPLES + PARENT_EXAMPLES}
 
 
 def render(evidence: Evidence, chat_template: str | None, *, label: str | None = None) -> str:
     """The full prompt for one topic; the model continues right after `Label:`, or after
     `Description:` when the label is given."""
+    examples = PARENT_EXAMPLES if evidence.subtopics else EXAMPLES
     if chat_template:
         messages = [{"role": "system", "content": INSTRUCTION}]
-        for example in EXAMPLES:
+        for example in examples:
             messages += [{"role": "user", "content": example.evidence.render()},
                          {"role": "assistant", "content": example.answer()}]
         messages.append({"role": "user", "content": evidence.render()})
         prompt = _chat(chat_template, messages) + "Label:"
     else:
-        shots = "\n\n".join(f"{e.evidence.render()}\n{e.answer()}" for e in EXAMPLES)
+        shots = "\n\n".join(f"{e.evidence.render()}\n{e.answer()}" for e in examples)
         prompt = f"{INSTRUCTION}\n\n{shots}\n\n{evidence.render()}\nLabel:"
     return prompt if label is None else f"{prompt} {label}\nDescription:"
 
@@ -104,8 +117,13 @@ def _chat(template: str, messages: list[dict]) -> str:
 
 
 def copies_an_example(description: str) -> bool:
-    """Whether a description repeats four words in a row from a worked example's."""
-    return bool(_four_grams(description) & EXAMPLE_FOUR_GRAMS)
+    """Whether a description repeats four words in a row from a worked example's, or opens
+    with an example's first two words ("Reports on ...")."""
+    return bool(_four_grams(description) & EXAMPLE_FOUR_GRAMS) or _opening(description) in EXAMPLE_OPENINGS
+
+
+def _opening(text: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"\w+", text.lower())[:2])
 
 
 def _four_grams(text: str) -> set[tuple[str, ...]]:
@@ -113,7 +131,8 @@ def _four_grams(text: str) -> set[tuple[str, ...]]:
     return set(zip(words, words[1:], words[2:], words[3:]))
 
 
-EXAMPLE_FOUR_GRAMS = set().union(*(_four_grams(e.description) for e in EXAMPLES))
+EXAMPLE_FOUR_GRAMS = set().union(*(_four_grams(e.description) for e in EXAMPLES + PARENT_EXAMPLES))
+EXAMPLE_OPENINGS = {_opening(e.description) for e in EXAMPLES + PARENT_EXAMPLES}
 
 
 def _clip(text: str) -> str:

@@ -34,6 +34,7 @@ from atlas.llm.prompts import (
     render,
 )
 from atlas.pipeline.label_fit import MIN_OWN, Fit, FitScorer
+from atlas.pipeline.label_tree import Options, choose_names
 from atlas.vectors import centre_similarity, topic_centres
 
 GENERIC = {
@@ -44,9 +45,12 @@ GENERIC = {
 }
 STOPWORDS = {"a", "an", "and", "the", "of", "for", "in", "on", "to", "with", "by", "or", "from", "at", "as"}
 SUBTOPICS_SHOWN = 8
+LONGEST_WORD = 30  # characters: longer is words run together, not a name
 SAMPLES = 3  # answers asked per topic: one greedy, the rest sampled
 SAMPLE_TEMPERATURE = 0.8
 PARENT_SAMPLES = 2  # times as many answers for a parent: few topics, and the hardest to name
+TRADE = 0.15  # fit score a name may give up, when labels are chosen together, to sit under its parent
+TIER_STEP = 10.0  # score between tiers when labels are chosen together: more than any fit score spans
 
 
 @dataclass
@@ -71,15 +75,18 @@ class Judged:
 
     @property
     def tier(self) -> int | None:
-        """0: a model's answer that fits; 1: a subtopic's label that fits; 2: a model's answer
-        about these texts that a neighbour fits as well (still better than a keyword list);
-        None: not acceptable."""
+        """0: a model's answer that fits; 1: a model's answer about these texts that a
+        neighbour fits as well; 2: a subtopic's label that fits (a parent named after one
+        child names a member, not the group: better than a keyword list, worse than any
+        name the model gave for the whole); 3: the keyword label; None: not acceptable."""
+        if self.candidate.source == "keywords":
+            return 3
         if self.problem is not None or (self.fit and self.fit.own < MIN_OWN):
             return None
         subtopic = self.candidate.source == "subtopic"
         if self.fit is None or self.fit.fits:
-            return 1 if subtopic else 0
-        return None if subtopic else 2
+            return 2 if subtopic else 0
+        return None if subtopic else 1
 
     @property
     def reason(self) -> str:
@@ -126,15 +133,22 @@ def llm_labels(
             children[parent[topic]].append(int(topic))
     namer = _Namer(completer, scorer, samples, cache)
     taken: dict[int, set[str]] = {}
+    options: dict[int, list[Judged]] = {}
 
-    def name(topic: int) -> tuple[list[Candidate], str]:
+    def evidence(topic: int) -> Evidence:
         kids = children[topic]
         subtopics = [(result.label[c], size[c] / size[topic]) for c in kids[:SUBTOPICS_SHOWN]]
         # a parent is named from its children: central texts would pull it towards one of them
-        evidence = Evidence(keywords[topic][:8], [] if kids else examples[topic], subtopics)
+        return Evidence(keywords[topic][:8], [] if kids else examples[topic], subtopics)
+
+    def name(topic: int) -> tuple[list[Judged], str]:
+        kids = children[topic]
         own = {normalised(result.label[c]) for c in kids} if len(kids) > 1 else set()
         fallbacks = [Candidate(result.label[c], "subtopic") for c in kids if result.source[c] != "keywords"]
-        return namer.name(topic, evidence, own, fallbacks, Candidate(fallback[topic], "keywords"))
+        return namer.name(topic, evidence(topic), own, fallbacks, Candidate(fallback[topic], "keywords"))
+
+    def describe(topic: int) -> str:
+        return namer.describe(topic, evidence(topic), result.label[topic])
 
     with _ordered_map(completer.contexts) as run:
         for lvl in sorted({int(v) for v in level}, reverse=True):
@@ -145,15 +159,49 @@ def llm_labels(
                 namer.scorer = scorer.with_names(todo, [children[t] for t in todo], result.label, size)
             for topic, (ranked, description) in zip(todo, run(name, todo)):
                 siblings = taken.setdefault(int(parent[topic]), set())
-                chosen = next(c for c in ranked if c.source == "keywords" or normalised(c.label) not in siblings)
+                chosen = next(j.candidate for j in ranked
+                              if j.candidate.source == "keywords" or normalised(j.candidate.label) not in siblings)
                 label = (_distinct(chosen.label, keywords[topic], siblings) if chosen.source == "keywords"
                          else chosen.label)
                 result.label[topic], result.source[topic] = label, chosen.source
-                result.description[topic] = (description if chosen is ranked[0] and description
+                result.description[topic] = (description if chosen is ranked[0].candidate and description
                                              else keyword_description(keywords[topic]))
                 siblings.add(normalised(label))
+                options[topic] = ranked
                 on_topic(result)
+        if scorer and options:
+            redo = _choose_together(result, options, parent, level, keywords, scorer)
+            for topic, description in zip(redo, run(describe, redo)):
+                result.description[topic] = description or keyword_description(keywords[topic])
     return result
+
+
+def _choose_together(result: TopicLabels, options: dict[int, list[Judged]], parent: np.ndarray, level: np.ndarray,
+                     keywords: list[list[str]], scorer: FitScorer) -> list[int]:
+    """Choose the named topics' labels together (label_tree), in place; the topics whose label
+    changed, which need a description written for their new label."""
+    ranked = [_tradeable(options[t]) if t in options else [Judged(Candidate(result.label[t], result.source[t]), None, None)]
+              for t in range(len(parent))]
+    labels = [j.candidate.label for r in ranked for j in r]
+    vectors = scorer.embed(labels)
+    start, tree = 0, []
+    for r in ranked:
+        # a worse tier is taken only when siblings hold every name of the better ones
+        scores = np.array([(j.fit.score if j.fit else 0.0) - TIER_STEP * (j.tier or 0) for j in r])
+        tree.append(Options([normalised(j.candidate.label) for j in r], scores, vectors[start:start + len(r)]))
+        start += len(r)
+    chosen = choose_names(tree, parent, level)
+    changed, taken = [], {}
+    for topic, pick in enumerate(chosen):
+        candidate = ranked[topic][pick].candidate
+        siblings = taken.setdefault(int(parent[topic]), set())
+        label = (_distinct(candidate.label, keywords[topic], siblings) if candidate.source == "keywords"
+                 else candidate.label)
+        siblings.add(normalised(label))
+        if topic in options and (label, candidate.source) != (result.label[topic], result.source[topic]):
+            result.label[topic], result.source[topic] = label, candidate.source
+            changed.append(topic)
+    return changed
 
 
 class _Namer:
@@ -163,36 +211,42 @@ class _Namer:
         self.completer, self.scorer, self.samples, self.cache = completer, scorer, samples, cache
 
     def name(self, topic: int, evidence: Evidence, own: set[str], fallbacks: list[Candidate],
-             keyword: Candidate) -> tuple[list[Candidate], str]:
+             keyword: Candidate) -> tuple[list[Judged], str]:
         """Acceptable candidates best first (the keyword label last), and a description of the
         best one that fits the topic, or ''."""
         if not (evidence.keywords or evidence.texts or evidence.subtopics):
-            return [keyword], ""
+            return [Judged(keyword, None, None)], ""
         template = self.completer.chat_template
         prompt = render(evidence, template)
         samples = self.samples * (PARENT_SAMPLES if evidence.subtopics else 1)
         answers = [self._ask(prompt, LABEL_ONLY, SAMPLE_TEMPERATURE if seed else 0.0, seed).strip()
                    for seed in range(samples)]
-        judged = self.judge(topic, _unique([Candidate(a, "llm") for a in answers]), own)
+        judged = self.judge(topic, _unique([Candidate(a, "llm") for a in answers]), own, evidence)
         if not any(j.tier == 0 for j in judged):
             retry = render(replace(evidence, avoid=[f"{j.candidate.label} ({j.reason})" for j in judged]), template)
             answer = self._ask(retry, LABEL_ONLY, SAMPLE_TEMPERATURE, samples).strip()
-            judged += self.judge(topic, [Candidate(answer, "llm-retry")], own)
-        judged += self.judge(topic, fallbacks, set())
-        ranked = rank(judged) + [keyword]
+            judged += self.judge(topic, [Candidate(answer, "llm-retry")], own, evidence)
+        judged += self.judge(topic, fallbacks, set(), evidence)
+        ranked = rank(judged) + [Judged(keyword, None, None)]
         # one description, for the best name, written after it (the same topic prompt, still evaluated)
-        said = self._ask(render(evidence, template, label=ranked[0].label), DESCRIPTION_ONLY).strip()
-        return ranked, said if self.description_fits(topic, said) else ""
+        return ranked, self.describe(topic, evidence, ranked[0].candidate.label)
 
-    def judge(self, topic: int, candidates: list[Candidate], own: set[str]) -> list[Judged]:
+    def describe(self, topic: int, evidence: Evidence, label: str) -> str:
+        """A description of `label` for the topic, or '' when the model's sentence fails the checks."""
+        said = self._ask(render(evidence, self.completer.chat_template, label=label), DESCRIPTION_ONLY).strip()
+        return said if self.description_fits(topic, said, evidence, label) else ""
+
+    def judge(self, topic: int, candidates: list[Candidate], own: set[str], evidence: Evidence) -> list[Judged]:
         fits = self.scorer.fits(topic, [c.label for c in candidates]) if self.scorer else [None] * len(candidates)
-        return [Judged(c, label_problem(c.label, own), fit) for c, fit in zip(candidates, fits)]
+        return [Judged(c, label_problem(c.label, own) or _invented(c.label, evidence), fit)
+                for c, fit in zip(candidates, fits)]
 
-    def description_fits(self, topic: int, description: str) -> bool:
+    def description_fits(self, topic: int, description: str, evidence: Evidence, label: str) -> bool:
         """A sentence of 4+ words that copies neither a worked example nor the evidence's form,
-        and fits the topic by meaning."""
+        names nothing the evidence and its label do not, and fits the topic by meaning."""
         if (len(description.split()) < 4 or copies_an_example(description) or re.search(r"\d%|;", description)
-                or description.lower().startswith(("keywords", "texts", "subtopics"))):
+                or description.lower().startswith(("keywords", "texts", "subtopics"))
+                or _invented(description, evidence, label)):
             return False
         return self.scorer is None or self.scorer.fits(topic, [description])[0].fits
 
@@ -208,10 +262,16 @@ class _Namer:
         return answer
 
 
-def rank(judged: list[Judged]) -> list[Candidate]:
+def _tradeable(ranked: list[Judged]) -> list[Judged]:
+    """The names a topic may take when labels are chosen together: those of its best tier
+    within TRADE of its best fit, then the worse tiers (for when siblings hold those)."""
+    best = ranked[0]
+    return [j for j in ranked if j.tier != best.tier or not j.fit or j.fit.score >= best.fit.score - TRADE]
+
+
+def rank(judged: list[Judged]) -> list[Judged]:
     """The acceptable candidates, best first: by tier, then by fit."""
-    ok = sorted((j for j in judged if j.tier is not None), key=lambda j: (j.tier, -j.fit.score if j.fit else 0.0))
-    return [j.candidate for j in ok]
+    return sorted((j for j in judged if j.tier is not None), key=lambda j: (j.tier, -j.fit.score if j.fit else 0.0))
 
 
 def label_problem(label: str, taken: set[str]) -> str | None:
@@ -222,6 +282,10 @@ def label_problem(label: str, taken: set[str]) -> str | None:
         return "use 1 to 6 words"
     if "," in label:
         return "a list, not a name"
+    if max(len(w) for w in words) > LONGEST_WORD:
+        return "words run together"
+    if re.search(r"\w\.\s", label):
+        return "a sentence, not a name"
     if re.search(r"\bvs\b|\bversus\b", label.lower()):
         return "a comparison, not a name"
     if words[-1].lower() in STOPWORDS | {"is", "are", "its"} or re.match(r"\d+[.)] ", label):
@@ -235,6 +299,18 @@ def label_problem(label: str, taken: set[str]) -> str | None:
         return "a word is repeated"
     if normalised(label) in taken:
         return "a subtopic has this label"
+    return None
+
+
+def _invented(text: str, evidence: Evidence, label: str = "") -> str | None:
+    """Why `text` names something the model was not shown, or None: every word with a digit,
+    with a capital after its first letter (iOS, LDAC) or capitalised after the first word
+    (Android) must occur in the evidence (or in the label a description follows)."""
+    shown = " ".join([*evidence.keywords, *evidence.texts, *(s for s, _ in evidence.subtopics), label]).lower()
+    for i, word in enumerate(re.findall(r"[\w+#]+(?:[.-][\w+#]+)*", text)):
+        proper = re.search(r"\d", word) or re.search(r"[A-Z]", word[1:]) or (i and word[0].isupper())
+        if proper and word.lower().rstrip("s") not in shown:
+            return f"names {word}, which these texts do not mention"
     return None
 
 

@@ -62,8 +62,7 @@ class FitScorer:
         named = [(p, kids) for p, kids in zip(parents, children) if kids]
         centroids = self.centroids.copy()
         if named:
-            with self._lock:
-                vectors = np.asarray(self.encode([labels[c] for _, kids in named for c in kids]), np.float32)
+            vectors = self.embed([labels[c] for _, kids in named for c in kids])
             start = 0
             for p, kids in named:
                 mean = size[kids] @ vectors[start:start + len(kids)]
@@ -72,11 +71,15 @@ class FitScorer:
                 centroids[p] = blend / max(np.linalg.norm(blend), 1e-12)
         return FitScorer(self.encode, centroids, self.rivals)
 
+    def embed(self, names: list[str]) -> np.ndarray:
+        """(len(names), dim) unit vectors of the names."""
+        with self._lock:
+            return np.asarray(self.encode(names), np.float32)
+
     def fits(self, topic: int, names: list[str]) -> list[Fit]:
         if not names:
             return []
-        with self._lock:
-            vectors = np.asarray(self.encode(names), np.float32)
+        vectors = self.embed(names)
         own = vectors @ self.centroids[topic]
         rivals = self.rivals[topic]
         best = (vectors @ self.centroids[rivals].T).max(axis=1) if len(rivals) else np.full(len(names), -1.0)
