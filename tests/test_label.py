@@ -18,6 +18,7 @@ from atlas.llm.prompts import (
     DESCRIPTION_ONLY,
     EXAMPLES,
     LABEL_ONLY,
+    PARENT_EXAMPLES,
     MAX_TOKENS,
     Evidence,
     copies_an_example,
@@ -197,6 +198,9 @@ def test_answers_are_cached_and_a_rerun_costs_nothing(topics, tmp_path):
     ("toml, parser", "a list, not a name"),
     ("TOML and toml", "a word is repeated"),
     ("Rust TOML parser", "a subtopic has this label"),
+    ("Lua developmentfilesoftheludexlibLuac2015", "words run together"),
+    ("Books. This product is a library", "a sentence, not a name"),
+    ("Node.js stream modules", None),
 ])
 def test_cheap_checks(label, problem):
     assert label_problem(label, taken={"rust toml parser"}) == problem
@@ -206,18 +210,23 @@ def test_descriptions_that_copy_an_example_are_caught():
     assert copies_an_example("News and results from the Rust compiler.") is False
     assert copies_an_example("Home recipes and instructions for Perl.") is True
     assert copies_an_example(EXAMPLES[0].description) is True
+    assert copies_an_example("Reports on Haskell and programming languages.") is True  # an example's opening
 
 
 def test_prompt_forms():
     evidence = Evidence(["rust", "crate"], ["A Rust crate for TOML."], [("Rust TOML crates", 0.75)])
     completion = render(evidence, None)
     assert completion.endswith("Subtopics: Rust TOML crates (75%)\nTexts:\n- A Rust crate for TOML.\nLabel:")
-    assert completion.count("Label:") == len(EXAMPLES) + 1
+    # a parent (it has subtopics) gets the examples of categories, a leaf the others
+    assert completion.count("Label:") == len(PARENT_EXAMPLES) + 1 == 4
+    assert "Label: Musical instruments and lessons" in completion and "Bread baking" not in completion
+    leaf = render(Evidence(["rust", "crate"], ["A Rust crate for TOML."]), None)
+    assert leaf.count("Label:") == len(EXAMPLES) + 1 and "Musical instruments" not in leaf
     assert render(evidence, None, label="Rust crates") == completion + " Rust crates\nDescription:"
     chat = render(evidence, "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"
                             "{% if add_generation_prompt %}<assistant>{% endif %}")
     assert chat.startswith("<system>") and chat.endswith("<assistant>Label:")
-    assert chat.count("<user>") == len(EXAMPLES) + 1
+    assert chat.count("<user>") == len(PARENT_EXAMPLES) + 1
 
 
 def test_llama_is_called_with_its_real_signature(tmp_path):

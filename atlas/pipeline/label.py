@@ -238,7 +238,7 @@ class _Namer:
 
     def judge(self, topic: int, candidates: list[Candidate], own: set[str], evidence: Evidence) -> list[Judged]:
         fits = self.scorer.fits(topic, [c.label for c in candidates]) if self.scorer else [None] * len(candidates)
-        return [Judged(c, label_problem(c.label, own) or _invented(c.label, evidence), fit)
+        return [Judged(c, label_problem(c.label, own) or invented(c.label, evidence), fit)
                 for c, fit in zip(candidates, fits)]
 
     def description_fits(self, topic: int, description: str, evidence: Evidence, label: str) -> bool:
@@ -246,7 +246,7 @@ class _Namer:
         names nothing the evidence and its label do not, and fits the topic by meaning."""
         if (len(description.split()) < 4 or copies_an_example(description) or re.search(r"\d%|;", description)
                 or description.lower().startswith(("keywords", "texts", "subtopics"))
-                or _invented(description, evidence, label)):
+                or invented(description, evidence, label)):
             return False
         return self.scorer is None or self.scorer.fits(topic, [description])[0].fits
 
@@ -302,7 +302,7 @@ def label_problem(label: str, taken: set[str]) -> str | None:
     return None
 
 
-def _invented(text: str, evidence: Evidence, label: str = "") -> str | None:
+def invented(text: str, evidence: Evidence, label: str = "") -> str | None:
     """Why `text` names something the model was not shown, or None: every word with a digit,
     with a capital after its first letter (iOS, LDAC) or capitalised after the first word
     (Android) must occur in the evidence (or in the label a description follows)."""
