@@ -180,8 +180,8 @@ def _choose_together(result: TopicLabels, options: dict[int, list[Judged]], pare
                      keywords: list[list[str]], scorer: FitScorer) -> list[int]:
     """Choose the named topics' labels together (label_tree), in place; the topics whose label
     changed, which need a description written for their new label."""
-    ranked = [_tradeable(options[t]) if t in options else [Judged(Candidate(result.label[t], result.source[t]), None, None)]
-              for t in range(len(parent))]
+    ranked = [_tradeable(options[t]) if t in options
+              else [Judged(Candidate(result.label[t], result.source[t]), None, None)] for t in range(len(parent))]
     labels = [j.candidate.label for r in ranked for j in r]
     vectors = scorer.embed(labels)
     start, tree = 0, []
