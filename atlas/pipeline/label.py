@@ -4,11 +4,14 @@ Topics are labelled finest level first, so a parent is named from its children's
 (with their shares of it) and the hierarchy reads as one taxonomy. For each topic the model
 gives several answers (one greedy, the rest sampled). A candidate must pass cheap checks
 (length, no list, not generic, not a copied example, no repeated word, not a subtopic's
-name) and fit its topic by meaning better than its siblings and neighbours (label_fit).
-The best-fitting answer wins; a rejected set is asked for once more with the reasons; then
-a parent may take a subtopic's label; the keyword list is the last resort. `source` records
-which happened. The topics of a level are named in parallel, one llama.cpp context per
-thread, and kept distinct from their siblings in topic order, so timing changes nothing.
+name, nothing named that the model was not shown) and fit its topic by meaning better than
+its siblings and neighbours (label_fit). A rejected set is asked for once more with the
+reasons; a parent takes a subtopic's label only when no answer is about its texts; the
+keyword list is the last resort. `source` records which happened. Once every level is
+named, the names are chosen together (label_tree): among each topic's names that fit
+nearly as well as its best, the ones under which children's names sit nearest their own
+parent's. The topics of a level are named in parallel, one llama.cpp context per thread,
+and kept distinct from their siblings in topic order, so timing changes nothing.
 """
 
 from __future__ import annotations
