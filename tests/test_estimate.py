@@ -1,35 +1,88 @@
-"""Stage estimates: the cost model and the probe that times the embedding."""
+"""Stage estimates: the forward passes the embedding will run, the probe that prices them,
+and the UMAP and naming cost models."""
 
 import numpy as np
+import pyarrow as pa
+import pytest
 
 from atlas.pipeline import estimate
+from atlas.pipeline.embed import load_embedder
+from atlas.settings import EmbedSettings, cache_dir
 
 
-def test_cost_units_count_tokens_up_to_the_window():
-    assert estimate.cost_units(np.array([0, 4, 2000])) == 2 + 3 + 256
+def test_forward_passes_sort_each_piece_and_pad_to_its_longest():
+    tokens = np.array([5, 1, 3, 8, 2, 7])
+    passes = estimate.forward_passes(tokens, piece=4, batch_size=2)
+    assert [p.tolist() for p in passes] == [[1, 2], [0, 3], [4, 5]]
+    assert estimate.padded_sizes(tokens, passes).tolist() == [2 * 3, 2 * 8, 2 * 7]
 
 
-def test_probe_spans_the_length_order():
-    lengths = np.array([50, 10, 30, 20, 40])
-    assert estimate.probe_rows(lengths).tolist() == [1, 3, 2, 4, 0]  # every row, shortest first
-    rows = estimate.probe_rows(np.arange(1000)[::-1])
-    assert len(rows) == estimate.PROBE and rows[0] == 999 and rows[-1] == 0
+@pytest.mark.parametrize("spec", ["minilm", "minilm-torch"])
+def test_token_counts_are_what_the_model_sees(spec):
+    embedder = load_embedder(spec, EmbedSettings(), cache_dir())
+    # [CLS] and [SEP] around each text; "hello world" is two tokens; a long text stops at the window
+    assert embedder.token_counts(["", "hello world", "word " * 400]).tolist() == [2, 4, 256]
 
 
-def test_embed_estimate_scales_the_probe_by_length():
-    class Counting:
-        def __init__(self):
-            self.calls = []
+def test_the_passes_laid_out_are_the_ones_the_embedder_runs(small_table):
+    """The ONNX embedder, given a piece, runs exactly the passes (texts x padded tokens) the estimate prices."""
+    embedder = load_embedder("minilm", EmbedSettings(), cache_dir())
+    texts = small_table.column("description").to_pylist()[:48]
+    shapes = []
 
-        def encode(self, texts):
-            self.calls.append(len(texts))
-            return np.zeros((len(texts), 4), np.float32)
+    class Recording:
+        def run(self, names, feeds):
+            shapes.append(feeds["input_ids"].shape)
+            return [np.zeros((len(feeds["input_ids"]), 384), np.float32)]
 
-    embedder = Counting()
-    probe = ["x" * 40, "y" * 80]
-    seconds = estimate.embed_seconds(embedder, probe, np.array([40, 80] * 500))
-    assert embedder.calls == [2, 2]  # a warm-up, then the timed run
-    assert seconds >= 0
+    embedder.session = Recording()
+    for start in range(0, 48, 32):  # the engine's pieces of 32
+        embedder.encode(texts[start:start + 32])
+    tokens = embedder.token_counts(texts)
+    passes = estimate.forward_passes(tokens, piece=32, batch_size=16)
+    assert [(len(p), int(tokens[p].max())) for p in passes] == shapes
+    assert estimate.padded_sizes(tokens, passes).sum() == sum(a * b for a, b in shapes)
+    assert len(shapes) == 3 and len(set(shapes)) == 3  # two full passes and the short piece's one
+
+
+class Clocked:
+    """An embedder whose passes take `per_token` seconds per padded token, on a fake clock."""
+
+    def __init__(self, per_token: float):
+        self.per_token, self.now, self.calls = per_token, 0.0, []
+
+    def token_counts(self, texts):
+        return np.array([len(t) for t in texts])
+
+    def encode(self, texts):
+        self.calls.append(self.per_token * len(texts) * max(map(len, texts)))  # seconds it takes
+        self.now += self.calls[-1]
+        return np.zeros((len(texts), 4), np.float32)
+
+
+def test_embed_seconds_prices_every_pass_from_the_timed_ones(monkeypatch):
+    embedder = Clocked(per_token=0.001)
+    monkeypatch.setattr(estimate.time, "perf_counter", lambda: embedder.now)
+    texts = pa.array(["x" * (1 + i % 37) for i in range(1000)])
+    seconds = estimate.embed_seconds(embedder, texts, piece=256, batch_size=16)
+    tokens = np.array([1 + i % 37 for i in range(1000)])
+    sizes = estimate.padded_sizes(tokens, estimate.forward_passes(tokens, 256, 16))
+    assert seconds == pytest.approx(0.001 * sizes.sum())
+    assert sizes.sum() == 20_088  # 1000 texts of 19 tokens on average, padded within a pass: 20.1 each
+    # a warm-up pass, then passes until 3 s are spent (at least 8 of them)
+    timed = embedder.calls[1:]
+    assert len(timed) > estimate.PROBE_PASSES and sum(timed[:-1]) < estimate.PROBE_SECONDS <= sum(timed)
+
+
+def test_a_large_input_is_laid_out_from_a_sample_of_pieces(monkeypatch):
+    rows = estimate.sample_pieces(200, piece=2)
+    assert len(rows) == 2 * estimate.SAMPLE_PIECES and np.all(rows[::2] % 2 == 0) and np.all(rows[1::2] == rows[::2] + 1)
+    assert estimate.sample_pieces(100, piece=2).tolist() == list(range(100))  # 50 pieces: all of them
+    embedder = Clocked(per_token=0.5)
+    monkeypatch.setattr(estimate.time, "perf_counter", lambda: embedder.now)
+    seconds = estimate.embed_seconds(embedder, pa.array(["abc"] * 200), piece=2, batch_size=2)
+    assert seconds == pytest.approx(0.5 * 3 * 200)  # every text, 3 tokens, no padding
+    assert len(embedder.calls) == 1 + estimate.PROBE_PASSES  # 8 passes of 1.5 s: over 3 s
 
 
 def test_umap_and_label_estimates():

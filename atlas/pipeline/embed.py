@@ -96,16 +96,24 @@ class SentenceTransformerEmbedder:
         model = SentenceTransformer(str(path), device=device, local_files_only=True)
         return cls(model, name, batch_size, model.get_embedding_dimension(), model.max_seq_length)
 
+    def token_counts(self, texts: list[str]) -> np.ndarray:
+        """Each text's tokens as `encode` feeds them to the model (special tokens in, window-cut)."""
+        return np.minimum(self._lengths(texts), self.window)
+
     def encode(self, texts: list[str]) -> np.ndarray:
         # Cut very long texts before tokenising; the tokenizer then truncates to the window.
         texts = [t[: self.window * 12] for t in texts]
-        lengths = self.model.tokenizer(texts, add_special_tokens=True)["input_ids"]
-        self.truncated += sum(len(ids) > self.window for ids in lengths)
+        self.truncated += int(np.sum(self._lengths(texts) > self.window))
         vectors = self.model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=False,
         )
         return vectors.astype(np.float32, copy=False)
+
+    def _lengths(self, texts: list[str]) -> np.ndarray:
+        """Tokens per text, special tokens in, before the cut to the window."""
+        ids = self.model.tokenizer([t[: self.window * 12] for t in texts], add_special_tokens=True)["input_ids"]
+        return np.array([len(row) for row in ids], np.int64)
 
 
 @dataclass

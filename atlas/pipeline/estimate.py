@@ -1,7 +1,11 @@
 """Time estimates printed before a stage, from the input's size and text lengths.
 
-Embedding: a probe of 32 of the input's own texts, spread over its length order, is embedded
-and timed; the whole input takes that time scaled by its total length (in MiniLM tokens).
+Embedding: the forward passes the build will run are laid out from the texts' token counts
+(the engine hands the embedder pieces of texts in input order; the embedder sorts a piece by
+token count and pads each batch to its longest text), so each pass's padded size (texts ×
+longest) is known before any runs. Some of those very passes, drawn at random, are embedded
+and timed; their seconds per padded token price the rest. Timing a random draw of the real
+passes keeps each pass's overhead and the longer texts' dearer attention in, in proportion.
 UMAP and naming: costs modelled on a quiet 2-core box, scaled by `pace`, the share of a core
 one task gets here and now (a busy machine stretches them alike).
 """
@@ -12,34 +16,58 @@ import os
 import time
 
 import numpy as np
+import pyarrow as pa
 
-PROBE = 32  # texts embedded to time the embedding
-WINDOW = 256  # MiniLM truncates here
+PROBE_PASSES, PROBE_SECONDS = 8, 3.0  # forward passes timed to price the embedding: at least 8, for 3 s
+SAMPLE_PIECES = 64  # pieces tokenised to lay out the passes of a large input (all of a smaller one)
 # Seconds on the reference box (quiet, 2 cores), from docs/BENCHMARKS.md: UMAP took 14 s on the
 # 8,000-record sample (500 epochs), 24 s at 21k and 66 s at 100k (200 epochs, seeded).
 UMAP_FIXED_S, UMAP_S_PER_RECORD_EPOCH = 5.0, 2.6e-6
 LABEL_S_PER_TOPIC = 0.6  # SmolLM2 on one thread: 1.3 s per topic at a load of 3 per core (bench/demo.py)
 
 
-def cost_units(lengths: np.ndarray) -> float:
-    """MiniLM's work for texts of these lengths (characters): about one token per 4 characters,
-    plus its special tokens, up to its window."""
-    return float(np.sum(np.minimum(np.asarray(lengths, np.float64) / 4 + 2, WINDOW)))
+def forward_passes(tokens: np.ndarray, piece: int, batch_size: int) -> list[np.ndarray]:
+    """The rows of each forward pass, as the build runs them: pieces of `piece` rows in input
+    order, each sorted by token count (stable) and cut into batches of `batch_size`."""
+    passes = []
+    for start in range(0, len(tokens), piece):
+        order = start + np.argsort(tokens[start:start + piece], kind="stable")
+        passes.extend(order[i:i + batch_size] for i in range(0, len(order), batch_size))
+    return passes
 
 
-def probe_rows(lengths: np.ndarray) -> np.ndarray:
-    """PROBE rows spread evenly over the input's length order: their cost is the input's, in small."""
-    order = np.argsort(lengths, kind="stable")
-    return order[np.linspace(0, len(lengths) - 1, min(PROBE, len(lengths))).astype(int)]
+def padded_sizes(tokens: np.ndarray, passes: list[np.ndarray]) -> np.ndarray:
+    """Each pass's padded size: its texts × its longest text's tokens."""
+    return np.array([len(rows) * tokens[rows].max() for rows in passes], np.int64)
 
 
-def embed_seconds(embedder, probe: list[str], lengths: np.ndarray) -> float:
-    """Seconds to embed texts of `lengths`, from the time `embedder` takes on `probe` (some of them)."""
-    embedder.encode(probe)  # first-call costs (allocations for new shapes) out of the measure
-    start = time.perf_counter()
-    embedder.encode(probe)
-    probe_units = cost_units(np.fromiter(map(len, probe), np.int64, len(probe)))
-    return (time.perf_counter() - start) * cost_units(lengths) / max(probe_units, 1.0)
+def sample_pieces(n: int, piece: int, seed: int = 0) -> np.ndarray:
+    """Rows of up to SAMPLE_PIECES whole pieces, drawn at random (all rows when the input is small)."""
+    count = -(-n // piece)
+    if count <= SAMPLE_PIECES:
+        return np.arange(n)
+    chosen = np.sort(np.random.default_rng(seed).choice(count, SAMPLE_PIECES, replace=False))
+    return np.concatenate([np.arange(p * piece, min(n, (p + 1) * piece)) for p in chosen])
+
+
+def embed_seconds(embedder, texts: pa.ChunkedArray | pa.Array, piece: int, batch_size: int) -> float:
+    """Seconds for `embedder` (with a `token_counts` method) to embed `texts` in the build's
+    pieces and batches: a sample of pieces is laid out in passes, passes drawn at random are
+    timed (for PROBE_SECONDS, at least PROBE_PASSES of them), and their seconds per padded
+    token price all the passes, scaled from the sample to the whole input."""
+    rows = sample_pieces(len(texts), piece)
+    sample = texts.take(pa.array(rows)).to_pylist()
+    tokens = np.asarray(embedder.token_counts(sample))
+    passes = forward_passes(tokens, piece, batch_size)
+    sizes = padded_sizes(tokens, passes)
+    drawn = np.random.default_rng(0).permutation(len(passes))
+    embedder.encode([sample[i] for i in passes[int(np.argmin(sizes))]])  # first-call costs out of the measure
+    spent, timed = 0.0, 0
+    while timed < len(drawn) and (timed < PROBE_PASSES or spent < PROBE_SECONDS):
+        start = time.perf_counter()
+        embedder.encode([sample[i] for i in passes[drawn[timed]]])
+        spent, timed = spent + time.perf_counter() - start, timed + 1
+    return spent / sizes[drawn[:timed]].sum() * sizes.sum() * len(texts) / len(rows)
 
 
 def measure_pace() -> float:

@@ -111,9 +111,12 @@ class OnnxEmbedder:
         tokenizer.no_padding()
         return cls(session, tokenizer, name, batch_size)
 
+    def token_counts(self, texts: list[str]) -> np.ndarray:
+        """Each text's tokens as `encode` feeds them to the model (special tokens in, window-cut)."""
+        return np.array([len(e.ids) for e in self._encodings(texts)], np.int64)
+
     def encode(self, texts: list[str]) -> np.ndarray:
-        # Cut very long texts before tokenising; the tokenizer then truncates to the window.
-        encodings = self.tokenizer.encode_batch([t[: WINDOW * 12] for t in texts])
+        encodings = self._encodings(texts)
         self.truncated += sum(bool(e.overflowing) for e in encodings)
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths, kind="stable")
@@ -126,6 +129,10 @@ class OnnxEmbedder:
             mask = (np.arange(ids.shape[1]) < lengths[batch, None]).astype(np.int64)
             out[batch] = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         return out
+
+    def _encodings(self, texts: list[str]) -> list:
+        # Cut very long texts before tokenising; the tokenizer then truncates to the window.
+        return self.tokenizer.encode_batch([t[: WINDOW * 12] for t in texts])
 
 
 def quiet_transformers() -> None:

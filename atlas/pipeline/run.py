@@ -219,28 +219,28 @@ def _embed_chunks(data: Dataset, spec: str, settings: BuildSettings, chunks: Emb
     """Embed chunk by chunk, skipping chunks an interrupted build already saved.
 
     The engine gets batches of embedding.PIECE texts, so the bar moves every few seconds; a
-    chunk is saved once its texts are all done. Before it starts, a small probe of the texts
-    is timed and how long all will take is printed (not for the static embedder: seconds).
+    chunk is saved once its texts are all done. Before it starts, a few of its forward passes
+    are timed and how long all will take is printed (not for the static embedder: seconds).
     """
     size, n = settings.embed.chunk_size, data.table.num_rows
     todo = [index for index in range(-(-n // size)) if not chunks.done(index)]
-    texts = _texts(data)
+    texts, piece = _texts(data), min(size, embedding.PIECE)
+    # Only the last chunk can be short, so the missing chunks, end to end, batch into chunks.
+    missing = pa.concat_tables([texts.slice(index * size, size) for index in todo]) if todo else texts.slice(0, 0)
     if todo and spec != "static":
-        probe = data.text.take(pa.array(estimate.probe_rows(data.length))).to_pylist()
         embedder = embedding.load_embedder(spec, settings.embed, cache_dir())
-        info["estimate_s"] = round(estimate.embed_seconds(embedder, probe, data.length), 1)
+        info["estimate_s"] = round(estimate.embed_seconds(embedder, missing.column(0), piece,
+                                                          settings.embed.batch_size), 1)
         log(f"embedding {n:,} texts ({data.length.mean():.0f} characters on average): "
             f"{estimate.say(info['estimate_s'])}")
     with progress.bar("embed", total=n) as bar:
         bar.update(n - sum(min(size, n - index * size) for index in todo))
         if todo and spec == "static":
             embedding.static_model_path(cache_dir())  # distilled once here, not by each worker at once
-        # Only the last chunk can be short, so the missing chunks, end to end, batch into chunks.
-        missing = pa.concat_tables([texts.slice(index * size, size) for index in todo]) if todo else texts.slice(0, 0)
         task = Task(EncodeTexts, (spec, settings.embed, cache_dir()), gpu=True)
         waiting = [(index, min(size, n - index * size)) for index in todo]
         held: list[dict] = []
-        for batch in engine.map_batches(task, missing, min(size, embedding.PIECE)):
+        for batch in engine.map_batches(task, missing, piece):
             held.append(batch)
             bar.update(len(batch["vector"]))
             vectors, truncated = (np.concatenate([b[key] for b in held]) for key in ("vector", "truncated"))
