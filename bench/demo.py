@@ -1,6 +1,9 @@
 """Seconds from `atlas demo` to a map in the browser, on a cold cache, and to all its names.
 
-    python bench/demo.py [--port 8765]
+    scripts/setup --dev && .venv/bin/python bench/demo.py [--port 8765]
+
+It drives Debian's Chromium with playwright, which the dev install adds (`scripts/setup`
+alone installs what `atlas demo` needs, not the browser driver).
 
 Runs `atlas demo` with a fresh ATLAS_CACHE (so the ONNX export and every label answer are
 made anew) into a fresh map folder, opens the page in headless Chromium as soon as the server
@@ -40,7 +43,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise SystemExit("bench/demo.py drives Chromium with playwright: run scripts/setup --dev") from None
 
     scratch = Path(tempfile.mkdtemp(prefix="atlas-demo-"))
     env = {**os.environ, "ATLAS_CACHE": str(scratch / "cache"), "PYTHONPATH": str(ROOT)}
