@@ -133,10 +133,11 @@ class TileRenderer:
 
     def _warm_up(self) -> None:
         """Compile datashader's numba kernels (aggregate, shade, spread: ~5 s) before the
-        first page load needs them."""
+        first page load needs them, those of the dimmed layer (filters, removals) too."""
         import datashader.transfer_functions as tf
 
         self._render(0, 0, 0)
+        self._render(0, 0, 0, np.arange(len(self.frame)) % 2 == 0)
         canvas_image = tf.Image(np.zeros((4, 4), np.uint32), dims=["y", "x"])
         tf.spread(canvas_image, px=1, shape="circle")
 

@@ -2,14 +2,16 @@
 neighbours, keyword and semantic search, and page load in headless Chromium.
 
     python bench/serve.py maps/debian-packages [bench/out/pypi_all_static ...]
+    python bench/serve.py MAP --code ../main-checkout --code .   # before and after, side by side
 
-Per map, starts a real server (the map's disk tile cache emptied first). "cold" is each
-request's first time; "cached" is the same requests again. Prints the markdown table of
-docs/BENCHMARKS.md, one column per map.
+Per map (and per source tree given with --code), starts a real server (the map's disk tile
+cache emptied first). "cold" is each request's first time; "cached" is the same requests
+again. Prints the markdown table of docs/BENCHMARKS.md, one column per map and tree.
 """
 
 import argparse
 import json
+import os
 import random
 import shutil
 import socket
@@ -62,16 +64,21 @@ TARGETS = {"tile, cold": "p95 ≤ 50 at 886k", "box query": "≤ 50", "record + 
            "keyword search (FTS5)": "≤ 100", "semantic search": "≤ 150", "page load to full map, cold": "≤ 2,000"}
 
 
-def measure(map_dir: Path, n: int) -> tuple[str, dict[str, str]]:
-    """One map's column: (header, cell per row name)."""
+FILTER = "text_len < 100"  # any filter that leaves some points dimmed
+
+
+def measure(map_dir: Path, n: int, code: Path | None = None) -> tuple[str, dict[str, str]]:
+    """One map's column, served from the source tree `code` (None: the installed atlas):
+    (header, cell per row name)."""
     shutil.rmtree(MapDir(map_dir).tiles_path, ignore_errors=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "atlas", "serve", str(map_dir), "--port", str(port)],
-                              stdout=sys.stderr)  # its log is not part of the table
+    env = os.environ if code is None else {**os.environ, "PYTHONPATH": str(code.resolve())}
+    server = subprocess.Popen([sys.executable, "-m", "atlas", "serve", str(map_dir.resolve()), "--port", str(port)],
+                              stdout=sys.stderr, env=env, cwd=code)  # its log is not part of the table
     while True:
         try:
             info = json.loads(get(base + "/api/map")[1])
@@ -86,6 +93,9 @@ def measure(map_dir: Path, n: int) -> tuple[str, dict[str, str]]:
     cells = {}
     try:
         cells["page load to full map, cold"] = f"{page_load(base + '/'):.0f}"
+        where = urllib.parse.quote(FILTER)
+        for row, z in (("first filtered tile, fresh server", 0), ("second filtered tile", 1)):
+            cells[row] = f"{get(base + f'/tiles/{z}/0/0.png?where={where}')[0]:,.0f}"
         # The server loads the query embedder in the background a few seconds after start;
         # wait for it here so that it does not share the CPU with the latencies below.
         first_semantic = get(base + "/api/search?q=warm+up&mode=semantic")[0]
@@ -121,7 +131,8 @@ def measure(map_dir: Path, n: int) -> tuple[str, dict[str, str]]:
     cells["server RSS (peak)"] = f"{rss:,.0f} MiB ({peak:,.0f})"
     cells["server start (until it answers)"] = f"{startup:.1f} s"
     cells["first semantic query (waits for the embedder to load)"] = f"{first_semantic:,.0f}"
-    header = f"{map_dir.name} ({info['records']:,}, {info['embedder']}) p50 / p95 ms"
+    tree = f", {code.resolve().name}" if code else ""
+    header = f"{map_dir.name} ({info['records']:,}, {info['embedder']}){tree} p50 / p95 ms"
     return header, cells
 
 
@@ -133,10 +144,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("maps", type=Path, nargs="+", help="one column each")
     parser.add_argument("--n", type=int, default=200, help="requests per kind")
+    parser.add_argument("--code", type=Path, action="append",
+                        help="a source tree to serve from (e.g. main, unpacked by git archive); repeat to compare")
     args = parser.parse_args()
-    columns = [measure(m, args.n) for m in args.maps]
-    names = ["tile, cold", "tile, cached", "box query", "record + 10 neighbours", "keyword search (FTS5)",
-             "semantic search", "page load to full map, cold", "page load, cached tiles", "server RSS (peak)",
+    columns = [measure(m, args.n, code) for m in args.maps for code in args.code or [None]]
+    names = ["tile, cold", "tile, cached", "first filtered tile, fresh server", "second filtered tile", "box query",
+             "record + 10 neighbours", "keyword search (FTS5)", "semantic search", "page load to full map, cold",
+             "page load, cached tiles", "server RSS (peak)",
              "server start (until it answers)", "first semantic query (waits for the embedder to load)"]
     print("| request | " + " | ".join(h for h, _ in columns) + " | target |")
     print("|---|" + "---|" * (len(columns) + 1))
