@@ -40,6 +40,9 @@ class NeighborSettings:
 class ProjectSettings:
     min_dist: float = _help(0.05, "UMAP min_dist: smaller packs topics tighter")
     n_epochs: int | None = _help(None, "UMAP epochs (None: 200 above 10k records, else 500)")
+    fit_sample: int = _help(200_000, "larger inputs: UMAP fits a random sample this large and places the "
+                                     "other records against it")
+    place_epochs: int = _help(30, "UMAP epochs that move each record placed against the sample's layout")
 
 
 @dataclass(frozen=True)

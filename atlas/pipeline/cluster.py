@@ -13,6 +13,10 @@ import numpy as np
 
 from atlas.settings import ClusterSettings
 
+# fast_hdbscan (the same leaf clusters: adjusted Rand index 0.97 with hdbscan's) took 9 s against
+# hdbscan's 27 s on 100k PyPI map points, but 0.8 s against 0.4 s on 8k (bench/stages.py).
+FAST_FROM = 100_000
+
 
 @dataclass
 class Hierarchy:
@@ -43,13 +47,17 @@ def cluster(xy: np.ndarray, *, settings: ClusterSettings) -> Hierarchy:
 
 def fine_topics(xy: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]:
     """HDBSCAN leaf clusters; noise takes the cluster of its nearest clustered point."""
-    import hdbscan
     from scipy.spatial import cKDTree
 
-    labels = hdbscan.HDBSCAN(
-        min_cluster_size=min_size, min_samples=max(2, min_size // 3),
-        cluster_selection_method="leaf", core_dist_n_jobs=-1,
-    ).fit_predict(xy)
+    params = {"min_cluster_size": min_size, "min_samples": max(2, min_size // 3), "cluster_selection_method": "leaf"}
+    if len(xy) >= FAST_FROM:
+        import fast_hdbscan
+
+        labels = fast_hdbscan.HDBSCAN(**params).fit_predict(xy)
+    else:
+        import hdbscan
+
+        labels = hdbscan.HDBSCAN(**params, core_dist_n_jobs=-1).fit_predict(xy)
     outlier = labels < 0
     if outlier.all():
         return np.zeros(len(xy), np.int32), outlier

@@ -20,20 +20,30 @@ EXACT_LIMIT = 50_000
 
 def exact_neighbors(vectors: np.ndarray, k: int, block: int | None = None) -> Neighbors:
     """Brute-force kNN by blocks of rows (memory: block x N float32 similarities, 128 MiB by default)."""
-    n = len(vectors)
     vectors = np.ascontiguousarray(vectors, np.float32)
+    indices, sims = exact_top(vectors, vectors, k, block, self_first=True)
+    return Neighbors(indices, np.clip(1 - sims, 0, 2))
+
+
+def exact_top(queries: np.ndarray, base: np.ndarray, k: int, block: int | None = None, *,
+              self_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """int32 (Q, k) rows of `base` with the largest inner products with each query, best first,
+    and those products (float32). `self_first`: queries are `base` itself, and row i lists i first."""
+    n = len(base)
+    base = np.ascontiguousarray(base, np.float32)
     block = block or max(64, min(4096, (1 << 25) // max(n, 1)))
-    indices = np.empty((n, k), np.int32)
-    distances = np.empty((n, k), np.float32)
-    for start in range(0, n, block):
-        sims = vectors[start:start + block] @ vectors.T
-        sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = 2.0  # self first
+    indices = np.empty((len(queries), k), np.int32)
+    top_sims = np.empty((len(queries), k), np.float32)
+    for start in range(0, len(queries), block):
+        sims = np.asarray(queries[start:start + block], np.float32) @ base.T
+        if self_first:
+            sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = 2.0
         top = np.argpartition(sims, n - k, axis=1)[:, n - k:]
-        top_sims = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_sims, axis=1, kind="stable")
+        found = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-found, axis=1, kind="stable")
         indices[start:start + block] = np.take_along_axis(top, order, axis=1)
-        distances[start:start + block] = np.clip(1 - np.take_along_axis(top_sims, order, axis=1), 0, 2)
-    return Neighbors(indices, distances)
+        top_sims[start:start + block] = np.take_along_axis(found, order, axis=1)
+    return indices, top_sims
 
 
 def nearest_neighbors(vectors: np.ndarray, *, k: int, seed: int | None) -> Neighbors:
