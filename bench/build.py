@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 RATED = {"embed", "neighbors", "project", "cluster", "keywords", "dedup"}
-STAGES = ["ingest", "embed", "neighbors", "project", "cluster", "keywords", "label", "dedup", "write", "index"]
+STAGES = ["ingest", "embed", "neighbors", "project", "cluster", "keywords", "label", "dedup", "write", "index", "ann"]
 ESTIMATED = ["embed", "project", "label"]  # stages that print an estimate before they start
 
 
@@ -109,7 +109,10 @@ def estimates_row(result: dict) -> str:
 
 
 def cell(stage: str, info: dict | None, labels: dict) -> str:
-    """Seconds, with records/s where a stage takes a while; seconds per topic for LLM labels."""
+    """Seconds, with records/s where a stage takes a while; seconds per topic for LLM labels;
+    – for a stage the build skipped (the ANN index up to SearchSettings.index_from records)."""
+    if info is None:
+        return "–"
     if stage == "label":
         return f"{info['seconds']:.1f} s ({labels['seconds_per_topic']:.2f} s/topic)" if "model" in labels else "–"
     rate = f" ({info['records_per_s']:,.0f}/s)" if stage in RATED and info["seconds"] >= 0.5 else ""

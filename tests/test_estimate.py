@@ -7,7 +7,7 @@ import pytest
 
 from atlas.pipeline import estimate
 from atlas.pipeline.embed import load_embedder
-from atlas.settings import EmbedSettings, cache_dir
+from atlas.settings import EmbedSettings, ProjectSettings, cache_dir
 
 
 def test_forward_passes_sort_each_piece_and_pad_to_its_longest():
@@ -87,8 +87,11 @@ def test_a_large_input_is_laid_out_from_a_sample_of_pieces(monkeypatch):
 
 
 def test_umap_and_label_estimates():
-    assert estimate.umap_seconds(8000, None, 1.0) == estimate.UMAP_FIXED_S + 8000 * 500 * 2.6e-6
-    assert estimate.umap_seconds(20_000, None, 2.0) == 2 * (estimate.UMAP_FIXED_S + 20_000 * 200 * 2.6e-6)
+    assert estimate.umap_seconds(8000, ProjectSettings(), 1.0) == estimate.UMAP_FIXED_S + 8000 * 500 * 2.6e-6
+    assert estimate.umap_seconds(20_000, ProjectSettings(), 2.0) == 2 * (estimate.UMAP_FIXED_S + 20_000 * 200 * 2.6e-6)
+    sampled = ProjectSettings(fit_sample=10_000, place_epochs=30)  # fit 10k (500 epochs), place 90k
+    assert estimate.umap_seconds(100_000, sampled, 1.0) == pytest.approx(
+        estimate.UMAP_FIXED_S + 10_000 * 500 * 2.6e-6 + 90_000 * 30 * estimate.PLACE_S_PER_RECORD_EPOCH)
     assert estimate.label_seconds(100, 1.5) == 100 * estimate.LABEL_S_PER_TOPIC * 1.5
     assert [estimate.say(s) for s in (3, 42, 89, 91, 400)] == [
         "about 5 s", "about 40 s", "about 90 s", "about 2 min", "about 7 min"]

@@ -36,6 +36,16 @@ def test_sample_neighbors_are_the_nearest_members_two_hops_away(vectors, sample_
     assert sum(hits) == 4504  # 78% of those found are among the true 15 nearest members
 
 
+def test_a_record_alone_two_hops_away_is_searched_exactly(vectors):
+    sample = proj.sample_rows(len(vectors), 150, 0)
+    graph = exact_neighbors(vectors, 15)
+    member, other = sample[0], np.setdiff1d(np.arange(len(vectors)), sample)[0]
+    graph.indices[[member, other]] = np.array([[member], [other]])  # each its own only neighbour
+    knn = proj.sample_neighbors(vectors, graph, sample)
+    truth, _ = exact_top(vectors[[member, other]], vectors[sample], 15)
+    assert (knn.indices[[member, other]] == truth).all() and knn.indices[member, 0] == 0
+
+
 def test_place_block_depends_on_its_inputs_and_block_number_only(vectors, sample_knn):
     sample, knn = sample_knn
     layout = proj.fit_layout(vectors[sample], proj.take(knn, sample), settings=ProjectSettings(), seed=0)

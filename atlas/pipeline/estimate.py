@@ -18,11 +18,14 @@ import time
 import numpy as np
 import pyarrow as pa
 
+from atlas.settings import ProjectSettings
+
 PROBE_PASSES, PROBE_SECONDS = 8, 3.0  # forward passes timed to price the embedding: at least 8, for 3 s
 SAMPLE_PIECES = 64  # pieces tokenised to lay out the passes of a large input (all of a smaller one)
 # Seconds on the reference box (quiet, 2 cores), from docs/BENCHMARKS.md: UMAP took 14 s on the
 # 8,000-record sample (500 epochs), 24 s at 21k and 66 s at 100k (200 epochs, seeded).
 UMAP_FIXED_S, UMAP_S_PER_RECORD_EPOCH = 5.0, 2.6e-6
+PLACE_S_PER_RECORD_EPOCH = 1.2e-6  # placing a record: about half a fitted one (100k PyPI, 25k sample, shared box)
 LABEL_S_PER_TOPIC = 0.6  # SmolLM2 on one thread: 1.3 s per topic at a load of 3 per core (bench/demo.py)
 
 
@@ -76,9 +79,12 @@ def measure_pace() -> float:
     return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
-def umap_seconds(n: int, epochs: int | None, pace: float) -> float:
-    epochs = epochs or (500 if n <= 10_000 else 200)  # umap-learn's default for n_epochs=None
-    return (UMAP_FIXED_S + n * epochs * UMAP_S_PER_RECORD_EPOCH) * pace
+def umap_seconds(n: int, settings: ProjectSettings, pace: float) -> float:
+    """UMAP's fit on up to `settings.fit_sample` records, and the placement of the others."""
+    fitted = min(n, settings.fit_sample)
+    epochs = settings.n_epochs or (500 if fitted <= 10_000 else 200)  # umap-learn's default for n_epochs=None
+    placed = (n - fitted) * settings.place_epochs * PLACE_S_PER_RECORD_EPOCH
+    return (UMAP_FIXED_S + fitted * epochs * UMAP_S_PER_RECORD_EPOCH + placed) * pace
 
 
 def label_seconds(topics: int, pace: float) -> float:

@@ -1,0 +1,119 @@
+"""The large-input stage algorithms side by side, on one set of real vectors in one run:
+UMAP fitted on every record against a sample fit plus block placement (project.py), and
+hdbscan against fast_hdbscan on the resulting map (cluster.py). Prints a markdown table of
+seconds and quality (the docs/BENCHMARKS.md table "Large inputs, stage by stage").
+
+    python bench/stages.py bench/out/pypi_100k.parquet --text summary --sample 25000
+    python bench/stages.py bench/out/pypi_all.parquet --text summary --vectors /tmp/all.npy
+
+Quality of a map: trustworthiness (scikit-learn, cosine, 15 neighbours) of 5,000 random
+records, and the share of their 15 graph neighbours among their 15 nearest points on the map
+(kNN kept). `--vectors PATH` keeps the static embeddings (and the kNN graph beside them) to
+reuse on the next run.
+"""
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("source", type=Path)
+    parser.add_argument("--text", required=True)
+    parser.add_argument("--sample", type=int, help="UMAP's fit sample (default: ProjectSettings.fit_sample)")
+    parser.add_argument("--vectors", type=Path, help="an .npy file to keep the static embeddings in")
+    parser.add_argument("--skip-full", action="store_true", help="leave out UMAP on every record")
+    args = parser.parse_args()
+    from atlas.pipeline.neighbors import nearest_neighbors
+    from atlas.settings import ProjectSettings
+
+    vectors = load_vectors(args)
+    n = len(vectors)
+    start = time.perf_counter()
+    graph = nearest_neighbors(vectors, k=15, seed=None)
+    rows = [("neighbors", "NN-descent (k 15)", time.perf_counter() - start, "", "")]
+    judge = Judge(vectors, graph.indices)
+    settings = ProjectSettings()
+    sample = ProjectSettings(fit_sample=args.sample or settings.fit_sample)
+    maps = {}
+    for name, chosen in [("every record", replace(settings, fit_sample=n)), (f"fit {sample.fit_sample:,}, place the rest", sample)]:
+        if args.skip_full and chosen.fit_sample == n:
+            continue
+        seconds, maps[name] = timed(project_with, vectors, graph, chosen)
+        rows.append(("project", f"UMAP, {name}", seconds, *judge(maps[name])))
+    xy = list(maps.values())[-1]
+    rows += cluster_rows(xy)
+    print(f"| {n:,} records | how | seconds | trustworthiness / topics | kNN kept / ARI |")
+    print("|---|---|---|---|---|")
+    for stage, how, seconds, first, second in rows:
+        print(f"| {stage} | {how} | {seconds:.1f} | {first} | {second} |")
+
+
+def load_vectors(args: argparse.Namespace) -> np.ndarray:
+    if args.vectors and args.vectors.is_file():
+        return np.load(args.vectors).astype(np.float32)
+    from atlas.pipeline.embed import load_embedder
+    from atlas.pipeline.ingest import read_dataset
+    from atlas.settings import EmbedSettings, cache_dir
+
+    data = read_dataset(args.source, text_columns=(args.text,), id_column=None, input_format=None,
+                        skip_bad_lines=False)
+    embedder = load_embedder("static", EmbedSettings(embedder="static"), cache_dir())
+    texts = data.text.to_pylist()
+    vectors = np.concatenate([np.asarray(embedder.encode(texts[i:i + 65536]), np.float32)
+                              for i in range(0, len(texts), 65536)])
+    if args.vectors:
+        np.save(args.vectors, vectors.astype(np.float16))
+    return vectors
+
+
+def project_with(vectors, graph, settings):
+    from atlas.pipeline.project import project
+
+    return project(vectors, graph, settings=settings, seed=None)
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - start, result
+
+
+class Judge:
+    """Trustworthiness and kNN kept of a map, on the same 5,000 random records each time."""
+
+    def __init__(self, vectors: np.ndarray, graph: np.ndarray):
+        self.vectors, self.graph = vectors, graph
+        self.rows = np.random.default_rng(1).choice(len(vectors), min(5000, len(vectors)), replace=False)
+
+    def __call__(self, xy: np.ndarray) -> tuple[str, str]:
+        from scipy.spatial import cKDTree
+        from sklearn.manifold import trustworthiness
+
+        _, near = cKDTree(xy).query(xy[self.rows], k=15)
+        kept = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(self.graph[self.rows], near)])
+        trust = trustworthiness(self.vectors[self.rows], xy[self.rows], n_neighbors=15, metric="cosine")
+        return f"{trust:.4f}", f"{kept:.3f}"
+
+
+def cluster_rows(xy: np.ndarray) -> list[tuple]:
+    """hdbscan and fast_hdbscan with the build's parameters; the second compiled before timing."""
+    import fast_hdbscan
+    import hdbscan
+    from sklearn.metrics import adjusted_rand_score
+
+    size = max(10, round(np.sqrt(len(xy)) / 4))
+    params = {"min_cluster_size": size, "min_samples": max(2, size // 3), "cluster_selection_method": "leaf"}
+    fast_hdbscan.HDBSCAN(**params).fit_predict(xy[:2000])
+    slow_s, slow = timed(hdbscan.HDBSCAN(**params, core_dist_n_jobs=-1).fit_predict, xy)
+    fast_s, fast = timed(fast_hdbscan.HDBSCAN(**params).fit_predict, xy)
+    return [("cluster", f"hdbscan (min size {size})", slow_s, f"{slow.max() + 1} topics", ""),
+            ("cluster", "fast_hdbscan", fast_s, f"{fast.max() + 1} topics", f"{adjusted_rand_score(slow, fast):.3f}")]
+
+
+if __name__ == "__main__":
+    main()
