@@ -40,7 +40,9 @@ def main() -> None:
     settings = ProjectSettings()
     sample = ProjectSettings(fit_sample=args.sample or settings.fit_sample)
     maps = {}
-    for name, chosen in [("every record", replace(settings, fit_sample=n)), (f"fit {sample.fit_sample:,}, place the rest", sample)]:
+    variants = [("every record", replace(settings, fit_sample=n)),
+                (f"fit {sample.fit_sample:,}, place the rest", sample)]
+    for name, chosen in variants:
         if args.skip_full and chosen.fit_sample == n:
             continue
         seconds, maps[name] = timed(project_with, vectors, graph, chosen)

@@ -50,7 +50,10 @@ def test_place_block_depends_on_its_inputs_and_block_number_only(vectors, sample
     sample, knn = sample_knn
     layout = proj.fit_layout(vectors[sample], proj.take(knn, sample), settings=ProjectSettings(), seed=0)
     rest = np.setdiff1d(np.arange(len(vectors)), sample)
-    place = lambda block: proj.place_block(layout, proj.take(knn, rest), epochs=30, seed=7, block=block)
+
+    def place(block):
+        return proj.place_block(layout, proj.take(knn, rest), epochs=30, seed=7, block=block)
+
     first = place(0)
     assert first.shape == (250, 2) and first.dtype == np.float32
     assert np.array_equal(first, place(0)) and not np.array_equal(first, place(1))
