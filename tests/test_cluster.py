@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from atlas.pipeline.cluster import cluster, label_positions
 from atlas.settings import ClusterSettings
@@ -41,3 +42,17 @@ def test_label_position_is_a_member_near_the_centre():
     pos = label_positions(xy, labels, 2)
     assert pos[0].tolist() == [1, 0]
     assert pos[1].tolist() in ([10, 10], [11, 11])
+
+
+def test_fast_hdbscan_above_its_threshold_finds_the_same_topics(small_map, monkeypatch):
+    from sklearn.metrics import adjusted_rand_score
+
+    from atlas.pipeline import cluster as clustering
+
+    xy = np.stack([small_map.points().column(c).to_numpy() for c in ("x", "y")], axis=1)
+    slow, slow_outlier = clustering.fine_topics(xy, 10)
+    monkeypatch.setattr(clustering, "FAST_FROM", 0)
+    fast, fast_outlier = clustering.fine_topics(xy, 10)
+    assert (slow.max() + 1, slow_outlier.sum()) == (14, 146)  # hdbscan: 14 topics, 146 noise points
+    assert (fast.max() + 1, fast_outlier.sum()) == (13, 156)  # fast_hdbscan: one topic fewer
+    assert adjusted_rand_score(slow, fast) == pytest.approx(0.9562, abs=1e-4)
