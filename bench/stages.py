@@ -1,15 +1,15 @@
 """The large-input stage algorithms side by side, on one set of real vectors in one run:
-UMAP fitted on every record against a sample fit plus block placement (project.py), and
-hdbscan against fast_hdbscan on the resulting map (cluster.py). Prints a markdown table of
-seconds and quality (the docs/BENCHMARKS.md table "Large inputs, stage by stage").
+the kNN graph from NN-descent against one read from an ANN index (recall@15 against an exact
+scan), UMAP fitted on every record against a sample fit plus block placement (project.py),
+and hdbscan against fast_hdbscan on the resulting map (cluster.py). Prints a markdown table
+of seconds and quality (the docs/BENCHMARKS.md table "Large inputs, stage by stage").
 
     python bench/stages.py bench/out/pypi_100k.parquet --text summary --sample 25000
     python bench/stages.py bench/out/pypi_all.parquet --text summary --vectors /tmp/all.npy
 
 Quality of a map: trustworthiness (scikit-learn, cosine, 15 neighbours) of 5,000 random
 records, and the share of their 15 graph neighbours among their 15 nearest points on the map
-(kNN kept). `--vectors PATH` keeps the static embeddings (and the kNN graph beside them) to
-reuse on the next run.
+(kNN kept). `--vectors PATH` keeps the static embeddings to reuse on the next run.
 """
 
 import argparse
@@ -28,14 +28,16 @@ def main() -> None:
     parser.add_argument("--vectors", type=Path, help="an .npy file to keep the static embeddings in")
     parser.add_argument("--skip-full", action="store_true", help="leave out UMAP on every record")
     args = parser.parse_args()
-    from atlas.pipeline.neighbors import nearest_neighbors
+    from atlas.pipeline.neighbors import EXACT_LIMIT, nearest_neighbors
     from atlas.settings import ProjectSettings
 
     vectors = load_vectors(args)
     n = len(vectors)
     start = time.perf_counter()
     graph = nearest_neighbors(vectors, k=15, seed=None)
-    rows = [("neighbors", "NN-descent (k 15)", time.perf_counter() - start, "", "")]
+    how = "exact scan" if n <= EXACT_LIMIT else "NN-descent"
+    rows = [("neighbors", f"{how} (k 15)", time.perf_counter() - start, "", recall(vectors, graph.indices))]
+    rows += ann_graph_rows(vectors)
     judge = Judge(vectors, graph.indices)
     settings = ProjectSettings()
     sample = ProjectSettings(fit_sample=args.sample or settings.fit_sample)
@@ -49,7 +51,7 @@ def main() -> None:
         rows.append(("project", f"UMAP, {name}", seconds, *judge(maps[name])))
     xy = list(maps.values())[-1]
     rows += cluster_rows(xy)
-    print(f"| {n:,} records | how | seconds | trustworthiness / topics | kNN kept / ARI |")
+    print(f"| {n:,} records | how | seconds | trustworthiness / topics | kNN kept / ARI / recall |")
     print("|---|---|---|---|---|")
     for stage, how, seconds, first, second in rows:
         print(f"| {stage} | {how} | {seconds:.1f} | {first} | {second} |")
@@ -100,6 +102,38 @@ class Judge:
         kept = np.mean([len(set(a) & set(b)) / 15 for a, b in zip(self.graph[self.rows], near)])
         trust = trustworthiness(self.vectors[self.rows], xy[self.rows], n_neighbors=15, metric="cosine")
         return f"{trust:.4f}", f"{kept:.3f}"
+
+
+def recall(vectors: np.ndarray, indices: np.ndarray, queries: int = 1000) -> str:
+    """recall@15 of kNN rows against an exact scan, on the same random records each time; a
+    found record counts when it scores at least the true 15th best (identical texts tie)."""
+    rows = np.random.default_rng(0).choice(len(vectors), queries, replace=False)
+    sims = vectors[rows] @ vectors.T
+    kth = -np.partition(-sims, 14, axis=1)[:, 14]
+    found = np.take_along_axis(sims, indices[rows].astype(np.int64), axis=1)
+    return f"recall {(found >= kth[:, None] - 1e-6).mean():.3f}"
+
+
+def ann_graph_rows(vectors: np.ndarray) -> list[tuple]:
+    """The kNN graph read from the build's ANN index (SearchSettings): its build, then a search
+    of every record at two expansions."""
+    from usearch.index import Index
+
+    from atlas.settings import SearchSettings
+
+    search = SearchSettings()
+    start = time.perf_counter()
+    index = Index(ndim=vectors.shape[1], metric="ip", dtype="f16", connectivity=search.connectivity,
+                  expansion_add=search.expansion_add)
+    index.add(np.arange(len(vectors), dtype=np.uint64), vectors, threads=0)
+    rows = [("neighbors", f"usearch index build (expansion_add {search.expansion_add})",
+             time.perf_counter() - start, "", "")]
+    for ef in (32, 64):
+        index.expansion_search = ef
+        seconds, found = timed(index.search, vectors, 15)
+        rows.append(("neighbors", f"search every record in it, ef {ef}", seconds, "",
+                     recall(vectors, found.keys.astype(np.int64))))
+    return rows
 
 
 def cluster_rows(xy: np.ndarray) -> list[tuple]:
