@@ -25,7 +25,7 @@ SAMPLE_PIECES = 64  # pieces tokenised to lay out the passes of a large input (a
 # Seconds on the reference box (quiet, 2 cores), from docs/BENCHMARKS.md: UMAP took 14 s on the
 # 8,000-record sample (500 epochs), 24 s at 21k and 66 s at 100k (200 epochs, seeded).
 UMAP_FIXED_S, UMAP_S_PER_RECORD_EPOCH = 5.0, 2.6e-6
-PLACE_S_PER_RECORD_EPOCH = 1.2e-6  # placing a record: about half a fitted one (100k PyPI, 25k sample, shared box)
+PLACE_S_PER_RECORD_EPOCH = 6e-7  # placing 686k records (30 epochs) took 11.8 s at 886k (BENCHMARKS.md)
 LABEL_S_PER_TOPIC = 0.6  # SmolLM2 on one thread: 1.3 s per topic at a load of 3 per core (bench/demo.py)
 
 
