@@ -108,7 +108,7 @@ class SearchSettings:
     )
     connectivity: int = _help(16, "ANN index: links per node of the HNSW graph")
     expansion_add: int = _help(128, "ANN index: candidates kept while inserting (build cost vs quality)")
-    expansion_search: int = _help(128, "ANN index: candidates kept while searching (recall vs time per query)")
+    expansion_search: int = _help(512, "ANN index: candidates kept while searching (recall vs time per query)")
 
 
 @dataclass(frozen=True)
