@@ -39,7 +39,8 @@ def describe(path: Path, top: int = 8) -> str:
         lines.append(f"  {row[SIZE] / m['records']:6.1%}  {row[SIZE]:>8,}  {row[LABEL]}")
     lines += ["", "stages:"]
     for name, stage in m["stages"].items():
-        lines.append(f"  {name:<10} {stage['seconds']:8.2f}s  {stage['records_per_s']:>12,.0f} records/s")
+        rate = f"  {stage['records_per_s']:>12,.0f} records/s" if stage["seconds"] >= 0.01 else ""  # none for ~0 s
+        lines.append(f"  {name:<10} {stage['seconds']:8.2f}s{rate}")
     lines.append(f"  {'total':<10} {m['total_seconds']:8.2f}s")
     return "\n".join(lines)
 
