@@ -107,8 +107,8 @@ class SearchSettings:
         100_000, "maps with more records get an ANN index for semantic search; smaller ones are scanned exactly"
     )
     connectivity: int = _help(16, "ANN index: links per node of the HNSW graph")
-    expansion_add: int = _help(128, "ANN index: candidates kept while inserting (build cost vs quality)")
-    expansion_search: int = _help(512, "ANN index: candidates kept while searching (recall vs time per query)")
+    expansion_add: int = _help(64, "ANN index: candidates kept while inserting (build cost vs quality)")
+    expansion_search: int = _help(1024, "ANN index: candidates kept while searching (recall vs time per query)")
 
 
 @dataclass(frozen=True)

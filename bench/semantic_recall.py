@@ -39,7 +39,8 @@ def main() -> None:
     topics = len(np.unique(data.levels[-1]))
     rows, truth = [], None
     beams = (args.expansion_search or [data.ann.expansion_search]) if data.ann is not None else []
-    for probe, beam in [(p, None) for p in [0, *sorted(p for p in args.probe if p < topics)]] + [(None, b) for b in beams]:
+    probes = [0, *sorted(p for p in args.probe if p < topics)]
+    for probe, beam in [(p, None) for p in probes] + [(None, b) for b in beams]:
         if beam:
             data.ann.expansion_search = beam
         times, found = [], []

@@ -154,7 +154,8 @@ def build(
             if model:
                 staging.write_labels_status({"state": "waiting", "done": 0, "total": len(topics),
                                              "model": model.name})
-            staging.write_embeddings(vectors[order])
+            vectors = vectors[order]  # map order from here on: Morton order keeps similar records together
+            staging.write_embeddings(vectors)
             position = np.empty_like(order)
             position[order] = np.arange(len(order))
             staging.write_neighbors(position[neighbors.indices[order]], 1 - neighbors.distances[order])
@@ -163,7 +164,9 @@ def build(
             staging.write_search_index(iter_texts(data.text.take(pa.array(order))))
         if n > settings.search.index_from:
             with progress.ticking("ann"), timer.stage("ann", **vars(settings.search)):
-                staging.write_ann_index(build_index(vectors, position, settings=settings.search, seed=settings.seed))
+                # inserted in map order (keys = positions), neighbours come in runs: faster than input order
+                index = build_index(vectors, np.arange(n), settings=settings.search, seed=settings.seed)
+                staging.write_ann_index(index)
         staging.write_manifest(_manifest(source, source_hash, data, settings, embedder_info,
                                          hierarchy, dups, xy, square, timer, engine,
                                          time.perf_counter() - started))
