@@ -65,6 +65,57 @@ def test_place_block_depends_on_its_inputs_and_block_number_only(vectors, sample
     assert kept == pytest.approx(0.3456)  # a random layout point would be one 10% of the time
 
 
+def test_placement_sgd_is_umaps_serial_sgd(vectors, sample_knn):
+    """move_alone, one record per thread, gives what umap-learn's seeded (one-thread) SGD gives."""
+    import scipy.sparse
+    from umap.layouts import optimize_layout_euclidean
+    from umap.umap_ import make_epochs_per_sample
+
+    from atlas.pipeline.sgd import LEARNING_RATE, NEGATIVE_RATE, move_alone, random_states
+
+    sample, knn = sample_knn
+    layout = proj.fit_layout(vectors[sample], proj.take(knn, sample), settings=ProjectSettings(), seed=0)
+    rows = np.setdiff1d(np.arange(len(vectors)), sample)
+    rng = np.random.default_rng(3)
+    tails = np.where(rng.random((len(rows), 15)) < 0.8, knn.indices[rows], -1).astype(np.int32)
+    weights = np.where(tails >= 0, rng.random(tails.shape), 0).astype(np.float32)
+    epochs_per_sample = make_epochs_per_sample(weights.ravel(), 30).reshape(weights.shape)
+    start, state = rng.normal(size=(len(rows), 2)).astype(np.float32), rng.integers(-2**31, 2**31 - 1, 3)
+    graph = scipy.sparse.coo_matrix(weights)
+    theirs = optimize_layout_euclidean(
+        start.copy(), layout.xy.copy(), graph.row, tails[graph.row, graph.col], 30, len(layout.xy),
+        make_epochs_per_sample(graph.data, 30), layout.a, layout.b, state, 1.0, LEARNING_RATE, NEGATIVE_RATE,
+        parallel=False, tqdm_kwds={"disable": True})
+    ours = start.copy()
+    move_alone(ours, layout.xy, tails, epochs_per_sample, layout.a, layout.b, random_states(state, start), 30)
+    assert np.array_equal(ours, theirs) and not np.array_equal(ours, start)
+
+
+def test_seeded_placement_is_the_same_on_any_threads_and_batches(vectors, monkeypatch):
+    """Blocks of 64 placed on every core, on 1 thread, and with all blocks in one batch: the same map."""
+    import numba
+
+    from atlas.pipeline.engine import LocalEngine
+
+    class OneBatch(LocalEngine):
+        def map_batches(self, task, table, batch_size):
+            return super().map_batches(task, table, table.num_rows)
+
+    monkeypatch.setattr(proj, "PLACE_BLOCK", 64)  # 250 placed records: 4 blocks
+    graph, settings = exact_neighbors(vectors, 15), ProjectSettings(fit_sample=150)
+
+    def xy(seed, threads=numba.config.NUMBA_NUM_THREADS, engine=None):
+        numba.set_num_threads(threads)
+        try:
+            return proj.project(vectors, graph, settings=settings, seed=seed, engine=engine)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+    first = xy(42)
+    assert np.array_equal(first, xy(42)) and np.array_equal(first, xy(42, threads=1))
+    assert np.array_equal(first, xy(42, engine=OneBatch())) and not np.array_equal(first, xy(43))
+
+
 def test_sample_fit_writes_the_same_map_contract(tmp_path, small_parquet, small_map):
     settings = replace(SMALL_SETTINGS, project=ProjectSettings(fit_sample=200))
     maps = [build(small_parquet, tmp_path / name, settings, quiet=True, log=lambda _: None) for name in "ab"]

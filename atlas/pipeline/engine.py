@@ -1,8 +1,9 @@
 """Where the data-parallel stages run: in this process, or on a Ray cluster (`--ray`).
 
 No stage knows which: the runner hands an engine a `Task` (a batch function, or a class whose
-instances are batch functions, e.g. one holding a model) and a table; the engine yields the
-function's outputs (dicts of arrays, one row per input row) in input order, regrouped into
+instances are batch functions, e.g. one holding a model) and a table; the function gets whole
+batches (a run of one or more `batch_size`-row slices, never part of one), and the engine
+yields its outputs (dicts of arrays, one row per input row) in input order, regrouped into
 batches of exactly `batch_size` rows (the last may be shorter). For labelling, an engine turns
 a completer factory into one Completer: in this process one llama.cpp model with a context per
 thread; on Ray a pool of actors, one single-context model each, that the labeller's threads
@@ -71,9 +72,9 @@ class LocalEngine:
 
 
 class RayEngine:
-    """Batches as Ray Data blocks of RAY_BLOCK_ROWS rows or more: plain functions as tasks,
-    classes as a pool of actors (one per CPU, or one per GPU with a GPU each when the task
-    wants one and the cluster has GPUs)."""
+    """Batches as Ray Data blocks of whole batches, RAY_BLOCK_ROWS rows or more: plain functions
+    as tasks, classes as a pool of actors (one per CPU, or one per GPU with a GPU each when the
+    task wants one and the cluster has GPUs)."""
 
     def __init__(self, address: str):
         try:
@@ -98,7 +99,7 @@ class RayEngine:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False  # the runner draws its own
-        rows = max(batch_size, RAY_BLOCK_ROWS)
+        rows = batch_size * -(-RAY_BLOCK_ROWS // batch_size)
         blocks = [table.slice(start, rows) for start in range(0, table.num_rows, rows)]
         if not blocks:
             return

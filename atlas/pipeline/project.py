@@ -4,22 +4,24 @@ Up to `ProjectSettings.fit_sample` records UMAP fits them all. Above it, UMAP fi
 sample (`fit_layout`) and every other record is placed against that fixed layout block by
 block (`place_block`), as UMAP's own `transform` does but from neighbours found in the kNN
 graph (`sample_neighbors`) instead of a second index. A block depends only on the layout, its
-own rows and the seed, so blocks can run anywhere, in any order, and give the same map.
+own rows, the seed and its number, so the engine runs the blocks (`PlaceBlocks`: in this
+process, or as Ray actors that each get the layout once) and any engine gives the same map.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from atlas.errors import AtlasError
+from atlas.pipeline.engine import Batch, Engine, LocalEngine, Task, concat
 from atlas.pipeline.neighbors import Neighbors
 from atlas.settings import ProjectSettings
 
-PLACE_BLOCK = 65_536  # records placed per block
+PLACE_BLOCK = 65_536  # records placed per block (one engine batch)
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,11 @@ class Layout:
 
 
 def project(
-    vectors: np.ndarray, neighbors: Neighbors, *, settings: ProjectSettings, seed: int | None
+    vectors: np.ndarray, neighbors: Neighbors, *, settings: ProjectSettings, seed: int | None,
+    engine: Engine | None = None,
 ) -> np.ndarray:
-    """float32 (N, 2) map coordinates."""
+    """float32 (N, 2) map coordinates; `engine` places the records beyond the sample (default:
+    this process)."""
     if not (vectors != vectors[0]).any():  # UMAP's PCA init divides by their zero spread
         raise AtlasError(f"all {len(vectors):,} texts have the same embedding (the same text?); "
                          "a map needs texts that differ")
@@ -47,8 +51,8 @@ def project(
     xy = np.empty((n, 2), np.float32)
     xy[sample] = layout.xy
     rest = np.setdiff1d(np.arange(n), sample)
-    for start, rows in blocks(rest):
-        xy[rows] = place_block(layout, take(knn, rows), epochs=settings.place_epochs, seed=seed, block=start)
+    task = Task(PlaceBlocks, (layout, settings.place_epochs, seed))
+    xy[rest] = concat((engine or LocalEngine()).map_batches(task, block_table(take(knn, rest)), PLACE_BLOCK))["xy"]
     return xy
 
 
@@ -57,10 +61,35 @@ def sample_rows(n: int, size: int, seed: int | None) -> np.ndarray:
     return np.sort(np.random.default_rng(seed or 0).choice(n, size, replace=False))
 
 
-def blocks(rows: np.ndarray, size: int = PLACE_BLOCK) -> Iterator[tuple[int, np.ndarray]]:
-    """(block number, rows) of consecutive `size`-row blocks."""
-    for number, start in enumerate(range(0, len(rows), size)):
-        yield number, rows[start:start + size]
+def block_table(knn: Neighbors) -> pa.Table:
+    """The records to place, one row each: its block's number (PLACE_BLOCK rows a block) and
+    its nearest sample members (`sample_neighbors` rows)."""
+    n, k = knn.indices.shape
+    return pa.table({"block": np.arange(n, dtype=np.int32) // PLACE_BLOCK,
+                     "indices": pa.FixedSizeListArray.from_arrays(knn.indices.ravel(), k),
+                     "distances": pa.FixedSizeListArray.from_arrays(knn.distances.ravel(), k)})
+
+
+class PlaceBlocks:
+    """An engine worker's placement against `layout` (sent once per worker) of the whole blocks
+    of `block_table` rows in a batch."""
+
+    def __init__(self, layout: Layout, epochs: int, seed: int | None):
+        self.layout, self.epochs, self.seed = layout, epochs, seed
+
+    def __call__(self, batch: pa.Table) -> Batch:
+        block = batch.column("block").to_numpy()
+        knn = Neighbors(*(_matrix(batch.column(name)) for name in ("indices", "distances")))
+        starts = np.flatnonzero(np.diff(block)) + 1
+        return {"xy": np.concatenate([
+            place_block(self.layout, take(knn, rows), epochs=self.epochs, seed=self.seed, block=int(block[rows[0]]))
+            for rows in np.split(np.arange(len(block)), starts)])}
+
+
+def _matrix(column: pa.ChunkedArray) -> np.ndarray:
+    """A fixed-size list column as a (rows, size) array."""
+    values = column.combine_chunks()
+    return values.flatten().to_numpy().reshape(len(values), values.type.list_size)
 
 
 def take(knn: Neighbors, rows: np.ndarray) -> Neighbors:
@@ -118,26 +147,22 @@ def sample_neighbors(vectors: np.ndarray, neighbors: Neighbors, sample: np.ndarr
 def place_block(layout: Layout, knn: Neighbors, *, epochs: int, seed: int | None, block: int) -> np.ndarray:
     """float32 (B, 2): records placed against the fixed `layout`, given their nearest sample
     members (`sample_neighbors` rows). Each starts at its neighbours' weighted centre, then
-    `epochs` of UMAP's SGD move it alone. With a seed the result depends only on the inputs and
-    `block` (one thread); without one it runs on every core."""
-    import scipy.sparse
-    from umap.layouts import optimize_layout_euclidean
+    `epochs` of UMAP's SGD move it alone, on every core. The result depends only on the inputs,
+    the seed and `block`: the same on any number of threads, with or without a seed."""
     from umap.umap_ import compute_membership_strengths, make_epochs_per_sample, smooth_knn_dist
+
+    from atlas.pipeline.sgd import move_alone, random_states
 
     indices, distances = knn.indices, np.ascontiguousarray(knn.distances, np.float32)
     sigmas, rhos = smooth_knn_dist(distances, float(indices.shape[1]), local_connectivity=0.0)
-    rows, cols, vals, _ = compute_membership_strengths(indices, distances, sigmas, rhos, bipartite=True)
-    start = _weighted_centres(layout.xy, indices, vals.reshape(indices.shape).astype(np.float32))
-    graph = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(len(indices), len(layout.xy)))
-    graph.data[graph.data < graph.data.max() / epochs] = 0.0
-    graph.eliminate_zeros()
-    rng = np.random.default_rng([seed or 0, block])
-    return optimize_layout_euclidean(
-        start, layout.xy.copy(), graph.row, graph.col, epochs, len(layout.xy),
-        make_epochs_per_sample(graph.data, epochs), layout.a, layout.b,
-        rng.integers(-2**31, 2**31 - 1, 3).astype(np.int64), 1.0, 0.25, 5.0,
-        parallel=seed is None, tqdm_kwds={"disable": True},
-    )
+    weights = compute_membership_strengths(indices, distances, sigmas, rhos, bipartite=True)[2].reshape(indices.shape)
+    xy = _weighted_centres(layout.xy, indices, weights.astype(np.float32))
+    weights[weights < weights.max() / epochs] = 0.0  # edges too weak to be sampled, as UMAP drops them
+    seed_state = np.random.default_rng([seed or 0, block]).integers(-2**31, 2**31 - 1, 3)
+    move_alone(xy, np.ascontiguousarray(layout.xy), np.where(weights > 0, indices, -1).astype(np.int32),
+               make_epochs_per_sample(weights.ravel(), epochs).reshape(weights.shape), layout.a, layout.b,
+               random_states(seed_state, xy), epochs)
+    return xy
 
 
 def _weighted_centres(xy: np.ndarray, indices: np.ndarray, weights: np.ndarray) -> np.ndarray:

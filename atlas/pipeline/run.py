@@ -2,8 +2,9 @@
 
 The runner alone does I/O and timing; stages stay pure. Embeddings are saved chunk by chunk,
 so an interrupted build resumes, and are reused when a rebuild keeps source and embedder.
-The per-block work (embedding, dedup's per-record features) and the label model run on an
-Engine: this process, or a Ray cluster; the rest runs here.
+The per-block work (embedding, dedup's per-record features, UMAP's placement of the records
+beyond its sample) and the label model run on an Engine: this process, or a Ray cluster; the
+rest runs here.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def build(
             info["estimate_s"] = round(estimate.umap_seconds(n, settings.project, pace), 1)
             log(f"projecting {n:,} points with UMAP: {estimate.say(info['estimate_s'])}")
             with progress.ticking("project"):
-                xy = project(vectors, neighbors, settings=settings.project, seed=settings.seed)
+                xy = project(vectors, neighbors, settings=settings.project, seed=settings.seed, engine=engine)
         with progress.ticking("cluster"), timer.stage("cluster", **vars(settings.cluster)):
             hierarchy = cluster(xy, settings=settings.cluster)
         with progress.ticking("keywords"), timer.stage("keywords", **vars(settings.keywords)):
