@@ -159,7 +159,8 @@ def place_block(layout: Layout, knn: Neighbors, *, epochs: int, seed: int | None
     xy = _weighted_centres(layout.xy, indices, weights.astype(np.float32))
     weights[weights < weights.max() / epochs] = 0.0  # edges too weak to be sampled, as UMAP drops them
     seed_state = np.random.default_rng([seed or 0, block]).integers(-2**31, 2**31 - 1, 3)
-    move_alone(xy, np.ascontiguousarray(layout.xy), np.where(weights > 0, indices, -1).astype(np.int32),
+    # layout.xy copied: umap's rdist takes only writable arrays, and a Ray worker's are read-only
+    move_alone(xy, layout.xy.copy(), np.where(weights > 0, indices, -1).astype(np.int32),
                make_epochs_per_sample(weights.ravel(), epochs).reshape(weights.shape), layout.a, layout.b,
                random_states(seed_state, xy), epochs)
     return xy
