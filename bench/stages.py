@@ -5,11 +5,12 @@ and hdbscan against fast_hdbscan on the resulting map (cluster.py). Prints a mar
 of seconds and quality (the docs/BENCHMARKS.md table "Large inputs, stage by stage").
 
     python bench/stages.py bench/out/pypi_100k.parquet --text summary --sample 25000
-    python bench/stages.py bench/out/pypi_all.parquet --text summary --vectors /tmp/all.npy
+    python bench/stages.py bench/out/pypi_all.parquet --text summary --vectors /tmp/all.npy --skip-full --seed 42
 
 Quality of a map: trustworthiness (scikit-learn, cosine, 15 neighbours) of 5,000 random
 records, and the share of their 15 graph neighbours among their 15 nearest points on the map
-(kNN kept). `--vectors PATH` keeps the static embeddings to reuse on the next run.
+(kNN kept). `--vectors PATH` keeps the static embeddings to reuse on the next run; `--seed N`
+adds the sample fit and placement with that seed (the fit on one thread, as `atlas build --seed`).
 """
 
 import argparse
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, help="UMAP's fit sample (default: ProjectSettings.fit_sample)")
     parser.add_argument("--vectors", type=Path, help="an .npy file to keep the static embeddings in")
     parser.add_argument("--skip-full", action="store_true", help="leave out UMAP on every record")
+    parser.add_argument("--seed", type=int, help="also the sample fit and placement with this seed")
     args = parser.parse_args()
     from atlas.pipeline.neighbors import EXACT_LIMIT, nearest_neighbors
     from atlas.settings import ProjectSettings
@@ -42,14 +44,16 @@ def main() -> None:
     settings = ProjectSettings()
     sample = ProjectSettings(fit_sample=args.sample or settings.fit_sample)
     maps = {}
-    variants = [("every record", replace(settings, fit_sample=n)),
-                (f"fit {sample.fit_sample:,}, place the rest", sample)]
-    for name, chosen in variants:
+    variants = [("every record", replace(settings, fit_sample=n), None),
+                (f"fit {sample.fit_sample:,}, place the rest", sample, None)]
+    if args.seed is not None:
+        variants.append((f"fit {sample.fit_sample:,}, place the rest, seed {args.seed}", sample, args.seed))
+    for name, chosen, seed in variants:
         if args.skip_full and chosen.fit_sample == n:
             continue
-        seconds, maps[name] = timed(project_with, vectors, graph, chosen)
+        seconds, maps[name] = timed(project_with, vectors, graph, chosen, seed)
         rows.append(("project", f"UMAP, {name}", seconds, *judge(maps[name])))
-    xy = list(maps.values())[-1]
+    xy = maps[variants[1][0]]  # the sample fit without a seed
     rows += cluster_rows(xy)
     print(f"| {n:,} records | how | seconds | trustworthiness / topics | kNN kept / ARI / recall |")
     print("|---|---|---|---|---|")
@@ -75,10 +79,10 @@ def load_vectors(args: argparse.Namespace) -> np.ndarray:
     return vectors
 
 
-def project_with(vectors, graph, settings):
+def project_with(vectors, graph, settings, seed):
     from atlas.pipeline.project import project
 
-    return project(vectors, graph, settings=settings, seed=None)
+    return project(vectors, graph, settings=settings, seed=seed)
 
 
 def timed(fn, *args):
