@@ -4,6 +4,8 @@ markdown table (the build table of docs/BENCHMARKS.md), plus each build's manife
     python bench/build.py bench/out/pypi_100k.parquet --text summary --id name --embedder static
     python bench/build.py sample_data/debian_packages.parquet --text description --id package \\
         --embedder static minilm --seed 42 --labels keywords
+    python bench/build.py bench/out/pypi_100k.parquet --text summary --id name --embedder static \\
+        --labels keywords --fit-sample 25000 --out /tmp/maps
 
 The same code path as `atlas build`. `--labels` as there (default: the LLM when one is
 installed); LLM labels start from an empty answer cache, so their time is a cold one. Each
@@ -33,6 +35,7 @@ def main() -> None:
     parser.add_argument("--embedder", nargs="+", default=["auto"], help="one row each")
     parser.add_argument("--labels", choices=["llm", "keywords"], help="as `atlas build --labels`")
     parser.add_argument("--seed", type=int, help="as `atlas build --seed` (default: none, all cores)")
+    parser.add_argument("--fit-sample", type=int, help="UMAP's fit sample (default: ProjectSettings.fit_sample)")
     parser.add_argument("--out", type=Path, default=Path("bench/out"), help="maps go to OUT/STEM_EMBEDDER")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: build with this embedder, print JSON
     args = parser.parse_args()
@@ -58,10 +61,12 @@ def main() -> None:
 
 def build_one(args: argparse.Namespace, embedder: str) -> dict:
     from atlas.pipeline.run import build
-    from atlas.settings import BuildSettings, EmbedSettings, LabelSettings
+    from atlas.settings import BuildSettings, EmbedSettings, LabelSettings, ProjectSettings
 
+    project = ProjectSettings(**({"fit_sample": args.fit_sample} if args.fit_sample else {}))
     settings = BuildSettings(text_columns=(args.text,), id_column=args.id, seed=args.seed,
-                             embed=EmbedSettings(embedder=embedder), label=LabelSettings(method=args.labels))
+                             embed=EmbedSettings(embedder=embedder), label=LabelSettings(method=args.labels),
+                             project=project)
     out = args.out / f"{args.source.stem}_{embedder}"
     with tempfile.TemporaryDirectory() as cache:
         cold_answer_cache(Path(cache))

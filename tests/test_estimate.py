@@ -87,11 +87,17 @@ def test_a_large_input_is_laid_out_from_a_sample_of_pieces(monkeypatch):
 
 
 def test_umap_and_label_estimates():
-    assert estimate.umap_seconds(8000, ProjectSettings(), 1.0) == estimate.UMAP_FIXED_S + 8000 * 500 * 2.6e-6
-    assert estimate.umap_seconds(20_000, ProjectSettings(), 2.0) == 2 * (estimate.UMAP_FIXED_S + 20_000 * 200 * 2.6e-6)
-    sampled = ProjectSettings(fit_sample=10_000, place_epochs=30)  # fit 10k (500 epochs), place 90k
-    assert estimate.umap_seconds(100_000, sampled, 1.0) == pytest.approx(
-        estimate.UMAP_FIXED_S + 10_000 * 500 * 2.6e-6 + 90_000 * 30 * estimate.PLACE_S_PER_RECORD_EPOCH)
+    fit = estimate.FIT_S_PER_RECORD_EPOCH
+    assert estimate.umap_seconds(8000, ProjectSettings(), 1.0, seeded=False) == estimate.UMAP_FIXED_S + 8000 * 500 * fit / 2
+    assert estimate.umap_seconds(20_000, ProjectSettings(), 2.0, seeded=True) == 2 * (estimate.UMAP_FIXED_S
+                                                                                     + 20_000 * 200 * fit)
+    sampled = ProjectSettings(fit_sample=10_000, place_epochs=30)  # fit 10k (500 epochs), place 90k, both cores
+    placed = (100_000 * estimate.SEARCH_S_PER_RECORD + 90_000 * 30 * estimate.PLACE_S_PER_RECORD_EPOCH) / 2
+    for seeded, fitting in [(False, 10_000 * 500 * fit / 2), (True, 10_000 * 500 * fit)]:
+        assert estimate.umap_seconds(100_000, sampled, 1.0, seeded=seeded) == pytest.approx(
+            estimate.UMAP_FIXED_S + fitting + placed)
+    # 886k PyPI records, fit 200k: 60 s on the quiet box (56-62 s measured), 102 s seeded
+    assert [round(estimate.umap_seconds(886_323, ProjectSettings(), 1.0, seeded=s)) for s in (False, True)] == [60, 102]
     assert estimate.label_seconds(100, 1.5) == 100 * estimate.LABEL_S_PER_TOPIC * 1.5
     assert [estimate.say(s) for s in (3, 42, 89, 91, 400)] == [
         "about 5 s", "about 40 s", "about 90 s", "about 2 min", "about 7 min"]

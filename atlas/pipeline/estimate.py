@@ -7,7 +7,9 @@ longest) is known before any runs. Some of those very passes, drawn at random, a
 and timed; their seconds per padded token price the rest. Timing a random draw of the real
 passes keeps each pass's overhead and the longer texts' dearer attention in, in proportion.
 UMAP and naming: costs modelled on a quiet 2-core box, scaled by `pace`, the share of a core
-one task gets here and now (a busy machine stretches them alike).
+one task gets here and now (a busy machine stretches them alike). UMAP's fit runs on both
+cores, or on one with a seed; the search and placement of the records beyond its sample run
+on both either way.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from atlas.settings import ProjectSettings
 
 PROBE_PASSES, PROBE_SECONDS = 8, 3.0  # forward passes timed to price the embedding: at least 8, for 3 s
 SAMPLE_PIECES = 64  # pieces tokenised to lay out the passes of a large input (all of a smaller one)
-# Seconds on the reference box (quiet, 2 cores), from docs/BENCHMARKS.md: UMAP took 14 s on the
-# 8,000-record sample (500 epochs), 24 s at 21k and 66 s at 100k (200 epochs, seeded).
-UMAP_FIXED_S, UMAP_S_PER_RECORD_EPOCH = 5.0, 2.6e-6
-PLACE_S_PER_RECORD_EPOCH = 6e-7  # placing 686k records (30 epochs) took 11.8 s at 886k (BENCHMARKS.md)
+# CPU seconds (one core's) of project.py's pieces on the 100k PyPI sample's static embeddings,
+# measured 2026-11-27: UMAP's fit of 25k records (200 epochs) 10.6 s with or without a seed,
+# the two-hop search of 100k records 0.8 s, placing 50k–75k records (30 epochs) 1.4–1.9 s. On
+# both cores, half the seconds. Printed against measured: docs/BENCHMARKS.md "Estimates".
+UMAP_FIXED_S, FIT_S_PER_RECORD_EPOCH = 5.0, 2.1e-6
+SEARCH_S_PER_RECORD, PLACE_S_PER_RECORD_EPOCH = 8e-6, 9e-7
+REFERENCE_CORES = 2
 LABEL_S_PER_TOPIC = 0.6  # SmolLM2 on one thread: 1.3 s per topic at a load of 3 per core (bench/demo.py)
 
 
@@ -79,12 +84,24 @@ def measure_pace() -> float:
     return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
-def umap_seconds(n: int, settings: ProjectSettings, pace: float) -> float:
+def umap_seconds(n: int, settings: ProjectSettings, pace: float, *, seeded: bool) -> float:
     """UMAP's fit on up to `settings.fit_sample` records, and the placement of the others."""
     fitted = min(n, settings.fit_sample)
+    return (fit_seconds(fitted, settings, seeded=seeded) + place_seconds(n, n - fitted, settings)) * pace
+
+
+def fit_seconds(fitted: int, settings: ProjectSettings, *, seeded: bool) -> float:
+    """UMAP's fit on the reference box: on one core with a seed (umap-learn's rule), else on both."""
     epochs = settings.n_epochs or (500 if fitted <= 10_000 else 200)  # umap-learn's default for n_epochs=None
-    placed = (n - fitted) * settings.place_epochs * PLACE_S_PER_RECORD_EPOCH
-    return (UMAP_FIXED_S + fitted * epochs * UMAP_S_PER_RECORD_EPOCH + placed) * pace
+    return UMAP_FIXED_S + fitted * epochs * FIT_S_PER_RECORD_EPOCH / (1 if seeded else REFERENCE_CORES)
+
+
+def place_seconds(n: int, placed: int, settings: ProjectSettings) -> float:
+    """The two-hop search of all `n` records and the placement of `placed`, on both cores of
+    the reference box (none without a sample fit)."""
+    if not placed:
+        return 0.0
+    return (n * SEARCH_S_PER_RECORD + placed * settings.place_epochs * PLACE_S_PER_RECORD_EPOCH) / REFERENCE_CORES
 
 
 def label_seconds(topics: int, pace: float) -> float:

@@ -129,7 +129,8 @@ def build(
         pace = estimate.measure_pace()
         with timer.stage("project", **vars(settings.project)) as info:
             info["pace"] = round(pace, 2)
-            info["estimate_s"] = round(estimate.umap_seconds(n, settings.project, pace), 1)
+            info["estimate_s"] = round(estimate.umap_seconds(n, settings.project, pace,
+                                                             seeded=settings.seed is not None), 1)
             log(f"projecting {n:,} points with UMAP: {estimate.say(info['estimate_s'])}")
             with progress.ticking("project"):
                 xy = project(vectors, neighbors, settings=settings.project, seed=settings.seed, engine=engine)
