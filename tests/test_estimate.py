@@ -87,15 +87,14 @@ def test_a_large_input_is_laid_out_from_a_sample_of_pieces(monkeypatch):
 
 
 def test_umap_and_label_estimates():
-    fit = estimate.FIT_S_PER_RECORD_EPOCH
-    assert estimate.umap_seconds(8000, ProjectSettings(), 1.0, seeded=False) == estimate.UMAP_FIXED_S + 8000 * 500 * fit / 2
-    assert estimate.umap_seconds(20_000, ProjectSettings(), 2.0, seeded=True) == 2 * (estimate.UMAP_FIXED_S
-                                                                                     + 20_000 * 200 * fit)
+    fixed, fit = estimate.UMAP_FIXED_S, estimate.FIT_S_PER_RECORD_EPOCH
+    assert estimate.umap_seconds(8000, ProjectSettings(), 1.0, seeded=False) == fixed + 8000 * 500 * fit / 2
+    assert estimate.umap_seconds(20_000, ProjectSettings(), 2.0, seeded=True) == 2 * (fixed + 20_000 * 200 * fit)
     sampled = ProjectSettings(fit_sample=10_000, place_epochs=30)  # fit 10k (500 epochs), place 90k, both cores
     placed = (100_000 * estimate.SEARCH_S_PER_RECORD + 90_000 * 30 * estimate.PLACE_S_PER_RECORD_EPOCH) / 2
     for seeded, fitting in [(False, 10_000 * 500 * fit / 2), (True, 10_000 * 500 * fit)]:
         assert estimate.umap_seconds(100_000, sampled, 1.0, seeded=seeded) == pytest.approx(
-            estimate.UMAP_FIXED_S + fitting + placed)
+            fixed + fitting + placed)
     # 886k PyPI records, fit 200k: 60 s on the quiet box (56-62 s measured), 102 s seeded
     assert [round(estimate.umap_seconds(886_323, ProjectSettings(), 1.0, seeded=s)) for s in (False, True)] == [60, 102]
     assert estimate.label_seconds(100, 1.5) == 100 * estimate.LABEL_S_PER_TOPIC * 1.5
