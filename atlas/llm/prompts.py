@@ -26,6 +26,22 @@ sentence ::= [A-Z] [^\n.<>…]+ "."
 LABEL_ONLY = 'root ::= " " label "\\n"' + _RULES
 DESCRIPTION_ONLY = 'root ::= " " sentence' + _RULES
 MAX_TOKENS = 48
+_WORD = r"[A-Za-z0-9][A-Za-z0-9+#&'./-]*"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A grammar's answers as a regex over the text before `stop` (which the grammar's answer
+    ends with): an answer made without the grammar that matches is one the grammar allows."""
+
+    pattern: re.Pattern
+    stop: str
+
+
+# Checking a grammar costs a pass over the whole vocabulary per token (Qwen's 152k tokens:
+# as much as the token itself), so a completer may answer freely first and keep what fits.
+SHAPES = {LABEL_ONLY: Shape(re.compile(rf" {_WORD}(?: {_WORD}){{0,5}}"), "\n"),
+          DESCRIPTION_ONLY: Shape(re.compile(r" [A-Z][^\n.<>…]+"), ".")}
 
 
 @dataclass(frozen=True)
