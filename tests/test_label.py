@@ -20,6 +20,7 @@ from atlas.llm.prompts import (
     LABEL_ONLY,
     MAX_TOKENS,
     PARENT_EXAMPLES,
+    SHAPES,
     Evidence,
     copies_an_example,
     render,
@@ -317,22 +318,35 @@ def test_llama_is_called_with_its_real_signature(tmp_path):
     with mock.patch.object(llama_cpp, "Llama", llama):
         instance = llama.return_value
         instance.metadata = {"tokenizer.chat_template": "{% for m in messages %}{{ m.content }}\n{% endfor %}"}
-        instance.create_completion.return_value = {"choices": [{"text": " Rust crates\n"}]}
+        # a free label that fits the grammar is kept; a free description that does not is asked again under it
+        instance.create_completion.side_effect = [{"choices": [{"text": text, "finish_reason": "stop"}]}
+                                                  for text in (" Rust crates", " crates, for Rust", " Rust crates.")]
         completer = LlamaCompleter(model, threads=1, contexts=2)
         answer = completer.complete("prompt", grammar=LABEL_ONLY, max_tokens=MAX_TOKENS,
                                     temperature=0.8, seed=2)
-        other = threading.Thread(target=completer.complete, args=("prompt",),
-                                 kwargs={"grammar": DESCRIPTION_ONLY, "max_tokens": MAX_TOKENS})
+        described = []
+        other = threading.Thread(target=lambda: described.append(completer.complete(
+            "prompt", grammar=DESCRIPTION_ONLY, max_tokens=MAX_TOKENS)))
         other.start()
         other.join()
-    assert answer == " Rust crates\n"
+    assert answer == " Rust crates\n" and described == [" Rust crates."]
     assert llama.call_count == 2  # one context per calling thread
     llama.assert_called_with(model_path=str(model.path), n_ctx=2048, n_threads=1, n_threads_batch=1,
                              seed=0, verbose=False)
-    (args, kwargs), _ = instance.create_completion.call_args_list
+    (args, free), (_, free_description), (_, constrained) = instance.create_completion.call_args_list
     assert args == ("prompt",)
-    assert (kwargs["max_tokens"], kwargs["temperature"], kwargs["seed"]) == (MAX_TOKENS, 0.8, 2)
-    assert isinstance(kwargs["grammar"], llama_cpp.LlamaGrammar)
+    assert (free["max_tokens"], free["temperature"], free["seed"], free["stop"]) == (MAX_TOKENS, 0.8, 2, ["\n"])
+    assert "grammar" not in free and free_description["stop"] == ["."] and "stop" not in constrained
+    assert isinstance(constrained["grammar"], llama_cpp.LlamaGrammar)
+
+
+def test_answer_shapes_accept_what_their_grammar_allows():
+    label, description = SHAPES[LABEL_ONLY].pattern, SHAPES[DESCRIPTION_ONLY].pattern
+    assert [bool(label.fullmatch(a)) for a in (" C++ and C# tools", " Node.js web apps", " One two three four five six",
+                                               " One two three four five six seven", " Foo, bar", "Bread",
+                                               " Bread  baking", " (Bread)")] == [True, True, True] + [False] * 5
+    assert [bool(description.fullmatch(a)) for a in (" Tools for Rust and C++", " tools for Rust", " Two\nlines",
+                                                     " A <b> tag", " A")] == [True] + [False] * 4
 
 
 def test_representative_texts_come_from_the_topic(small_map):

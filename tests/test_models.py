@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from atlas.cli import main
 from atlas.errors import AtlasError
-from atlas.llm import models
 from atlas.llm import install as install_module
+from atlas.llm import models
 from atlas.llm.install import install, join_parts
 from atlas.llm.models import CATALOGUE, Catalogued, ModelFile, find_model
 
