@@ -72,8 +72,9 @@ class LabelSettings:
     threads: int = _help(1, "llama.cpp threads per context: 2 is faster on a quiet 2-core machine, "
                               "but calls stall (60x slower) when anything else wants a core")
     contexts: int = _help(2, "llama.cpp contexts naming topics at once, each in its own thread")
-    samples: int | None = _help(None, "answers asked per topic (one greedy, the rest sampled; the best fit "
-                                      "wins); None: the model's own, from the catalogue (3 for a .gguf file)")
+    samples: int | None = _help(None, "answers asked per finest topic (one greedy, the rest sampled; the best "
+                                      "fit wins; parents get 6); None: the model's own, from the catalogue (3 for "
+                                      "a .gguf file)")
     central_texts: int = _help(3, "texts nearest the topic centre shown to the model")
     spread_texts: int = _help(1, "texts further out shown to the model")
 

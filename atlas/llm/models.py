@@ -46,7 +46,7 @@ class Catalogued:
     packages: tuple[str, ...]  # pip requirements; for split models, the parts in joining order
     locate: Callable[[Catalogued, Path], Path | None] = field(repr=False)
     sha256: str | None = None  # of the joined file, for split models
-    samples: int = 3  # answers asked per topic: a stronger model's first answers are good enough
+    samples: int = 3  # answers asked per finest topic: a stronger model's first answers are good enough
 
     @property
     def modules(self) -> list[str]:

@@ -2,7 +2,8 @@
 
 Topics are labelled finest level first, so a parent is named from its children's labels
 (with their shares of it) and the hierarchy reads as one taxonomy. For each topic the model
-gives several answers (one greedy, the rest sampled; how many is the model's own setting).
+gives several answers (one greedy, the rest sampled; six for a parent, the model's own number
+for a finest topic).
 A candidate must pass cheap checks (length, no list, not generic, not a copied example, no
 repeated word, not a subtopic's name, nothing named that the model was not shown) and fit its
 topic by meaning better than its siblings and neighbours (label_fit). A rejected set is asked for once more with the
@@ -51,7 +52,9 @@ STOPWORDS = {"a", "an", "and", "the", "of", "for", "in", "on", "to", "with", "by
 SUBTOPICS_SHOWN = 8
 LONGEST_WORD = 30  # characters: longer is words run together, not a name
 SAMPLE_TEMPERATURE = 0.8
-PARENT_SAMPLES = 2  # times as many answers for a parent: few topics, and the hardest to name
+# answers for a parent, whatever the model: few topics, the hardest to name, and each sampled
+# answer is cheap (the topic's prompt is evaluated once); fewer cost the coarse names quality
+PARENT_SAMPLES = 6
 TRADE = 0.15  # fit score a name may give up, when labels are chosen together, to sit under its parent
 TIER_STEP = 10.0  # score between tiers when labels are chosen together: more than any fit score spans
 
@@ -173,7 +176,8 @@ def llm_labels(
                 options[topic] = ranked
                 on_topic(result)
         if scorer and options:
-            redo = _choose_together(result, options, parent, level, keywords, scorer)
+            # finest first, as they were named: each context switches worked examples once
+            redo = sorted(_choose_together(result, options, parent, level, keywords, scorer), key=lambda t: -level[t])
             for topic, description in zip(redo, run(describe, redo)):
                 result.description[topic] = description or keyword_description(keywords[topic])
     return result
@@ -221,7 +225,7 @@ class _Namer:
             return [Judged(keyword, None, None)], ""
         template = self.completer.chat_template
         prompt = render(evidence, template)
-        samples = self.samples * (PARENT_SAMPLES if evidence.subtopics else 1)
+        samples = PARENT_SAMPLES if evidence.subtopics else self.samples
         answers = [self._ask(prompt, LABEL_ONLY, SAMPLE_TEMPERATURE if seed else 0.0, seed).strip()
                    for seed in range(samples)]
         judged = self.judge(topic, _unique([Candidate(a, "llm") for a in answers]), own, evidence)
