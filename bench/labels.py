@@ -4,6 +4,7 @@ relabelling copies of the map with several models side by side (cold answer cach
     python bench/labels.py MAP                                   # the map's labels as they are
     python bench/labels.py MAP --relabel smollm2 qwen-0.5b       # each model on a copy of MAP
     python bench/labels.py MAP --table 20 > judged.md            # + 20 random topics per level
+    python bench/labels.py MAP --relabel qwen-0.5b --calls       # + where each model's CPU went, per call
 
 Per level it prints: topics; fallback share (keyword labels); label->topic retrieval
 accuracy@1 and @5 (each label embedded and all topics of its level ranked by centroid
@@ -20,6 +21,9 @@ import re
 import shutil
 import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +116,8 @@ def main() -> None:
     parser.add_argument("--table", type=int, default=0, metavar="N", help="print N random topics per level")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="keep the relabelled copies in this folder")
+    parser.add_argument("--calls", action="store_true", help="print each relabel's model calls by kind: count "
+                        "and CPU seconds of the calling thread (all the CPU of a one-thread context)")
     args = parser.parse_args()
     source = MapDir(args.map)
     embedder = load_embedder(source.manifest()["embedder"]["spec"], EmbedSettings(), cache_dir())
@@ -124,17 +130,54 @@ def main() -> None:
                                           dirs_exist_ok=True))
             settings = LabelSettings(method="llm", model=model, threads=args.threads, contexts=args.contexts,
                                      samples=args.samples)
-            with _cold_cache(work / f"cache-{model}"):
+            with _cold_cache(work / f"cache-{model}"), _calls(args.calls) as calls:
                 started = time.perf_counter()
                 relabel(copy, settings, levels=set(args.level) if args.level else None, quiet=True,
                         log=lambda _: None)
             print(f"<!-- {model}: {time.perf_counter() - started:.0f} s -->", flush=True)
+            for kind, (count, cpu) in sorted(calls.items()):
+                print(f"<!-- {model} {kind}: {count} calls, {cpu:.1f} CPU s, {cpu / count:.2f} s per call -->")
             maps[model] = copy
             print_rows(model, quality(copy, embedder.encode))
         if not args.relabel:
             print_rows("as built", quality(source, embedder.encode))
         for name, mapdir in maps.items() if args.table else ():
             print(f"\n### {name}\n\n{judge_table(mapdir, args.table, args.seed)}")
+
+
+@contextmanager
+def _calls(count: bool) -> Iterator[dict]:
+    """Per kind of model call (level, label or description, greedy or sampled, retry, and the
+    descriptions rewritten once names are chosen together): [calls, CPU s of the calling thread]."""
+    calls: dict[str, list] = defaultdict(lambda: [0, 0.0])
+    if not count:
+        yield calls
+        return
+    from unittest import mock
+
+    import atlas.pipeline.label as label
+    from atlas.llm.llama import LlamaCompleter
+    from atlas.llm.prompts import LABEL_ONLY
+
+    complete, choose, phase = LlamaCompleter.complete, label._choose_together, ["named"]
+
+    def timed(self, prompt, *, grammar, max_tokens, temperature=0.0, seed=0):
+        started = time.thread_time()
+        answer = complete(self, prompt, grammar=grammar, max_tokens=max_tokens, temperature=temperature, seed=seed)
+        topic = prompt.rsplit("Keywords:", 1)[1]
+        kind = " ".join([phase[0], "parent" if "Subtopics:" in topic else "finest",
+                         "label" if grammar == LABEL_ONLY else "description",
+                         *["retry"] * ("Do not answer" in topic), "sampled" if temperature else "greedy"])
+        calls[kind][0] += 1
+        calls[kind][1] += time.thread_time() - started
+        return answer
+
+    def chosen(*args, **kwargs):
+        phase[0] = "rewritten"
+        return choose(*args, **kwargs)
+
+    with mock.patch.object(LlamaCompleter, "complete", timed), mock.patch.object(label, "_choose_together", chosen):
+        yield calls
 
 
 class _cold_cache:
