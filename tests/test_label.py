@@ -13,7 +13,7 @@ import pytest
 
 from atlas.llm.cache import AnswerCache
 from atlas.llm.llama import LlamaCompleter
-from atlas.llm.models import CATALOGUE, find_model, installed_path
+from atlas.llm.models import find_model
 from atlas.llm.prompts import (
     DESCRIPTION_ONLY,
     EXAMPLES,
@@ -362,30 +362,21 @@ def test_representative_texts_come_from_the_topic(small_map):
         assert 1 <= len(examples[topic]) <= 4 and set(examples[topic]) <= members
 
 
-@pytest.mark.parametrize("model", [
-    "smollm2",
-    pytest.param("qwen-0.5b", marks=pytest.mark.skipif(
-        installed_path("qwen-0.5b", cache_dir()) is None, reason="the default label model is not installed: "
-        "scripts/setup installs it (atlas models install qwen-0.5b)")),
-])
-def test_installed_models_label_every_topic(model, small_map, tmp_path, monkeypatch):
-    """The real models setup installs, on a real 400-record map: every topic named, described,
-    distinct, and the manifest names the model wherever it names labels. Required in CI."""
+def test_bundled_model_labels_every_topic(small_map, tmp_path, monkeypatch):
+    """The real SmolLM2 on a real 400-record map: every topic named, described, distinct, and
+    the manifest names the model wherever it names labels. Required: CI installs the model."""
     from atlas.mapdir import MapDir
     from atlas.pipeline.relabel import relabel
 
     (tmp_path / "cache").mkdir()
-    for name in (STATIC_NAME, "models"):  # the embedder and the joined models, not the answers
-        if (cache_dir() / name).exists():
-            (tmp_path / "cache" / name).symlink_to(cache_dir() / name)
+    (tmp_path / "cache" / STATIC_NAME).symlink_to(cache_dir() / STATIC_NAME)  # the embedder, not the answers
     monkeypatch.setenv("ATLAS_CACHE", str(tmp_path / "cache"))
     mapdir = MapDir(shutil.copytree(small_map.path, tmp_path / "map"))
-    relabel(mapdir, LabelSettings(model=model), quiet=True, log=lambda _: None)
+    relabel(mapdir, LabelSettings(model="smollm2"), quiet=True, log=lambda _: None)
     check_labels(mapdir)
     manifest = mapdir.manifest()
-    assert manifest["labels"]["model"] == model and manifest["labels"]["judged_by"] == "static"
-    assert manifest["settings"]["label"]["model"] == manifest["stages"]["label"]["params"]["model"] == model
-    assert manifest["labels"]["samples"] == CATALOGUE[model].samples == {"smollm2": 3, "qwen-0.5b": 2}[model]
+    assert manifest["labels"]["model"] == "smollm2" and manifest["labels"]["judged_by"] == "static"
+    assert manifest["settings"]["label"]["model"] == manifest["stages"]["label"]["params"]["model"] == "smollm2"
     assert (tmp_path / "cache" / "label_answers.sqlite").exists()
 
 

