@@ -116,7 +116,7 @@ CATALOGUE = {m.name: m for m in [
 ]}
 DEFAULT = "smollm2"  # installed by scripts/setup: fast, small
 # Without --llm, the first of these that is installed: Qwen2.5-Coder-0.5B names topics much
-# better (docs/BENCHMARKS.md) at 2.3x SmolLM2's time per topic, so it is used once installed.
+# better (docs/BENCHMARKS.md) at about 1.6x SmolLM2's CPU per topic, so it is used once installed.
 PREFERRED = ("qwen-0.5b", DEFAULT)
 
 
