@@ -133,7 +133,7 @@ def test_template_pairs_differ_where_each_names_its_own_thing():
     values = texts(*CORPUS)
     norm = normalize(values)
     pairs = np.array([[0, 2, 4, 0, 8, 10, 12, 13, 15, 17], [1, 3, 5, 7, 9, 11, 13, 14, 16, 18]])
-    template, jaccard = classify(pairs, Words.of(norm), edge_lines(values), common_share=0.01)
+    template, jaccard = classify(pairs, Words.of(norm, np.arange(len(norm))), edge_lines(values), common_share=0.01)
     assert template.tolist() == [True, True, False, False, False, True, True, False, True, True]
     assert np.allclose(jaccard, [3 / 5, 6 / 8, 5 / 7, 4 / 5, 5 / 7, 5 / 7, 9 / 11, 1, 13 / 16, 6 / 8])
 

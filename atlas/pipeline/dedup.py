@@ -136,7 +136,7 @@ def _split_templates(candidates: list[tuple[np.ndarray, np.ndarray]], norm: pa.S
     """(near, semantic, template) pairs from the near and semantic candidates between distinct
     texts (normalised, with their edge_lines): the template ones taken out of both, with the
     Jaccard similarity of their words."""
-    words = Words.of(norm)
+    words = Words.of(norm, np.unique(np.concatenate([edges for edges, _ in candidates], axis=1)))
     kept, templates = [], []
     for edges, similarity in candidates:
         template, jaccard = classify(edges, words, lines, common_share)

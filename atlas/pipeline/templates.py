@@ -18,13 +18,14 @@ Words are those of the normalised text (atlas.pipeline.minhash.normalize), compa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from atlas.pipeline.minhash import normalize, span_hashes, text_buffers, text_hashes, word_spans
+from atlas.pipeline.minhash import byte_blocks, normalize, span_hashes, text_buffers, text_hashes, word_spans
 
 SPELLING_MIN = 5  # shorter words are never spellings of each other ("gtk" / "gdk")
 _MARK = np.zeros(256, bool)  # bytes that make a word a name: digits, "+" and "#" (v2, C++, C#)
@@ -33,32 +34,48 @@ _MARK[[*range(ord("0"), ord("9") + 1), ord("+"), ord("#")]] = True
 
 @dataclass
 class Words:
-    """The distinct words of each text as ids into a vocabulary, and what each word is like."""
+    """The distinct words of some texts as ids into their vocabulary, and what each word is like."""
 
     start: np.ndarray  # int64 (N+1,): text i's word ids are ids[start[i]:start[i+1]], sorted
     ids: np.ndarray  # int64: word ids
-    count: np.ndarray  # int64 (V,): texts holding each word
+    count: np.ndarray  # int64 (V,): texts holding each word, of all N
     marked: np.ndarray  # bool (V,): the word holds a digit, "+" or "#"
-    span: np.ndarray  # int64 (V, 2): byte start and length of one occurrence in the text buffer
-    data: np.ndarray  # uint8: the normalised texts' bytes
+    span: np.ndarray  # int64 (V, 2): byte start and length of one occurrence in `data`
+    data: np.ndarray  # uint8: the normalised bytes of the texts that have words here
 
     @classmethod
-    def of(cls, norm: pa.StringArray, chunk: int = 50_000) -> Words:
-        data, offsets = text_buffers(norm)
-        parts = []
-        for first in range(0, len(norm), chunk):
-            doc, begin, length = word_spans(data, offsets[first:first + chunk + 1])
-            parts.append((doc + first, begin, length, span_hashes(data, begin, length)))
-        doc, begin, length, hashes = (np.concatenate(column) for column in zip(*parts))
-        vocab, first_seen, word = np.unique(hashes, return_index=True, return_inverse=True)
-        pairs = np.sort(doc * len(vocab) + word)
-        pairs = pairs[np.diff(pairs, prepend=-1) != 0]  # each word once per text, sorted by text
-        doc, ids = np.divmod(pairs, len(vocab))
-        start = np.searchsorted(doc, np.arange(len(norm) + 1))
+    def of(cls, norm: pa.StringArray, rows: np.ndarray) -> Words:
+        """The words of the normalised texts at `rows` (sorted positions; the other texts have
+        none here), counted over all texts; read a byte_blocks run at a time, so memory follows
+        the picked texts and their vocabulary, not every word of every text."""
+        data, offsets = text_buffers(norm.take(pa.array(rows)))
+        doc, hashes, begin, length = (np.concatenate(column) for column in zip(*_distinct_words(data, offsets),
+                                                                               _NO_WORDS))
+        vocab, first_seen, ids = np.unique(hashes, return_index=True, return_inverse=True)
+        count = np.zeros(len(vocab), np.int64)
+        for _, found, _, _ in _distinct_words(*text_buffers(norm)) if len(vocab) else ():
+            at = np.searchsorted(vocab, found).clip(max=len(vocab) - 1)
+            count += np.bincount(at[vocab[at] == found], minlength=len(vocab))
         span = np.stack([begin[first_seen], length[first_seen]], axis=1)
         marks = np.r_[0, np.cumsum(_MARK[data])]  # marks before each byte
         marked = marks[span[:, 0] + span[:, 1]] > marks[span[:, 0]]
-        return cls(start, ids, np.bincount(ids, minlength=len(vocab)), marked, span, data)
+        return cls(np.searchsorted(rows[doc], np.arange(len(norm) + 1)), ids.reshape(-1), count, marked, span,
+                   data)
+
+
+_NO_WORDS = (np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
+def _distinct_words(data: np.ndarray, offsets: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+    """Per byte_blocks run of the texts between `offsets`: (text, hash, byte start, length) of
+    each word once per text (its first occurrence), sorted by text, then hash."""
+    for first, stop in byte_blocks(offsets):
+        doc, begin, length = word_spans(data, offsets[first:stop + 1])
+        hashes = span_hashes(data, begin, length)
+        order = np.lexsort((hashes, doc))
+        doc, hashes, begin, length = doc[order], hashes[order], begin[order], length[order]
+        new = np.r_[True, (doc[1:] != doc[:-1]) | (hashes[1:] != hashes[:-1])][:len(doc)]
+        yield doc[new] + first, hashes[new], begin[new], length[new]
 
 
 def edge_lines(texts: pa.ChunkedArray | pa.Array) -> np.ndarray:
