@@ -33,10 +33,11 @@ def combined_text(table: pa.Table, text_columns: tuple[str, ...]) -> tuple[pa.Ch
     return pc.fill_null(text, ""), int(sum(invalid))
 
 
-def iter_texts(texts: pa.ChunkedArray, batch: int = 8192) -> Iterator[str]:
-    """The texts as Python strings, a batch at a time (never all at once)."""
-    for start in range(0, len(texts), batch):
-        yield from texts.slice(start, batch).to_pylist()
+def iter_texts(texts: pa.ChunkedArray, rows: np.ndarray, batch: int = 8192) -> Iterator[str]:
+    """The texts at `rows`, in that order, as Python strings, taken a batch at a time (never
+    all at once, nor a reordered copy of the column)."""
+    for start in range(0, len(rows), batch):
+        yield from texts.take(pa.array(rows[start:start + batch])).to_pylist()
 
 
 def point_texts(records: pa.Table, text_columns: list[str], rows: np.ndarray) -> pa.Array:

@@ -1,8 +1,10 @@
 import numpy as np
 import pyarrow as pa
+import scipy.sparse as sp
 
+from atlas.pipeline import minhash
 from atlas.pipeline.cluster import Hierarchy
-from atlas.pipeline.keywords import short_label, topic_keywords
+from atlas.pipeline.keywords import short_label, term_counter, topic_keywords, topic_terms
 from atlas.settings import KeywordSettings
 
 
@@ -39,3 +41,24 @@ def test_chat_role_names_are_never_keywords():
     words = {w for topic in keywords for k in topic for w in k.split()}
     assert not words & {"user", "assistant", "human", "system", "gpt"}
     assert keywords[0][0] == "car" and "bread" in keywords[1][:3]
+
+
+def test_terms_counted_block_by_block_equal_one_pass(sample_table, monkeypatch):
+    """8,000 real descriptions in runs of 20 kB (some 150 runs): the same terms (a term in two
+    texts of different runs passes the floor of 2) and the same counts per topic as one
+    CountVectorizer over all texts."""
+    texts = sample_table.column("description")
+    sections = sample_table.column("section").to_pylist()
+    names = sorted(set(sections))
+    fine = np.array([names.index(s) for s in sections], np.int32)
+    labels = np.stack([fine // 10 + len(names), fine])
+    n_topics = len(names) + len(names) // 10 + 1
+    whole = term_counter(len(texts))
+    counts = whole.fit_transform(texts.to_pylist())
+    monkeypatch.setattr(minhash, "BLOCK_BYTES", 20_000)
+    vocab, by_level = topic_terms(texts, labels, n_topics, term_counter(len(texts)))
+    assert whole.min_df == 2 and vocab.tolist() == whole.get_feature_names_out().tolist()
+    for level_labels, level_terms in zip(labels, by_level):
+        membership = sp.csr_matrix((np.ones(len(texts), np.float32), (level_labels, np.arange(len(texts)))),
+                                   shape=(n_topics, len(texts)))
+        assert level_terms.shape == (n_topics, len(vocab)) and (level_terms != membership @ counts).nnz == 0

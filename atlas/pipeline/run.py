@@ -163,7 +163,7 @@ def build(
             staging.write_neighbors(position[neighbors.indices[order]], 1 - neighbors.distances[order])
             staging.write_dup_pairs(dups.pairs.to_table(position))
         with progress.ticking("index"), timer.stage("index"):
-            staging.write_search_index(iter_texts(data.text.take(pa.array(order))))
+            staging.write_search_index(iter_texts(data.text, order))
         if n > settings.search.index_from:
             with progress.ticking("ann"), timer.stage("ann", **vars(settings.search)):
                 # inserted in map order (keys = positions), neighbours come in runs: faster than input order
