@@ -2,8 +2,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from atlas.pipeline import minhash as hashing
 from atlas.pipeline.dedup import (
     KINDS,
+    block_features,
     components,
     embedder_reads,
     exact_pairs,
@@ -201,3 +203,38 @@ def test_survivor_order_decides_who_is_kept_first(keys, kept):
     near = np.array([[0, 1], [1, 2]])
     replaced, _ = replacements([NONE, near, NONE, NONE], ranks(*keys), ["near"])
     assert (replaced == np.arange(4)).tolist() == kept
+
+
+def test_dedup_block_by_block_equals_one_block(sample_table, monkeypatch):
+    """2,000 real descriptions and 30 of them with a word dropped, hashed in runs of 4 kB (some
+    300 runs) and in one: the same signatures and features, the same pairs of every kind, and
+    the words of only the paired texts classify the pairs as the words of all texts do."""
+    def dropped(text):
+        lines = text.split("\n")
+        words = lines[1].split(" ")
+        return "\n".join([lines[0], " ".join(words[:1] + words[2:]), *lines[2:]])
+
+    originals = sample_table.column("description").to_pylist()[:2000]
+    values = texts(*originals, *[dropped(t) for t in originals if t.count("\n") >= 2][:30])
+    n = len(values)
+    settings, alone = DedupSettings(), neighbours(len(values), {})
+
+    def run():
+        return (block_features(pa.table({"text": values}), settings=settings, seed=0),
+                find_duplicates(values, np.zeros(n, bool), alone, settings=settings))
+
+    one_features, one = run()
+    monkeypatch.setattr(hashing, "BLOCK_BYTES", 4096)
+    features, found = run()
+    assert len(hashing.byte_blocks(hashing.text_buffers(values.combine_chunks())[1])) > 200
+    assert one_features.keys() == features.keys()
+    assert all(np.array_equal(one_features[key], features[key]) for key in features)
+    assert np.bincount(found.pairs.kind, minlength=len(KINDS)).tolist() == [0, 3, 30, 0, 3595]
+    for name in ("group", "kind", "survivor"):
+        assert np.array_equal(getattr(one, name), getattr(found, name))
+    assert np.array_equal(one.pairs.edges, found.pairs.edges) and np.array_equal(one.pairs.kind, found.pairs.kind)
+    pairs = found.pairs.edges[:, found.pairs.kind == KINDS.index("template")]
+    norm, lines = normalize(values), edge_lines(values)
+    by_all = classify(pairs, Words.of(norm, np.arange(n)), lines, settings.common_share)
+    by_paired = classify(pairs, Words.of(norm, np.unique(pairs)), lines, settings.common_share)
+    assert all(np.array_equal(a, b) for a, b in zip(by_all, by_paired)) and by_all[0].all()
