@@ -79,7 +79,7 @@ def main() -> None:
                 name = engine if code is None else f"{engine} ({code.resolve().name})"
                 job = {"data": str(data), "text": args.text, "id": args.id, "label_levels": args.label_levels,
                        "ray": address or (None if engine == "local" else "auto"), "name": name,
-                       "out": str(args.out / f"{data.stem}_{name.replace(' ', '_')}")}
+                       "out": str(args.out / re.sub(r"\W+", "_", f"{data.stem}_{name}").strip("_"))}
                 env = {**os.environ, **({"PYTHONPATH": str(code.resolve())} if code else {})}
                 done = subprocess.run([sys.executable, __file__, "--one", json.dumps(job)], check=True,
                                       stdout=subprocess.PIPE, text=True, env=env)

@@ -133,9 +133,8 @@ CORPUS = [
 
 def test_template_pairs_differ_where_each_names_its_own_thing():
     values = texts(*CORPUS)
-    norm = normalize(values)
     pairs = np.array([[0, 2, 4, 0, 8, 10, 12, 13, 15, 17], [1, 3, 5, 7, 9, 11, 13, 14, 16, 18]])
-    template, jaccard = classify(pairs, Words.of(norm, np.arange(len(norm))), edge_lines(values), common_share=0.01)
+    template, jaccard = classify(pairs, Words.of(values, np.arange(len(values))), edge_lines(values), common_share=0.01)
     assert template.tolist() == [True, True, False, False, False, True, True, False, True, True]
     assert np.allclose(jaccard, [3 / 5, 6 / 8, 5 / 7, 4 / 5, 5 / 7, 5 / 7, 9 / 11, 1, 13 / 16, 6 / 8])
 
@@ -234,7 +233,7 @@ def test_dedup_block_by_block_equals_one_block(sample_table, monkeypatch):
         assert np.array_equal(getattr(one, name), getattr(found, name))
     assert np.array_equal(one.pairs.edges, found.pairs.edges) and np.array_equal(one.pairs.kind, found.pairs.kind)
     pairs = found.pairs.edges[:, found.pairs.kind == KINDS.index("template")]
-    norm, lines = normalize(values), edge_lines(values)
-    by_all = classify(pairs, Words.of(norm, np.arange(n)), lines, settings.common_share)
-    by_paired = classify(pairs, Words.of(norm, np.unique(pairs)), lines, settings.common_share)
+    lines = edge_lines(values)
+    by_all = classify(pairs, Words.of(values, np.arange(n)), lines, settings.common_share)
+    by_paired = classify(pairs, Words.of(values, np.unique(pairs)), lines, settings.common_share)
     assert all(np.array_equal(a, b) for a, b in zip(by_all, by_paired)) and by_all[0].all()

@@ -122,7 +122,7 @@ def duplicates_from(features: dict[str, np.ndarray], texts: pa.ChunkedArray, emp
     other = semantic[0] != semantic[1]
     candidates = [signature_pairs(features["char_minhash"][firsts], features["word_minhash"][firsts], settings),
                   _dedupe(semantic[:, other], cosine[other])]
-    split = _split_templates(candidates, normalize(texts.take(pa.array(firsts))), features["lines"][firsts],
+    split = _split_templates(candidates, texts.take(pa.array(firsts)), features["lines"][firsts],
                              settings.common_share)
     pairs = Pairs.of([(exact, np.ones(exact.shape[1], np.float32)), *((firsts[e], s) for e, s in split)])
     by_kind = pairs.by_kind()
@@ -131,12 +131,12 @@ def duplicates_from(features: dict[str, np.ndarray], texts: pa.ChunkedArray, emp
     return Duplicates(group, kind, replaced_by == np.arange(len(empty)), pairs)
 
 
-def _split_templates(candidates: list[tuple[np.ndarray, np.ndarray]], norm: pa.StringArray, lines: np.ndarray,
+def _split_templates(candidates: list[tuple[np.ndarray, np.ndarray]], texts: pa.ChunkedArray, lines: np.ndarray,
                      common_share: float) -> list[tuple[np.ndarray, np.ndarray]]:
     """(near, semantic, template) pairs from the near and semantic candidates between distinct
-    texts (normalised, with their edge_lines): the template ones taken out of both, with the
-    Jaccard similarity of their words."""
-    words = Words.of(norm, np.unique(np.concatenate([edges for edges, _ in candidates], axis=1)))
+    texts (with their edge_lines): the template ones taken out of both, with the Jaccard
+    similarity of their words."""
+    words = Words.of(texts, np.unique(np.concatenate([edges for edges, _ in candidates], axis=1)))
     kept, templates = [], []
     for edges, similarity in candidates:
         template, jaccard = classify(edges, words, lines, common_share)

@@ -7,11 +7,10 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from atlas.pipeline.cluster import Hierarchy
-from atlas.pipeline.minhash import byte_blocks
+from atlas.pipeline.minhash import text_runs
 from atlas.settings import KeywordSettings
 
 TOKEN = r"(?u)\b[^\W\d_][\w+#-]*[\w+#]\b"  # words of 2+ characters that start with a letter
@@ -44,14 +43,13 @@ def topic_terms(texts: pa.ChunkedArray, labels: np.ndarray, n_topics: int,
                 vectorizer) -> tuple[np.ndarray, list[sp.csr_matrix]]:
     """The terms (sorted; those in at least `vectorizer.min_df` texts) and, per level, each
     topic's count of each term: `vectorizer.fit_transform` of all texts summed by topic, but
-    counted a byte_blocks run of texts at a time, so only the vocabulary and the topics'
+    counted a text_runs run of texts at a time, so only the vocabulary and the topics'
     counts grow with the data (not a matrix of every text's terms)."""
     analyze = vectorizer.build_analyzer()
     vocabulary: dict[str, int] = {}
     totals = [sp.csr_matrix((n_topics, 0), dtype=np.float32) for _ in labels]
     texts_with = np.zeros(0, np.int64)  # document frequency of each term
-    offsets = np.r_[0, np.cumsum(pc.binary_length(texts).to_numpy(zero_copy_only=False), dtype=np.int64)]
-    for start, stop in byte_blocks(offsets):
+    for start, stop in text_runs(texts):
         counts = _text_terms(texts.slice(start, stop - start), analyze, vocabulary)
         texts_with = np.pad(texts_with, (0, len(vocabulary) - len(texts_with)))
         texts_with += np.bincount(counts.indices, minlength=len(vocabulary))

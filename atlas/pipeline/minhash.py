@@ -41,6 +41,12 @@ def byte_blocks(offsets: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def text_runs(texts: pa.ChunkedArray | pa.Array) -> list[tuple[int, int]]:
+    """byte_blocks of texts in any number of buffers (a column read from a file)."""
+    lengths = pc.binary_length(texts).to_numpy(zero_copy_only=False)
+    return byte_blocks(np.r_[0, np.cumsum(lengths, dtype=np.int64)])
+
+
 def text_hashes(norm: pa.StringArray) -> np.ndarray:
     """uint64 (N,): a hash of each text's bytes, equal for equal texts (a collision between two
     different texts is about as likely as 1 in 2**64)."""

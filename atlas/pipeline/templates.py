@@ -25,7 +25,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from atlas.pipeline.minhash import byte_blocks, normalize, span_hashes, text_buffers, text_hashes, word_spans
+from atlas.pipeline.minhash import (
+    byte_blocks,
+    normalize,
+    span_hashes,
+    text_buffers,
+    text_hashes,
+    text_runs,
+    word_spans,
+)
 
 SPELLING_MIN = 5  # shorter words are never spellings of each other ("gtk" / "gdk")
 _MARK = np.zeros(256, bool)  # bytes that make a word a name: digits, "+" and "#" (v2, C++, C#)
@@ -44,28 +52,28 @@ class Words:
     data: np.ndarray  # uint8: the normalised bytes of the texts that have words here
 
     @classmethod
-    def of(cls, norm: pa.StringArray, rows: np.ndarray) -> Words:
-        """The words of the normalised texts at `rows` (sorted positions; the other texts have
-        none here), counted over all texts; read a byte_blocks run at a time, so memory follows
-        the picked texts and their vocabulary, not every word of every text."""
-        data, offsets = text_buffers(norm.take(pa.array(rows)))
+    def of(cls, texts: pa.ChunkedArray, rows: np.ndarray) -> Words:
+        """The words of the texts at `rows` (sorted positions; the other texts have none here),
+        counted over all texts, which are normalised and read a text_runs run at a time: memory
+        follows the picked texts and their vocabulary, not every word of every text."""
+        data, offsets = text_buffers(normalize(texts.take(pa.array(rows))))
         doc, hashes, begin, length = (np.concatenate(column) for column in zip(*_distinct_words(data, offsets),
                                                                                _NO_WORDS))
         vocab, first_seen, ids = np.unique(hashes, return_index=True, return_inverse=True)
         span = np.stack([begin[first_seen], length[first_seen]], axis=1)
         marks = np.r_[0, np.cumsum(_MARK[data])]  # marks before each byte
         marked = marks[span[:, 0] + span[:, 1]] > marks[span[:, 0]]
-        return cls(np.searchsorted(rows[doc], np.arange(len(norm) + 1)), ids.reshape(-1), _texts_with(norm, vocab),
-                   marked, span, data)
+        return cls(np.searchsorted(rows[doc], np.arange(len(texts) + 1)), ids.reshape(-1),
+                   _texts_with(texts, vocab), marked, span, data)
 
 
-def _texts_with(norm: pa.StringArray, vocab: np.ndarray) -> np.ndarray:
-    """int64 (V,): how many of the normalised texts hold each word of `vocab` (sorted word hashes)."""
+def _texts_with(texts: pa.ChunkedArray, vocab: np.ndarray) -> np.ndarray:
+    """int64 (V,): how many of the texts hold each word of `vocab` (sorted word hashes)."""
     count = np.zeros(len(vocab), np.int64)
-    if not len(vocab):
-        return count
-    for _, found, _, _ in _distinct_words(*text_buffers(norm)):
-        at = np.minimum(np.searchsorted(vocab, found), len(vocab) - 1)
+    runs = text_runs(texts) if len(vocab) else []
+    for start, stop in runs:
+        for _, found, _, _ in _distinct_words(*text_buffers(normalize(texts.slice(start, stop - start)))):
+            at = np.minimum(np.searchsorted(vocab, found), len(vocab) - 1)
         count += np.bincount(at[vocab[at] == found], minlength=len(vocab))
     return count
 
