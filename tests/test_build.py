@@ -1,6 +1,7 @@
 """The whole pipeline on 400 real records with the static embedder, and the CLI around it."""
 
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +47,26 @@ def test_map_directory_contract(small_map, small_table):
     level0 = topics.filter(pa.compute.equal(topics["level"], 0))
     assert sum(level0.column("size").to_pylist()) == 400
     assert all(level0.column("parent_id").is_null().to_pylist())
+
+
+def test_search_index_rowids_are_map_positions(small_map):
+    """Each FTS hit is the map position of a text holding the word, and every such text is a hit;
+    the texts go in map order a batch at a time."""
+    from contextlib import closing
+
+    from atlas.records import iter_texts
+    from atlas.schema import SEARCH_TABLE
+
+    column = small_map.records().column("description")
+    order = small_map.points(["row"]).column("row").to_numpy()
+    in_map_order = column.take(pa.array(order)).to_pylist()
+    assert list(iter_texts(column, order, batch=64)) == in_map_order
+    for word in ("perl", "library", "documentation"):
+        with closing(small_map.search_index()) as db:
+            hits = sorted(r for (r,) in db.execute(f"SELECT rowid FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH ?",
+                                                   (word,)))
+        holding = [i for i, t in enumerate(in_map_order) if word in re.split(r"[^a-z0-9]+", t.lower())]
+        assert len(hits) > 3 and hits == holding
 
 
 def test_duplicates_in_points_are_consistent(small_map):
