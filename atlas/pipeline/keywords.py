@@ -46,8 +46,8 @@ def topic_terms(texts: pa.ChunkedArray, labels: np.ndarray, n_topics: int,
     topic's count of each term: `vectorizer.fit_transform` of all texts summed by topic, but
     counted a text_runs run of texts at a time, so only the vocabulary and the topics'
     counts grow with the data (not a matrix of every text's terms). Under a floor of 2 a
-    term met in one text so far waits in Once, not as a string (two terms in three of 17,545
-    chat conversations never pass)."""
+    term met in one text so far waits in Once, not as a string (most terms of a large corpus
+    never pass)."""
     analyze = vectorizer.build_analyzer()
     vocabulary: dict[str, int] = {}  # the terms past the floor
     totals = [sp.csr_matrix((n_topics, 0), dtype=np.float32) for _ in labels]

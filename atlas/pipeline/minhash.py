@@ -11,8 +11,8 @@ import pyarrow.compute as pc
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 SPACE = 32
-# Text bytes hashed at once: shingle and word arrays take some 50 bytes per text byte, so a
-# block of long texts (4,000 chat conversations, 27 MB) took 1.2 GB when hashed in one go.
+# Text bytes hashed at once: the shingle and word arrays take tens of bytes per text byte, so
+# a batch of long texts (chat conversations) hashed in one go took gigabytes.
 BLOCK_BYTES = 1 << 22
 
 

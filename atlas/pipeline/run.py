@@ -67,8 +67,8 @@ from atlas.spatial import extent, morton_codes, world
 Log = Callable[[str], None]
 SKIPPED_SHOWN = 20  # bad line numbers printed by a build
 SKIPPED_KEPT = 1000  # and kept in the manifest
-# Text per dedup batch at most: its Arrow passes (normalise, first and last lines) hold some
-# 7 bytes per text byte, 400 MB for 8,192 chat conversations.
+# Text per dedup batch: its Arrow passes (normalise, first and last lines) hold several copies
+# of a batch's text, so 8,192 chat conversations at a time held hundreds of MB.
 DEDUP_BATCH_BYTES = 16 << 20
 
 
