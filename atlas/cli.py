@@ -54,9 +54,14 @@ def main() -> None:
 @click.option("--skip-bad-lines", is_flag=True,
               help="Leave out CSV/TSV/JSONL lines that cannot be read; their count and numbers are printed.")
 @click.option("--embedder", default=EmbedSettings.embedder, show_default=True, metavar="NAME|PATH",
-              help="minilm (ONNX), minilm-torch, static, auto (by size), or a local sentence-transformers folder.")
+              help="minilm (ONNX), minilm-torch, static, auto (by size; MiniLM on a GPU), or a local "
+                   "sentence-transformers folder.")
+@click.option("--device", type=click.Choice(choices(EmbedSettings, "device")),
+              help="Where torch embedders (minilm-torch, a model folder) run [default: the GPU if torch sees one].")
 @click.option("--embeddings", metavar="COL", help="Use vectors from this column instead of embedding.")
 @click.option("--min-cluster-size", type=int, help="Smallest fine topic [default: max(10, sqrt(N)/4)].")
+@click.option("--cuml/--no-cuml", default=None,
+              help="UMAP and HDBSCAN on the GPU with RAPIDS cuML [default: when cuml imports and there is a GPU].")
 @click.option("--seed", type=int, help="Random seed: the same seed gives the same map. Without one, UMAP and "
               "NN-descent use every core (about twice as fast on 2 cores) and maps differ slightly run to run.")
 @click.option("--labels", type=click.Choice(choices(LabelSettings, "method")),

@@ -25,9 +25,12 @@ class EmbedSettings:
                 "PATH to a local sentence-transformers model"
     )
     auto_minilm_limit: int = _help(
-        50_000, "auto uses MiniLM up to this many records, the static embedder above it"
+        50_000, "auto uses MiniLM up to this many records, the static embedder above it (on a GPU: MiniLM always)"
     )
     batch_size: int = _help(16, "texts per forward pass (MiniLM is fastest at 16 on CPU)")
+    gpu_batch_size: int = _help(512, "texts per forward pass on a GPU")
+    device: str | None = _help(None, "where torch embedders run (None: the CUDA GPU when torch sees one)",
+                               choices=("cpu", "cuda"))
     chunk_size: int = _help(8192, "records per saved chunk; an interrupted build resumes here")
 
 
@@ -122,6 +125,7 @@ class BuildSettings:
                                      choices=("parquet", "csv", "tsv", "jsonl"))
     skip_bad_lines: bool = False  # leave out CSV/TSV/JSONL lines that cannot be read, listing them
     seed: int | None = None  # None: parallel UMAP and NN-descent, not reproducible
+    cuml: bool | None = _help(None, "UMAP and HDBSCAN on RAPIDS cuML (None: when cuml imports and there is a GPU)")
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     neighbors: NeighborSettings = field(default_factory=NeighborSettings)
     project: ProjectSettings = field(default_factory=ProjectSettings)

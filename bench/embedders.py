@@ -22,8 +22,9 @@ import pyarrow.parquet as pq
 from pypi import TSV, read_pypi
 
 from atlas.pipeline.embed import load_embedder, minilm_path
+from atlas.pipeline.minilm import MiniLMEmbedder
 from atlas.pipeline.neighbors import exact_neighbors
-from atlas.pipeline.onnx_minilm import OnnxEmbedder, onnx_model_file
+from atlas.pipeline.onnx_minilm import onnx_forward, onnx_model_file
 from atlas.settings import EmbedSettings, cache_dir
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "debian_packages.parquet"
@@ -43,8 +44,8 @@ def datasets(pypi_rows: int, limit: int) -> dict[str, list[str]]:
 def load(backend: str):
     if backend == "minilm-onnx-int8":
         source = minilm_path()
-        return OnnxEmbedder.load(source, onnx_model_file(source, cache_dir(), quantized=True),
-                                 backend, EmbedSettings().batch_size)
+        return MiniLMEmbedder.load(source, onnx_forward(onnx_model_file(source, cache_dir(), quantized=True)),
+                                   backend, EmbedSettings().batch_size)
     return load_embedder(backend, EmbedSettings(), cache_dir())
 
 

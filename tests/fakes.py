@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 
-def pca_project(vectors: np.ndarray, neighbors, *, settings, seed, engine=None) -> np.ndarray:
+def pca_project(vectors: np.ndarray, neighbors, *, settings, seed, engine=None, backend) -> np.ndarray:
     centred = vectors - vectors.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     return (centred @ vt[:2].T).astype(np.float32)

@@ -2,7 +2,8 @@
 
 Cuts of one Ward tree are nested by construction, so every topic has exactly one parent.
 HDBSCAN's noise points join the topic of their nearest clustered neighbour and are
-flagged as outliers, so every record has a topic at every level.
+flagged as outliers, so every record has a topic at every level. With `backend="cuml"`
+RAPIDS cuML's HDBSCAN finds the fine topics on the GPU.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ class Hierarchy:
         return len(self.labels)
 
 
-def cluster(xy: np.ndarray, *, settings: ClusterSettings) -> Hierarchy:
+def cluster(xy: np.ndarray, *, settings: ClusterSettings, backend: str = "cpu") -> Hierarchy:
+    """`backend`: "cpu" (hdbscan, fast_hdbscan) or "cuml" (atlas.pipeline.gpu)."""
     n = len(xy)
     min_size = settings.min_cluster_size or max(10, round(np.sqrt(n) / 4))
-    fine, outlier = fine_topics(xy, min(min_size, max(2, n // 4)))
+    fine, outlier = fine_topics(xy, min(min_size, max(2, n // 4)), backend)
     n_fine = int(fine.max()) + 1
     lo, hi = settings.coarse_range
     n_coarse = int(np.clip(round(np.sqrt(n_fine)), min(lo, n_fine), hi))
@@ -45,12 +47,16 @@ def cluster(xy: np.ndarray, *, settings: ClusterSettings) -> Hierarchy:
     return _number_topics(partitions, outlier)
 
 
-def fine_topics(xy: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]:
+def fine_topics(xy: np.ndarray, min_size: int, backend: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """HDBSCAN leaf clusters; noise takes the cluster of its nearest clustered point."""
     from scipy.spatial import cKDTree
 
     params = {"min_cluster_size": min_size, "min_samples": max(2, min_size // 3), "cluster_selection_method": "leaf"}
-    if len(xy) >= FAST_FROM:
+    if backend == "cuml":
+        from cuml.cluster.hdbscan import HDBSCAN
+
+        labels = np.array(HDBSCAN(**params, output_type="numpy").fit_predict(xy), np.int64)
+    elif len(xy) >= FAST_FROM:
         import fast_hdbscan
 
         labels = fast_hdbscan.HDBSCAN(**params).fit_predict(xy)

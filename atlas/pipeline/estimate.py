@@ -20,6 +20,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
+from atlas.pipeline.minilm import sorted_batches
 from atlas.settings import ProjectSettings
 
 PROBE_PASSES, PROBE_SECONDS = 8, 3.0  # forward passes timed to price the embedding: at least 8, for 3 s
@@ -37,11 +38,8 @@ LABEL_S_PER_TOPIC = 0.6  # SmolLM2 on one thread: 1.3 s per topic at a load of 3
 def forward_passes(tokens: np.ndarray, piece: int, batch_size: int) -> list[np.ndarray]:
     """The rows of each forward pass, as the build runs them: pieces of `piece` rows in input
     order, each sorted by token count (stable) and cut into batches of `batch_size`."""
-    passes = []
-    for start in range(0, len(tokens), piece):
-        order = start + np.argsort(tokens[start:start + piece], kind="stable")
-        passes.extend(order[i:i + batch_size] for i in range(0, len(order), batch_size))
-    return passes
+    return [start + rows for start in range(0, len(tokens), piece)
+            for rows in sorted_batches(tokens[start:start + piece], batch_size)]
 
 
 def padded_sizes(tokens: np.ndarray, passes: list[np.ndarray]) -> np.ndarray:

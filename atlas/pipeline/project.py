@@ -6,6 +6,8 @@ block (`place_block`), as UMAP's own `transform` does but from neighbours found 
 graph (`sample_neighbors`) instead of a second index. A block depends only on the layout, its
 own rows, the seed and its number, so the engine runs the blocks (`PlaceBlocks`: in this
 process, or as Ray actors that each get the layout once) and any engine gives the same map.
+With `backend="cuml"` RAPIDS cuML fits the layout on the GPU (from its own kNN of the fitted
+vectors); the placement is the same.
 """
 
 from __future__ import annotations
@@ -35,19 +37,19 @@ class Layout:
 
 def project(
     vectors: np.ndarray, neighbors: Neighbors, *, settings: ProjectSettings, seed: int | None,
-    engine: Engine | None = None,
+    engine: Engine | None = None, backend: str = "cpu",
 ) -> np.ndarray:
     """float32 (N, 2) map coordinates; `engine` places the records beyond the sample (default:
-    this process)."""
+    this process); `backend`: "cpu" (umap-learn) or "cuml" (atlas.pipeline.gpu) fits the layout."""
     if not (vectors != vectors[0]).any():  # UMAP's PCA init divides by their zero spread
         raise AtlasError(f"all {len(vectors):,} texts have the same embedding (the same text?); "
                          "a map needs texts that differ")
     n = len(vectors)
     if n <= settings.fit_sample:
-        return fit_layout(vectors, neighbors, settings=settings, seed=seed).xy
+        return fit_layout(vectors, neighbors, settings=settings, seed=seed, backend=backend).xy
     sample = sample_rows(n, settings.fit_sample, seed)
     knn = sample_neighbors(vectors, neighbors, sample)
-    layout = fit_layout(vectors[sample], take(knn, sample), settings=settings, seed=seed)
+    layout = fit_layout(vectors[sample], take(knn, sample), settings=settings, seed=seed, backend=backend)
     xy = np.empty((n, 2), np.float32)
     xy[sample] = layout.xy
     rest = np.setdiff1d(np.arange(n), sample)
@@ -97,8 +99,10 @@ def take(knn: Neighbors, rows: np.ndarray) -> Neighbors:
 
 
 def fit_layout(vectors: np.ndarray, neighbors: Neighbors, *, settings: ProjectSettings,
-               seed: int | None) -> Layout:
+               seed: int | None, backend: str = "cpu") -> Layout:
     """UMAP on all of `vectors`, given their kNN among themselves (-1: none)."""
+    if backend == "cuml":
+        return _fit_cuml(vectors, neighbors.indices.shape[1], settings=settings, seed=seed)
     import umap
 
     reducer = umap.UMAP(
@@ -118,6 +122,17 @@ def fit_layout(vectors: np.ndarray, neighbors: Neighbors, *, settings: ProjectSe
         warnings.filterwarnings("ignore", message=".*n_jobs value.*")
         xy = reducer.fit_transform(vectors)
     return Layout(np.asarray(xy, dtype=np.float32), float(reducer._a), float(reducer._b))
+
+
+def _fit_cuml(vectors: np.ndarray, k: int, *, settings: ProjectSettings, seed: int | None) -> Layout:
+    """cuML's UMAP on the GPU, with the curve umap-learn would fit for `min_dist` (the placement uses it)."""
+    from cuml.manifold import UMAP
+    from umap.umap_ import find_ab_params
+
+    a, b = find_ab_params(1.0, settings.min_dist)
+    reducer = UMAP(n_components=2, n_neighbors=k, metric="cosine", min_dist=settings.min_dist,
+                   n_epochs=settings.n_epochs, a=a, b=b, random_state=seed, output_type="numpy")
+    return Layout(np.asarray(reducer.fit_transform(vectors), dtype=np.float32), float(a), float(b))
 
 
 def sample_neighbors(vectors: np.ndarray, neighbors: Neighbors, sample: np.ndarray) -> Neighbors:

@@ -34,6 +34,7 @@ from atlas.pipeline.cluster import Hierarchy, cluster, label_positions
 from atlas.pipeline.dedup import KINDS, Duplicates, block_features, duplicates_from
 from atlas.pipeline.encode import EncodeTexts
 from atlas.pipeline.engine import Engine, LocalEngine, Task, concat
+from atlas.pipeline.gpu import device_label, gpu_name, layout_backend
 from atlas.pipeline.ingest import MAX_TEXT_CHARS, Dataset, read_dataset
 from atlas.pipeline.keywords import topic_keywords
 from atlas.pipeline.neighbors import nearest_neighbors
@@ -127,19 +128,23 @@ def build(
     staging = staging_for(out)
     staging.path.mkdir(parents=True, exist_ok=True)
     try:
-        vectors, embedder_info = _embed(data, settings, source_hash, staging, out, timer, progress, log, engine)
+        gpu = gpu_name()
+        vectors, embedder_info = _embed(data, settings, source_hash, staging, out, timer, progress, log, engine,
+                                        gpu)
+        backend = layout_backend(settings.cuml, gpu)
         with progress.ticking("neighbors"), timer.stage("neighbors", k=settings.neighbors.k):
             neighbors = nearest_neighbors(vectors, k=settings.neighbors.k, seed=settings.seed)
         pace = estimate.measure_pace()
-        with timer.stage("project", **vars(settings.project)) as info:
+        with timer.stage("project", **vars(settings.project), backend=backend) as info:
             info["pace"] = round(pace, 2)
             info["estimate_s"] = round(estimate.umap_seconds(n, settings.project, pace,
                                                              seeded=settings.seed is not None), 1)
             log(f"projecting {n:,} points with UMAP: {estimate.say(info['estimate_s'])}")
             with progress.ticking("project"):
-                xy = project(vectors, neighbors, settings=settings.project, seed=settings.seed, engine=engine)
-        with progress.ticking("cluster"), timer.stage("cluster", **vars(settings.cluster)):
-            hierarchy = cluster(xy, settings=settings.cluster)
+                xy = project(vectors, neighbors, settings=settings.project, seed=settings.seed, engine=engine,
+                             backend=backend)
+        with progress.ticking("cluster"), timer.stage("cluster", **vars(settings.cluster), backend=backend):
+            hierarchy = cluster(xy, settings=settings.cluster, backend=backend)
         with progress.ticking("keywords"), timer.stage("keywords", **vars(settings.keywords)):
             keywords, keyword_labels = topic_keywords(data.text, hierarchy, settings=settings.keywords)
         topics = _topics_table(xy, hierarchy, keywords, keyword_labels)
@@ -201,7 +206,8 @@ def _name_topics(mapdir: MapDir, settings: BuildSettings, engine: Engine, quiet:
 
 
 def _embed(data: Dataset, settings: BuildSettings, source_hash: str, staging: MapDir, out: Path,
-           timer: StageTimer, progress: Progress, log: Log, engine: Engine) -> tuple[np.ndarray, dict]:
+           timer: StageTimer, progress: Progress, log: Log, engine: Engine, gpu: str | None
+           ) -> tuple[np.ndarray, dict]:
     n = data.table.num_rows
     if settings.embeddings_column:
         with timer.stage("embed", column=settings.embeddings_column):
@@ -209,38 +215,40 @@ def _embed(data: Dataset, settings: BuildSettings, source_hash: str, staging: Ma
                 data.table.column(_column(data, settings.embeddings_column)), settings.embeddings_column)
         return vectors, {"name": f"column:{settings.embeddings_column}", "spec": None,
                          "dim": vectors.shape[1], "why": "vectors from the input file"}
-    spec, why = embedding.choose_embedder(settings.embed.embedder, n, settings.embed)
-    log(f"embedder: {spec} ({why})")
-    key = _hash(source_hash, spec, embedding.embedder_name(spec), settings.text_columns, atlas.__version__)
-    with timer.stage("embed", embedder=spec, batch_size=settings.embed.batch_size) as info:
+    spec, why = embedding.choose_embedder(settings.embed.embedder, n, settings.embed, gpu)
+    device = embedding.runs_on(spec, settings.embed, gpu)
+    log(f"embedder: {spec} on {device_label(device, gpu)} ({why})")
+    key = _hash(source_hash, spec, embedding.embedder_name(spec), device, settings.text_columns, atlas.__version__)
+    batch_size = settings.embed.gpu_batch_size if device == "cuda" else settings.embed.batch_size
+    with timer.stage("embed", embedder=spec, batch_size=batch_size) as info:
         info["key"] = key
         previous = _previous_embeddings(MapDir(out), key)
         if previous is not None:
             log(f"embeddings reused from the previous build in {out}")
             return previous
         vectors, truncated = _embed_chunks(data, spec, settings, staging.embedding_chunks(key), progress, engine,
-                                           info, log)
+                                           info, log, embedding.PIECE[device], batch_size)
     return vectors, {"name": embedding.embedder_name(spec), "spec": spec, "dim": int(vectors.shape[1]),
-                     "why": why, "truncated": truncated}
+                     "device": device_label(device, gpu), "why": why, "truncated": truncated}
 
 
 def _embed_chunks(data: Dataset, spec: str, settings: BuildSettings, chunks: EmbeddingChunks,
-                  progress: Progress, engine: Engine, info: dict, log: Log) -> tuple[np.ndarray, int]:
+                  progress: Progress, engine: Engine, info: dict, log: Log, piece: int,
+                  batch_size: int) -> tuple[np.ndarray, int]:
     """Embed chunk by chunk, skipping chunks an interrupted build already saved.
 
-    The engine gets batches of embedding.PIECE texts, so the bar moves every few seconds; a
+    The engine gets batches of `piece` texts, so the bar moves every few seconds; a
     chunk is saved once its texts are all done. Before it starts, a few of its forward passes
     are timed and how long all will take is printed (not for the static embedder: seconds).
     """
     size, n = settings.embed.chunk_size, data.table.num_rows
     todo = [index for index in range(-(-n // size)) if not chunks.done(index)]
-    texts, piece = _texts(data), min(size, embedding.PIECE)
+    texts, piece = _texts(data), min(size, piece)
     # Only the last chunk can be short, so the missing chunks, end to end, batch into chunks.
     missing = pa.concat_tables([texts.slice(index * size, size) for index in todo]) if todo else texts.slice(0, 0)
     if todo and spec != "static":
         embedder = embedding.load_embedder(spec, settings.embed, cache_dir())
-        info["estimate_s"] = round(estimate.embed_seconds(embedder, missing.column(0), piece,
-                                                          settings.embed.batch_size), 1)
+        info["estimate_s"] = round(estimate.embed_seconds(embedder, missing.column(0), piece, batch_size), 1)
         log(f"embedding {n:,} texts ({data.length.mean():.0f} characters on average): "
             f"{estimate.say(info['estimate_s'])}")
     with progress.bar("embed", total=n) as bar:
