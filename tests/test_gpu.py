@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from atlas.errors import AtlasError
-from atlas.pipeline.embed import choose_embedder, load_embedder, minilm_path, runs_on
+from atlas.pipeline.embed import batch_size, choose_embedder, load_embedder, minilm_path, runs_on
 from atlas.pipeline.gpu import device_label, layout_backend, torch_device
 from atlas.pipeline.minilm import sorted_batches, torch_forward
 from atlas.settings import EmbedSettings, cache_dir
@@ -71,6 +71,7 @@ def test_where_each_embedder_runs():
     assert runs_on("minilm-torch", EmbedSettings(device="cpu"), GPU) == "cpu"
     assert runs_on("minilm-torch", EmbedSettings(), None) == "cpu"
     assert [runs_on(spec, EmbedSettings(), GPU) for spec in ("minilm", "static")] == ["cpu", "cpu"]
+    assert (batch_size(EmbedSettings(), "cuda"), batch_size(EmbedSettings(), "cpu")) == (512, 16)
     assert device_label("cuda", GPU) == f"cuda ({GPU}, fp16)" and device_label("cpu", None) == "cpu"
     with pytest.raises(AtlasError, match="device cuda was asked for, but torch sees no CUDA GPU here"):
         torch_device("cuda", None)

@@ -70,6 +70,11 @@ def runs_on(spec: str, settings: EmbedSettings, gpu: str | None) -> str:
     return "cpu" if spec in ("minilm", "static") else torch_device(settings.device, gpu)
 
 
+def batch_size(settings: EmbedSettings, device: str) -> int:
+    """Texts per forward pass on `device`."""
+    return settings.gpu_batch_size if device == "cuda" else settings.batch_size
+
+
 def load_embedder(spec: str, settings: EmbedSettings, cache: Path) -> Embedder:
     """`minilm`, `minilm-torch`, `static`, or a path to a local sentence-transformers model folder."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -83,11 +88,10 @@ def load_embedder(spec: str, settings: EmbedSettings, cache: Path) -> Embedder:
                                    settings.batch_size)
     quiet_transformers()
     device = runs_on(spec, settings, gpu_name())
-    batch_size = settings.gpu_batch_size if device == "cuda" else settings.batch_size
     if spec == "minilm-torch":
         source = minilm_path()
         return MiniLMEmbedder.load(source, torch_forward(source, device, half=device == "cuda"),
-                                   embedder_name(spec), batch_size, device)
+                                   embedder_name(spec), batch_size(settings, device), device)
     if spec == "static":
         return StaticEmbedder.load(static_model_path(cache), embedder_name(spec))
     path = Path(spec).expanduser()
@@ -95,7 +99,7 @@ def load_embedder(spec: str, settings: EmbedSettings, cache: Path) -> Embedder:
         raise AtlasError(
             f"embedder {spec!r} is neither minilm, minilm-torch, static, auto nor a local model folder"
         )
-    return SentenceTransformerEmbedder.load(path, embedder_name(spec), batch_size, device)
+    return SentenceTransformerEmbedder.load(path, embedder_name(spec), batch_size(settings, device), device)
 
 
 @dataclass

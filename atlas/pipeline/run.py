@@ -219,7 +219,7 @@ def _embed(data: Dataset, settings: BuildSettings, source_hash: str, staging: Ma
     device = embedding.runs_on(spec, settings.embed, gpu)
     log(f"embedder: {spec} on {device_label(device, gpu)} ({why})")
     key = _hash(source_hash, spec, embedding.embedder_name(spec), device, settings.text_columns, atlas.__version__)
-    batch_size = settings.embed.gpu_batch_size if device == "cuda" else settings.embed.batch_size
+    batch_size = embedding.batch_size(settings.embed, device)
     with timer.stage("embed", embedder=spec, batch_size=batch_size) as info:
         info["key"] = key
         previous = _previous_embeddings(MapDir(out), key)
