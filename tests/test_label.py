@@ -130,7 +130,7 @@ def test_the_chooser_takes_the_best_fit_asks_again_then_a_subtopic_then_keywords
     assert (result.label[18], result.source[18], result.description[18]) == \
         ("Rust crates", "llm", "Rust crates for developers.")
     assert (result.label[5], result.source[5]) == ("Rust crates", "subtopic")
-    assert result.description[5] == "Texts about rust, source, crate and use cargo."  # it copied an example
+    assert result.description[5] == "Texts about rust, source, crate and cargo."  # it copied an example
     rust_calls = [c for c in completer.calls if c[0] == rust]
     assert [c[1:4] for c in rust_calls[:4]] == [(LABEL_ONLY, 0.0, 0), (LABEL_ONLY, 0.8, 1), (LABEL_ONLY, 0.8, 2),
                                                 (DESCRIPTION_ONLY, 0.0, 0)]
