@@ -42,12 +42,13 @@ def test_search_through_the_index_finds_the_exact_top_10(indexed_map):
         assert np.allclose(scores, exact_scores)
 
 
-def test_a_seed_builds_the_same_index(small_map, tmp_path):
-    vectors = np.asarray(small_map.embeddings(), np.float32)
+def test_a_seed_builds_the_same_index_from_float16_or_float32(small_map, tmp_path):
+    vectors = np.asarray(small_map.embeddings())
     keys = np.arange(len(vectors))[::-1]
-    for name in ("a", "b"):
-        build_index(vectors, keys, settings=SearchSettings(), seed=0).save(str(tmp_path / name))
-    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+    for name, given in (("a", vectors), ("b", vectors), ("c", vectors.astype(np.float32))):
+        build_index(given, keys, settings=SearchSettings(), seed=0).save(str(tmp_path / name))
+    assert vectors.dtype == np.float16
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes() == (tmp_path / "c").read_bytes()
 
 
 def test_a_large_map_without_an_index_probes_topics(small_map, monkeypatch):

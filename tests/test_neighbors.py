@@ -23,3 +23,12 @@ def test_nn_descent_agrees_with_exact(monkeypatch):
     exact = neighbors.exact_neighbors(v, 10)
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx.indices, exact.indices)])
     assert recall > 0.9
+
+
+def test_nn_descent_on_float16_vectors_finds_what_their_float32_copy_finds(monkeypatch):
+    """The runner holds the embeddings as saved (float16); NN-descent makes the float32 copy it needs."""
+    rng = np.random.default_rng(1)
+    v = _unit_rows(rng.normal(size=(2000, 16)).astype(np.float32)).astype(np.float16)
+    monkeypatch.setattr(neighbors, "EXACT_LIMIT", 100)
+    half, full = (neighbors.nearest_neighbors(x, k=10, seed=0) for x in (v, v.astype(np.float32)))
+    assert np.array_equal(half.indices, full.indices) and np.array_equal(half.distances, full.distances)

@@ -116,6 +116,15 @@ def test_seeded_placement_is_the_same_on_any_threads_and_batches(vectors, monkey
     assert np.array_equal(first, xy(42, engine=OneBatch())) and not np.array_equal(first, xy(43))
 
 
+def test_float16_vectors_project_as_their_float32_copy(small_map):
+    """The runner holds the embeddings as saved (float16): the sample fit and the placement
+    give the map that the float32 copy gives."""
+    half = np.asarray(small_map.embeddings())
+    graph, settings = exact_neighbors(half, 15), ProjectSettings(fit_sample=150)
+    xy = [proj.project(v, graph, settings=settings, seed=42) for v in (half, half.astype(np.float32))]
+    assert half.dtype == np.float16 and np.array_equal(xy[0], xy[1])
+
+
 def test_sample_fit_writes_the_same_map_contract(tmp_path, small_parquet, small_map):
     settings = replace(SMALL_SETTINGS, project=ProjectSettings(fit_sample=200))
     maps = [build(small_parquet, tmp_path / name, settings, quiet=True, log=lambda _: None) for name in "ab"]

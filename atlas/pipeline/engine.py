@@ -180,10 +180,20 @@ def engine_for(ray: str | None) -> Engine | None:
     return RayEngine(ray) if ray else None
 
 
-def concat(batches: Iterable[Batch]) -> Batch:
-    """One dict of arrays from a run of batches."""
-    parts: dict[str, list[np.ndarray]] = {}
+def concat(batches: Iterable[Batch], rows: int) -> Batch:
+    """One dict of arrays from a run of batches of `rows` rows in all, each array filled in
+    place as the batches come (never the batches and their concatenation at once)."""
+    out: Batch = {}
+    start = 0
     for batch in batches:
+        count = 0
         for name, values in batch.items():
-            parts.setdefault(name, []).append(np.asarray(values))
-    return {name: np.concatenate(values) for name, values in parts.items()}
+            values = np.asarray(values)
+            if name not in out:
+                out[name] = np.empty((rows, *values.shape[1:]), values.dtype)
+            out[name][start:start + len(values)] = values
+            count = len(values)
+        start += count
+    if start != rows:
+        raise ValueError(f"batches held {start:,} rows, not {rows:,}")
+    return out

@@ -41,7 +41,7 @@ def project(
 ) -> np.ndarray:
     """float32 (N, 2) map coordinates; `engine` places the records beyond the sample (default:
     this process); `backend`: "cpu" (umap-learn) or "cuml" (atlas.pipeline.gpu) fits the layout."""
-    if not (vectors != vectors[0]).any():  # UMAP's PCA init divides by their zero spread
+    if _all_equal(vectors):  # UMAP's PCA init divides by their zero spread
         raise AtlasError(f"all {len(vectors):,} texts have the same embedding (the same text?); "
                          "a map needs texts that differ")
     n = len(vectors)
@@ -54,8 +54,15 @@ def project(
     xy[sample] = layout.xy
     rest = np.setdiff1d(np.arange(n), sample)
     task = Task(PlaceBlocks, (layout, settings.place_epochs, seed))
-    xy[rest] = concat((engine or LocalEngine()).map_batches(task, block_table(take(knn, rest)), PLACE_BLOCK))["xy"]
+    blocks = block_table(take(knn, rest))
+    del knn  # the block table holds what placement needs of it
+    xy[rest] = concat((engine or LocalEngine()).map_batches(task, blocks, PLACE_BLOCK), len(rest))["xy"]
     return xy
+
+
+def _all_equal(vectors: np.ndarray, block: int = 65_536) -> bool:
+    """Whether every row equals the first, compared by blocks (not an (N, dim) mask at once)."""
+    return not any((vectors[start:start + block] != vectors[0]).any() for start in range(0, len(vectors), block))
 
 
 def sample_rows(n: int, size: int, seed: int | None) -> np.ndarray:
@@ -132,7 +139,8 @@ def _fit_cuml(vectors: np.ndarray, k: int, *, settings: ProjectSettings, seed: i
     a, b = find_ab_params(1.0, settings.min_dist)
     reducer = UMAP(n_components=2, n_neighbors=k, metric="cosine", min_dist=settings.min_dist,
                    n_epochs=settings.n_epochs, a=a, b=b, random_state=seed, output_type="numpy")
-    return Layout(np.asarray(reducer.fit_transform(vectors), dtype=np.float32), float(a), float(b))
+    xy = reducer.fit_transform(np.asarray(vectors, np.float32))  # the runner holds float16
+    return Layout(np.asarray(xy, dtype=np.float32), float(a), float(b))
 
 
 def sample_neighbors(vectors: np.ndarray, neighbors: Neighbors, sample: np.ndarray) -> Neighbors:

@@ -154,7 +154,7 @@ def build(
         with progress.ticking("dedup"), timer.stage("dedup", **vars(settings.dedup)):
             features = partial(block_features, settings=settings.dedup, seed=settings.seed or 0)
             rows = _rows_within(data, DEDUP_BATCH_BYTES, settings.embed.chunk_size)
-            dups = duplicates_from(concat(engine.map_batches(Task(features), _texts(data), rows)),
+            dups = duplicates_from(concat(engine.map_batches(Task(features), _texts(data), rows), n),
                                    data.text, data.empty, neighbors, settings=settings.dedup)
         with timer.stage("write"):
             square = world(xy)
@@ -267,8 +267,20 @@ def _embed_chunks(data: Dataset, spec: str, settings: BuildSettings, chunks: Emb
                 chunks.save(index, vectors[:count], int(truncated[:count].sum()))
                 vectors, truncated = vectors[count:], truncated[count:]
             held = [{"vector": vectors, "truncated": truncated}]
-    parts, truncated = zip(*(chunks.load(i) for i in range(-(-n // size))))
-    return np.concatenate(parts).astype(np.float32), sum(truncated)
+    return _load_chunks(chunks, n, size)
+
+
+def _load_chunks(chunks: EmbeddingChunks, n: int, size: int) -> tuple[np.ndarray, int]:
+    """The saved chunks end to end, as saved (float16: half of float32's memory, and the same
+    vectors, since a chunk keeps no more), and how many texts were truncated."""
+    vectors, truncated = None, 0
+    for index in range(-(-n // size)):
+        chunk, cut = chunks.load(index)
+        if vectors is None:
+            vectors = np.empty((n, chunk.shape[1]), chunk.dtype)
+        vectors[index * size:index * size + len(chunk)] = chunk
+        truncated += cut
+    return vectors, truncated
 
 
 def _texts(data: Dataset) -> pa.Table:
@@ -293,7 +305,7 @@ def _previous_embeddings(previous: MapDir, key: str) -> tuple[np.ndarray, dict] 
     if manifest.get("stages", {}).get("embed", {}).get("key") != key:
         return None
     rows = previous.points([ROW]).column(ROW).to_numpy()
-    vectors = np.empty(previous.embeddings().shape, np.float32)
+    vectors = np.empty(previous.embeddings().shape, previous.embeddings().dtype)
     vectors[rows] = previous.embeddings()
     return vectors, manifest["embedder"]
 
