@@ -47,7 +47,9 @@ def exact_top(queries: np.ndarray, base: np.ndarray, k: int, block: int | None =
 
 
 def nearest_neighbors(vectors: np.ndarray, *, k: int, seed: int | None) -> Neighbors:
-    """Cosine kNN of unit vectors: exact up to EXACT_LIMIT records, NN-descent above."""
+    """Cosine kNN of unit vectors: exact up to EXACT_LIMIT records, NN-descent above. Given
+    float16 (as the runner holds them), NN-descent makes the one float32 copy it normalises;
+    given float32 it would copy them again."""
     n = len(vectors)
     k = min(k, n - 1)
     if n <= EXACT_LIMIT:
