@@ -36,6 +36,16 @@ def test_sample_neighbors_are_the_nearest_members_two_hops_away(vectors, sample_
     assert sum(hits) == 4504  # 78% of those found are among the true 15 nearest members
 
 
+def test_sample_neighbors_by_blocks_of_float16_rows_find_the_same(small_map, vectors, sample_knn, monkeypatch):
+    """The search takes float32 copies of a block of rows at a time (and of the sample's)."""
+    sample, knn = sample_knn
+    monkeypatch.setattr(proj, "PLACE_BLOCK", 64)  # 400 rows: 7 blocks
+    half = np.asarray(small_map.embeddings())
+    blocked = proj.sample_neighbors(half, exact_neighbors(vectors, 15), sample)
+    assert half.dtype == np.float16
+    assert np.array_equal(blocked.indices, knn.indices) and np.array_equal(blocked.distances, knn.distances)
+
+
 def test_a_record_alone_two_hops_away_is_searched_exactly(vectors):
     sample = proj.sample_rows(len(vectors), 150, 0)
     graph = exact_neighbors(vectors, 15)

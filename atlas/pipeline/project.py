@@ -152,17 +152,21 @@ def sample_neighbors(vectors: np.ndarray, neighbors: Neighbors, sample: np.ndarr
     n, k = neighbors.indices.shape
     slot = np.full(n, -1, np.int32)
     slot[sample] = np.arange(len(sample), dtype=np.int32)
-    vectors = np.ascontiguousarray(vectors, np.float32)
+    members = np.ascontiguousarray(vectors[sample], np.float32)  # float32 copies: the sample's, a block's
+    graph = np.ascontiguousarray(neighbors.indices, np.int32)
     indices = np.full((n, k), -1, np.int32)
     distances = np.ones((n, k), np.float32)
     from atlas.pipeline.two_hop import nearest_members
 
-    nearest_members(vectors, np.ascontiguousarray(neighbors.indices, np.int32), slot, indices, distances)
+    for start in range(0, n, PLACE_BLOCK):
+        stop = min(start + PLACE_BLOCK, n)
+        nearest_members(np.asarray(vectors[start:stop], np.float32), start, graph, slot, members,
+                        indices[start:stop], distances[start:stop])
     lost = np.flatnonzero(np.where(slot >= 0, indices[:, min(1, k - 1)], indices[:, 0]) < 0)
     if len(lost):
         from atlas.pipeline.neighbors import exact_top
 
-        top, sims = exact_top(vectors[lost], vectors[sample], k)
+        top, sims = exact_top(vectors[lost], members, k)
         indices[lost], distances[lost] = top, np.clip(1 - sims, 0, 2)
     return Neighbors(indices, distances)
 

@@ -6,14 +6,15 @@ import numpy as np
 
 
 @numba.njit(parallel=True, cache=True)
-def nearest_members(vectors, graph, slot, indices, distances):
+def nearest_members(queries, start, graph, slot, members, indices, distances):
     """Fill row i of `indices` (slots, -1 where none) and `distances` (cosine, ascending, preset to
-    the padding) from the candidates graph[i] and graph[graph[i]] whose `slot` is not -1."""
-    n, k = graph.shape
-    for i in numba.prange(n):
+    the padding) for record start + i (its vector: queries[i]) from the candidates graph[start + i]
+    and their graph rows whose `slot` is not -1 (their vectors: members[slot])."""
+    k = graph.shape[1]
+    for i in numba.prange(len(queries)):
         found = 0
         for a in range(k):
-            u = graph[i, a]
+            u = graph[start + i, a]
             for b in range(-1, k):
                 v = u if b < 0 else graph[u, b]
                 s = slot[v]
@@ -27,8 +28,8 @@ def nearest_members(vectors, graph, slot, indices, distances):
                 if seen:
                     continue
                 d = np.float32(1.0)
-                for c in range(vectors.shape[1]):
-                    d -= vectors[i, c] * vectors[v, c]
+                for c in range(queries.shape[1]):
+                    d -= queries[i, c] * members[s, c]
                 if d < 0:
                     d = np.float32(0.0)
                 if found == k and d >= distances[i, k - 1]:
