@@ -120,7 +120,7 @@ def duplicates_from(features: dict[str, np.ndarray], texts: pa.ChunkedArray, emp
     semantic, cosine = semantic_pairs(neighbors, skip, settings.semantic_threshold)
     semantic = text_of[semantic]
     other = semantic[0] != semantic[1]
-    candidates = [signature_pairs(features["char_minhash"][firsts], features["word_minhash"][firsts], settings),
+    candidates = [signature_pairs(features["char_minhash"], features["word_minhash"], settings, rows=firsts),
                   _dedupe(semantic[:, other], cosine[other])]
     split = _split_templates(candidates, texts.take(pa.array(firsts)), features["lines"][firsts],
                              settings.common_share)
@@ -188,10 +188,11 @@ def near_pairs(norm: pa.StringArray, settings: DedupSettings, seed: int) -> tupl
                            minhash(norm, word_hashes, None, settings.num_perm, seed), settings)
 
 
-def signature_pairs(char_signatures: np.ndarray, word_signatures: np.ndarray,
-                    settings: DedupSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Near pairs from the MinHash signatures of character shingles and of word sets (of
-    distinct, non-empty texts).
+def signature_pairs(char_signatures: np.ndarray, word_signatures: np.ndarray, settings: DedupSettings,
+                    rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Near pairs from the MinHash signatures of character shingles and of word sets of the
+    `rows` given (distinct, non-empty texts; default all), as positions in `rows`. The
+    signatures are read in place: no copy of them for `rows` (1 KiB a record).
 
     Character 5-grams catch edits inside words and punctuation; word sets catch a word
     dropped or appended to a short text, which changes too many 5-grams. Two texts with the
@@ -199,12 +200,13 @@ def signature_pairs(char_signatures: np.ndarray, word_signatures: np.ndarray,
     near only when their characters are.
     """
     signatures = [char_signatures, word_signatures]
-    n = len(char_signatures)
-    pairs = np.concatenate([_lsh_candidates(signature, settings.bands) for signature in signatures], axis=1)
+    rows = np.arange(len(char_signatures)) if rows is None else rows
+    n = len(rows)
+    pairs = np.concatenate([_lsh_candidates(signature, rows, settings.bands) for signature in signatures], axis=1)
     a, b = np.sort(pairs, axis=0)
     key = np.sort(a * n + b)  # each pair once, as one int64
     pairs = np.stack(np.divmod(key[np.diff(key, prepend=-1) != 0], n))
-    chars, words = (_estimated_jaccard(signature, pairs) for signature in signatures)
+    chars, words = (_estimated_jaccard(signature, rows[pairs]) for signature in signatures)
     keep = (chars >= settings.near_threshold) | ((words >= settings.word_threshold) & (words < 1))
     return pairs[:, keep], np.maximum(chars, words)[keep]
 
@@ -220,12 +222,12 @@ def _dedupe(edges: np.ndarray, similarity: np.ndarray) -> tuple[np.ndarray, np.n
     return edges[:, starts], np.maximum.reduceat(similarity, starts)
 
 
-def _lsh_candidates(signatures: np.ndarray, bands: int) -> np.ndarray:
-    """(2, C) records side by side in some band's sorted keys (MinHash LSH candidates)."""
-    rows = signatures.shape[1] // bands
+def _lsh_candidates(signatures: np.ndarray, rows: np.ndarray, bands: int) -> np.ndarray:
+    """(2, C) positions in `rows` side by side in some band's sorted keys (MinHash LSH candidates)."""
+    width = signatures.shape[1] // bands
     candidates = []
     for band in range(bands):
-        key = band_keys(signatures[:, band * rows:(band + 1) * rows])
+        key = band_keys(signatures[rows, band * width:(band + 1) * width])
         order = np.argsort(key)  # records with equal keys end up side by side, in any order
         key = key[order]
         same = key[1:] == key[:-1]
