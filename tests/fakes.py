@@ -12,7 +12,8 @@ import numpy as np
 
 
 def pca_project(vectors: np.ndarray, neighbors, *, settings, seed, engine=None, backend) -> np.ndarray:
-    centred = vectors - vectors.mean(axis=0)
+    centred = vectors.astype(np.float32)  # the runner holds float16, as saved
+    centred -= centred.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     return (centred @ vt[:2].T).astype(np.float32)
 
