@@ -16,8 +16,8 @@ topics of those levels with the local LLM on the same engine (a cold answer cach
     python bench/scale.py --long-text 17545 --text conversation --id id --engines local --code ../main .
 
 Fewer records than the source holds are drawn at random (seed 0). More are synthetic (the
-data set's name ends `_synthetic`): the real rows, then derived ones (a real text with its
-words rotated, one more place per copy; their duplicate figures mean nothing). With several
+data set's name ends `_synthetic`): the real rows, then derived ones (the first half of a real text's words, then the second half of another's,
+a seeded random partner per copy; their duplicate figures mean nothing). With several
 sizes a table gives records/s per stage as N grows (the first engine's); with three or more, a
 last one per column gives each stage's peak RSS per size, the bytes per record of a least-squares fit
 a + b*N, and the fit's peak at `--extrapolate` records (5M by default).
@@ -110,10 +110,12 @@ def sized(source: Path, text: str, id_column: str, n: int, out: Path) -> Path:
     else:
         name += "_synthetic"
         parts, real = [table], table.num_rows
+        texts = table[text].to_pylist()
         for copy in range(1, -(-n // real)):
-            part = table.slice(0, min(real, n - copy * real))
-            parts.append(pa.table({id_column: pc.binary_join_element_wise(part[id_column], f"~{copy}", ""),
-                                   text: pa.array([_rotated(t, copy) for t in part[text].to_pylist()],
+            rows = min(real, n - copy * real)
+            partners = np.random.default_rng(copy).permutation(real)[:rows]
+            parts.append(pa.table({id_column: pc.binary_join_element_wise(table[id_column][:rows], f"~{copy}", ""),
+                                   text: pa.array([_blended(texts[i], texts[j]) for i, j in enumerate(partners)],
                                                   pa.string())}))
         table = pa.concat_tables(parts)
     path = out / f"{name}.parquet"
@@ -121,9 +123,11 @@ def sized(source: Path, text: str, id_column: str, n: int, out: Path) -> Path:
     return path
 
 
-def _rotated(text: str | None, places: int) -> str | None:
-    words = (text or "").split()
-    return " ".join(words[places % len(words):] + words[:places % len(words)]) if words else text
+def _blended(text: str | None, partner: str | None) -> str:
+    """The first half of `text`'s words, then the second half of `partner`'s: a new row that
+    embeds between two real ones (a bag-of-tokens embedder maps a mere reordering onto its source)."""
+    head, tail = (text or "").split(), (partner or "").split()
+    return " ".join(head[:(len(head) + 1) // 2] + tail[len(tail) // 2:])
 
 
 def long_texts(n: int, out: Path) -> Path:
