@@ -1,19 +1,21 @@
 import numpy as np
 import pytest
 
-from atlas.pipeline.cluster import cluster, label_positions
+from atlas.pipeline.cluster import cluster, label_positions, merge_topics, neighbour_pairs
 from atlas.settings import ClusterSettings
 
 
 def blobs(n_per=150, centres=40, seed=0):
+    """Points around `centres` 2D centres, and a random 8-d vector per blob (plus noise)."""
     rng = np.random.default_rng(seed)
     c = rng.uniform(-50, 50, (centres, 2))
-    return (np.repeat(c, n_per, axis=0) + rng.normal(0, 0.6, (centres * n_per, 2))).astype(np.float32)
+    xy = (np.repeat(c, n_per, axis=0) + rng.normal(0, 0.6, (centres * n_per, 2))).astype(np.float32)
+    vectors = np.repeat(rng.normal(size=(centres, 8)), n_per, axis=0) + rng.normal(0, 0.1, (centres * n_per, 8))
+    return xy, vectors.astype(np.float32)
 
 
 def test_hierarchy_is_nested_and_covers_every_record():
-    xy = blobs()
-    h = cluster(xy, settings=ClusterSettings())
+    h = cluster(*blobs(), settings=ClusterSettings())
     assert h.n_levels == 2
     assert (h.labels >= 0).all()
     coarse, fine = h.labels
@@ -27,8 +29,7 @@ def test_hierarchy_is_nested_and_covers_every_record():
 
 
 def test_three_levels_for_large_inputs():
-    xy = blobs(n_per=60, centres=60)
-    h = cluster(xy, settings=ClusterSettings(three_levels_from=1000, min_cluster_size=20))
+    h = cluster(*blobs(n_per=60, centres=60), settings=ClusterSettings(three_levels_from=1000, min_cluster_size=20))
     assert h.n_levels == 3
     counts = [len(np.unique(lv)) for lv in h.labels]
     assert counts[0] < counts[1] < counts[2]
@@ -56,3 +57,61 @@ def test_fast_hdbscan_above_its_threshold_finds_the_same_topics(small_map, monke
     assert (slow.max() + 1, slow_outlier.sum()) == (14, 146)  # hdbscan: 14 topics, 146 noise points
     assert (fast.max() + 1, fast_outlier.sum()) == (13, 156)  # fast_hdbscan: one topic fewer
     assert adjusted_rand_score(slow, fast) == pytest.approx(0.9562, abs=1e-4)
+
+
+def _map_topics(mapdir):
+    points = mapdir.points()
+    xy = np.stack([points.column(c).to_numpy() for c in ("x", "y")], axis=1)
+    return xy, mapdir.embeddings()
+
+
+def test_coarse_topics_are_connected_regions_of_related_topics(small_map):
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from atlas.vectors import topic_centres
+
+    xy, vectors = _map_topics(small_map)
+    h = cluster(xy, vectors, settings=ClusterSettings())
+    coarse, fine = h.labels
+    assert np.bincount(coarse)[np.unique(coarse)].tolist() == [157, 84, 80, 50, 16, 13]
+    _, fine = np.unique(fine, return_inverse=True)
+    group = np.unique(coarse[np.unique(fine, return_index=True)[1]], return_inverse=True)[1]
+    sizes = np.bincount(fine)
+    centres = np.stack([np.bincount(fine, xy[:, d]) for d in (0, 1)], axis=1) / sizes[:, None]
+    pairs = neighbour_pairs(centres)
+    graph = csr_matrix((np.ones(len(pairs)), pairs.T), shape=(len(sizes),) * 2)
+    for g in range(group.max() + 1):  # each coarse topic: one connected region of neighbouring fine topics
+        members = np.flatnonzero(group == g)
+        assert connected_components(graph[members][:, members], directed=False)[0] == 1
+    means = topic_centres(vectors, fine, len(sizes))
+
+    def spread(groups):  # records' fine-topic means around their coarse topic's mean: Ward's sum of squares
+        centre = np.stack([np.average(means[groups == g], axis=0, weights=sizes[groups == g])
+                           for g in range(groups.max() + 1)])
+        return float(np.sum(sizes * ((means - centre[groups]) ** 2).sum(axis=1)))
+
+    old = fcluster(linkage(centres, method="ward"), 6, criterion="maxclust") - 1  # the Ward tree on 2D centres
+    assert (round(spread(group), 1), round(spread(old), 1)) == (26.1, 28.2)  # tighter in meaning
+
+
+def test_no_group_takes_most_of_the_map(monkeypatch):
+    from atlas.pipeline import cluster as clustering
+
+    # ten topics of 10 records in a zigzag; seven mean the same: merged first, they would hold 70%
+    centres = np.array([[i, i % 2] for i in range(10)], np.float64)
+    means = np.eye(4)[[0] * 7 + [1, 2, 3]]
+    sizes = np.full(10, 10)
+    assert merge_topics(centres, means, sizes, [4])[0].tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 2, 3]  # 60% at most
+    monkeypatch.setattr(clustering, "SPREAD", 100)
+    assert merge_topics(centres, means, sizes, [4])[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 2, 3]
+
+
+def test_neighbour_pairs_are_the_gabriel_graph():
+    points = np.array([[0, 0], [4, 0], [0, 1], [4, 1], [2, 0.5]])
+    # the long sides pass the centre point within their diameter circle: dropped
+    assert neighbour_pairs(points).tolist() == [[0, 2], [0, 4], [1, 3], [1, 4], [2, 4], [3, 4]]
+    repeated = neighbour_pairs(np.vstack([points, [[2, 0.5]]]))
+    assert [4, 5] in repeated.tolist()
+    assert neighbour_pairs(np.array([[0, 0], [1, 1], [2, 2]])).tolist() == [[0, 1], [0, 2], [1, 2]]

@@ -1,6 +1,10 @@
-"""Nested topics: HDBSCAN finds fine topics on the map, Ward merges them into coarser levels.
+"""Nested topics: HDBSCAN finds fine topics on the map; merging neighbouring fine topics of
+similar meaning gives the coarser levels.
 
-Cuts of one Ward tree are nested by construction, so every topic has exactly one parent.
+The coarser levels are states of one sequence of merges, so they are nested by construction and
+every topic has exactly one parent. Only topics that touch on the map merge, so a coarse topic is
+one region of the map; which neighbours merge first is decided by their embeddings (Ward's cost
+on the topics' mean vectors), so a coarse topic is a category, not just a stretch of the map.
 HDBSCAN's noise points join the topic of their nearest clustered neighbour and are
 flagged as outliers, so every record has a topic at every level. With `backend="cuml"`
 RAPIDS cuML's HDBSCAN finds the fine topics on the GPU.
@@ -17,6 +21,9 @@ from atlas.settings import ClusterSettings
 # fast_hdbscan (the same leaf clusters: adjusted Rand index 0.97 with hdbscan's) took 9 s against
 # hdbscan's 27 s on 100k PyPI map points, but 0.8 s against 0.4 s on 8k (bench/stages.py).
 FAST_FROM = 100_000
+# A merge that would make a group larger than SPREAD times a level's mean group size waits while
+# any other merge is possible: no group takes most of the map.
+SPREAD = 2.5
 
 
 @dataclass
@@ -31,8 +38,12 @@ class Hierarchy:
         return len(self.labels)
 
 
-def cluster(xy: np.ndarray, *, settings: ClusterSettings, backend: str = "cpu") -> Hierarchy:
-    """`backend`: "cpu" (hdbscan, fast_hdbscan) or "cuml" (atlas.pipeline.gpu)."""
+def cluster(xy: np.ndarray, vectors: np.ndarray, *, settings: ClusterSettings, backend: str = "cpu") -> Hierarchy:
+    """`vectors` (N, dim): the records' embeddings, row-aligned with `xy` (read a block at a time,
+    so memory-mapped float16 is fine). `backend`: "cpu" (hdbscan, fast_hdbscan) or "cuml"
+    (atlas.pipeline.gpu) for the fine topics."""
+    from atlas.vectors import topic_centres
+
     n = len(xy)
     min_size = settings.min_cluster_size or max(10, round(np.sqrt(n) / 4))
     fine, outlier = fine_topics(xy, min(min_size, max(2, n // 4)), backend)
@@ -43,8 +54,10 @@ def cluster(xy: np.ndarray, *, settings: ClusterSettings, backend: str = "cpu") 
     if n >= settings.three_levels_from and n_fine > n_coarse + 1:
         counts.append(round(np.sqrt(n_coarse * n_fine)))
     counts.append(n_fine)
-    partitions = [_merge(xy, fine, n_fine, c) for c in counts[:-1]] + [fine]
-    return _number_topics(partitions, outlier)
+    sizes = np.bincount(fine, minlength=n_fine)
+    centres = np.stack([np.bincount(fine, xy[:, d], n_fine) for d in (0, 1)], axis=1) / sizes[:, None]
+    groups = merge_topics(centres, topic_centres(vectors, fine, n_fine), sizes, counts[:-1])
+    return _number_topics([g[fine] for g in groups] + [fine], outlier)
 
 
 def fine_topics(xy: np.ndarray, min_size: int, backend: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
@@ -73,16 +86,70 @@ def fine_topics(xy: np.ndarray, min_size: int, backend: str = "cpu") -> tuple[np
     return labels.astype(np.int32), outlier
 
 
-def _merge(xy: np.ndarray, fine: np.ndarray, n_fine: int, count: int) -> np.ndarray:
-    """Cut a Ward tree over the fine topics' centres into `count` groups; label per record."""
-    from scipy.cluster.hierarchy import fcluster, linkage
+def merge_topics(centres: np.ndarray, means: np.ndarray, sizes: np.ndarray, counts: list[int]) -> list[np.ndarray]:
+    """Group the fine topics into `counts[k]` groups for each k (nested): agglomerate topics that
+    are neighbours on the map (an edge of the Gabriel graph of their 2D `centres`), the merge of
+    least Ward cost on their `means` (unit mean vectors, weighted by record `sizes`) first.
+    Returns, per count, the group (0..count-1) of each fine topic."""
+    n = len(centres)
+    size = sizes.astype(np.float64)
+    sums = means.astype(np.float64) * size[:, None]
+    a, b = neighbour_pairs(centres).T.copy()
+    group = np.arange(n)
 
-    if n_fine < 2:
-        return fine
-    sizes = np.bincount(fine, minlength=n_fine)[:, None]
-    centres = np.stack([np.bincount(fine, xy[:, d], n_fine) for d in (0, 1)], axis=1) / sizes
-    groups = fcluster(linkage(centres, method="ward"), t=count, criterion="maxclust") - 1
-    return groups[fine].astype(np.int32)
+    def ward(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        gap = sums[i] / size[i, None] - sums[j] / size[j, None]
+        return size[i] * size[j] / (size[i] + size[j]) * np.einsum("ij,ij->i", gap, gap)
+
+    cost, found, alive = ward(a, b), {}, n
+    for count in sorted(set(counts), reverse=True):
+        cap = SPREAD * size.sum() / count
+        while alive > count:
+            allowed = size[a] + size[b] <= cap
+            k = int(np.argmin(np.where(allowed, cost, np.inf) if allowed.any() else cost))
+            keep, j = a[k], b[k]  # j joins keep
+            group[group == j] = keep
+            size[keep] += size[j]
+            sums[keep] += sums[j]
+            a[a == j], b[b == j] = keep, keep
+            a, b, cost = _distinct_pairs(a, b, cost, keep)
+            touched = (a == keep) | (b == keep)
+            cost[touched] = ward(a[touched], b[touched])
+            alive -= 1
+        found[count] = np.unique(group, return_inverse=True)[1].astype(np.int32)
+    return [found[c] for c in counts]
+
+
+def neighbour_pairs(centres: np.ndarray) -> np.ndarray:
+    """int (edges, 2), i < j: the Gabriel graph of the points (their Delaunay edges whose
+    diameter circle holds no other point), connected and with only short, local edges."""
+    from scipy.spatial import Delaunay, QhullError, cKDTree
+
+    n = len(centres)
+    try:
+        triangulation = Delaunay(centres)
+    except (QhullError, ValueError):  # under 3 points, or all on one line: every pair
+        return np.stack(np.triu_indices(n, 1), axis=1)
+    t = triangulation.simplices
+    repeated = triangulation.coplanar[:, [0, 2]]  # a point left out (a repeat) joins its nearest vertex
+    pairs = np.unique(np.sort(np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [0, 2]], repeated]), axis=1), axis=0)
+    ends = centres[pairs]
+    nearest, _ = cKDTree(centres).query(ends.mean(axis=1), k=1)
+    return pairs[nearest >= np.linalg.norm(ends[:, 0] - ends[:, 1], axis=1) / 2 * (1 - 1e-9)]
+
+
+def _distinct_pairs(a: np.ndarray, b: np.ndarray, cost: np.ndarray,
+                    node: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """After `node` absorbed another: its pairs ordered i < j, without self pairs or repeats."""
+    touched = np.flatnonzero((a == node) | (b == node))
+    other = np.where(a[touched] == node, b[touched], a[touched])
+    _, first = np.unique(other, return_index=True)
+    kept = touched[first][other[first] != node]
+    keep = np.ones(len(a), bool)
+    keep[touched] = False
+    keep[kept] = True
+    a[kept], b[kept] = np.minimum(a[kept], b[kept]), np.maximum(a[kept], b[kept])
+    return a[keep], b[keep], cost[keep]
 
 
 def _number_topics(partitions: list[np.ndarray], outlier: np.ndarray) -> Hierarchy:

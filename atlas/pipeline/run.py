@@ -144,7 +144,7 @@ def build(
                 xy = project(vectors, neighbors, settings=settings.project, seed=settings.seed, engine=engine,
                              backend=backend)
         with progress.ticking("cluster"), timer.stage("cluster", **vars(settings.cluster), backend=backend):
-            hierarchy = cluster(xy, settings=settings.cluster, backend=backend)
+            hierarchy = cluster(xy, vectors, settings=settings.cluster, backend=backend)
         with progress.ticking("keywords"), timer.stage("keywords", **vars(settings.keywords)):
             keywords, keyword_labels = topic_keywords(data.text, hierarchy, settings=settings.keywords)
         topics = _topics_table(xy, hierarchy, keywords, keyword_labels)
