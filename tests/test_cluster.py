@@ -115,3 +115,15 @@ def test_neighbour_pairs_are_the_gabriel_graph():
     repeated = neighbour_pairs(np.vstack([points, [[2, 0.5]]]))
     assert [4, 5] in repeated.tolist()
     assert neighbour_pairs(np.array([[0, 0], [1, 1], [2, 2]])).tolist() == [[0, 1], [0, 2], [1, 2]]
+
+
+def test_a_gap_on_the_map_costs_meaning():
+    # A at (0, 0), B one step away, C five steps away; unit mean vectors at these cosines to A's
+    centres = np.array([[0, 0], [1, 0], [0, 5]], np.float64)
+
+    def means(cos_b, cos_c):
+        return np.array([[1, 0], [cos_b, np.sqrt(1 - cos_b**2)], [cos_c, -np.sqrt(1 - cos_c**2)]])
+
+    sizes = np.full(3, 10)
+    assert merge_topics(centres, means(0.97, 0.98), sizes, [2])[0].tolist() == [0, 0, 1]  # the near one
+    assert merge_topics(centres, means(0.97, 0.999), sizes, [2])[0].tolist() == [0, 1, 0]  # much closer meaning

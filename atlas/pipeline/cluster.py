@@ -87,21 +87,25 @@ def fine_topics(xy: np.ndarray, min_size: int, backend: str = "cpu") -> tuple[np
 
 
 def merge_topics(centres: np.ndarray, means: np.ndarray, sizes: np.ndarray, counts: list[int]) -> list[np.ndarray]:
-    """Group the fine topics into `counts[k]` groups for each k (nested): agglomerate topics that
-    are neighbours on the map (an edge of the Gabriel graph of their 2D `centres`), the merge of
-    least Ward cost on their `means` (unit mean vectors, weighted by record `sizes`) first.
-    Returns, per count, the group (0..count-1) of each fine topic."""
+    """Group the fine topics into `counts[k]` groups for each k (nested): agglomerate groups that
+    are neighbours on the map (linked by an edge of the Gabriel graph of the topics' 2D `centres`),
+    cheapest first. A merge costs Ward's increase in variance of the topics' `means` (unit mean
+    vectors, weighted by record `sizes`), times 1 + the shortest link between the two groups in
+    median links: similar meaning first, and across a gap on the map only when the meaning is
+    close. Returns, per count, the group (0..count-1) of each fine topic."""
     n = len(centres)
     size = sizes.astype(np.float64)
     sums = means.astype(np.float64) * size[:, None]
     a, b = neighbour_pairs(centres).T.copy()
+    length = np.linalg.norm(centres[a] - centres[b], axis=1)
+    unit = np.median(length) if len(length) else 1.0
     group = np.arange(n)
 
-    def ward(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        gap = sums[i] / size[i, None] - sums[j] / size[j, None]
-        return size[i] * size[j] / (size[i] + size[j]) * np.einsum("ij,ij->i", gap, gap)
+    def ward(i: np.ndarray, j: np.ndarray, gap: np.ndarray) -> np.ndarray:
+        diff = sums[i] / size[i, None] - sums[j] / size[j, None]
+        return size[i] * size[j] / (size[i] + size[j]) * np.einsum("ij,ij->i", diff, diff) * (1 + gap / unit)
 
-    cost, found, alive = ward(a, b), {}, n
+    cost, found, alive = ward(a, b, length), {}, n
     for count in sorted(set(counts), reverse=True):
         cap = SPREAD * size.sum() / count
         while alive > count:
@@ -112,9 +116,9 @@ def merge_topics(centres: np.ndarray, means: np.ndarray, sizes: np.ndarray, coun
             size[keep] += size[j]
             sums[keep] += sums[j]
             a[a == j], b[b == j] = keep, keep
-            a, b, cost = _distinct_pairs(a, b, cost, keep)
+            a, b, cost, length = _distinct_pairs(a, b, cost, length, keep)
             touched = (a == keep) | (b == keep)
-            cost[touched] = ward(a[touched], b[touched])
+            cost[touched] = ward(a[touched], b[touched], length[touched])
             alive -= 1
         found[count] = np.unique(group, return_inverse=True)[1].astype(np.int32)
     return [found[c] for c in counts]
@@ -138,10 +142,12 @@ def neighbour_pairs(centres: np.ndarray) -> np.ndarray:
     return pairs[nearest >= np.linalg.norm(ends[:, 0] - ends[:, 1], axis=1) / 2 * (1 - 1e-9)]
 
 
-def _distinct_pairs(a: np.ndarray, b: np.ndarray, cost: np.ndarray,
-                    node: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """After `node` absorbed another: its pairs ordered i < j, without self pairs or repeats."""
+def _distinct_pairs(a: np.ndarray, b: np.ndarray, cost: np.ndarray, length: np.ndarray,
+                    node: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """After `node` absorbed another: its pairs ordered i < j, without self pairs or repeats
+    (of repeats, the shortest link stays)."""
     touched = np.flatnonzero((a == node) | (b == node))
+    touched = touched[np.argsort(length[touched], kind="stable")]
     other = np.where(a[touched] == node, b[touched], a[touched])
     _, first = np.unique(other, return_index=True)
     kept = touched[first][other[first] != node]
@@ -149,7 +155,7 @@ def _distinct_pairs(a: np.ndarray, b: np.ndarray, cost: np.ndarray,
     keep[touched] = False
     keep[kept] = True
     a[kept], b[kept] = np.minimum(a[kept], b[kept]), np.maximum(a[kept], b[kept])
-    return a[keep], b[keep], cost[keep]
+    return a[keep], b[keep], cost[keep], length[keep]
 
 
 def _number_topics(partitions: list[np.ndarray], outlier: np.ndarray) -> Hierarchy:
