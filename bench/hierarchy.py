@@ -9,9 +9,9 @@ Per map and level above the finest, with the topics one level down as children, 
   all topics of the parent's level); loo: the same with each parent's mean left without the
   child being placed (mean vectors weighted by records);
 - record-cons: share of records whose vector is nearest their own topic's mean at that level;
-- pieces: connected pieces the parents make of their children's neighbour graph, summed: the
-  Gabriel graph of the children's 2D centres (what `cluster` merges along), and 5 nearest
-  centres; equal to the number of parents when every parent is one region of the map;
+- pieces: connected pieces the topics of the level make of the finest topics' neighbour graph,
+  summed: the Gabriel graph of the finest topics' 2D centres (what `cluster` merges along),
+  and 5 nearest centres; equal to the number of topics when each is one region of the map;
 - largest: the biggest parent's share of records; smallest: its record count; effective:
   exp(entropy) of the parents' record shares (as many equal parents would give the same).
 """
@@ -31,12 +31,9 @@ HEADER = ("| map | level | topics | children | topic-cons | loo | record-cons | 
           "| largest | smallest | effective |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
-def level_figures(xy: np.ndarray, vectors: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> dict:
+def level_figures(xy: np.ndarray, vectors: np.ndarray, upper: np.ndarray, lower: np.ndarray,
+                  finest: np.ndarray) -> dict:
     """Figures for one level (`upper`, per record) over the level below it (`lower`)."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-    from scipy.spatial import cKDTree
-
     _, child = np.unique(lower, return_inverse=True)
     _, parent_of_record = np.unique(upper, return_inverse=True)
     n_child, n_parent = child.max() + 1, parent_of_record.max() + 1
@@ -56,19 +53,33 @@ def level_figures(xy: np.ndarray, vectors: np.ndarray, upper: np.ndarray, lower:
     for start in range(0, len(upper), BLOCK):
         block = np.asarray(vectors[start:start + BLOCK], np.float32)
         hits += int(np.sum(np.argmax(block @ parents.T, axis=1) == parent_of_record[start:start + BLOCK]))
-    centres = np.stack([np.bincount(child, xy[:, d], n_child) for d in (0, 1)], axis=1) / sizes[:, None]
-    _, near = cKDTree(centres).query(centres, k=min(6, n_child))
-    knn = np.stack([np.repeat(np.arange(n_child), near.shape[1] - 1), near[:, 1:].ravel()], axis=1)
-    pieces = []
-    for pairs in (neighbour_pairs(centres), knn):
-        graph = csr_matrix((np.ones(len(pairs)), pairs.T), shape=(n_child, n_child))
-        pieces.append(sum(connected_components(graph[m][:, m], directed=False)[0]
-                          for m in (np.flatnonzero(parent == p) for p in range(n_parent))))
     share = np.bincount(parent_of_record) / len(upper)
     return {"topics": n_parent, "children": n_child, "topic_cons": float(np.mean(nearest == parent)),
-            "loo": float(np.mean(own > rival.max(axis=1))), "record_cons": hits / len(upper), "pieces": pieces,
-            "largest": float(share.max()), "smallest": int(np.bincount(parent_of_record).min()),
+            "loo": float(np.mean(own > rival.max(axis=1))), "record_cons": hits / len(upper),
+            "pieces": _pieces(xy, parent_of_record, finest), "largest": float(share.max()), "smallest": int(np.bincount(parent_of_record).min()),
             "effective": float(np.exp(-np.sum(share * np.log(share))))}
+
+
+def _pieces(xy: np.ndarray, topic: np.ndarray, finest: np.ndarray) -> list[int]:
+    """Connected pieces of each topic's finest topics, summed: in their Gabriel graph, and in 5-NN."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    _, fine = np.unique(finest, return_inverse=True)
+    n = fine.max() + 1
+    sizes = np.bincount(fine, minlength=n)
+    centres = np.stack([np.bincount(fine, xy[:, d], n) for d in (0, 1)], axis=1) / sizes[:, None]
+    owner = np.zeros(n, np.int64)
+    owner[fine] = topic
+    _, near = cKDTree(centres).query(centres, k=min(6, n))
+    knn = np.stack([np.repeat(np.arange(n), near.shape[1] - 1), near[:, 1:].ravel()], axis=1)
+    pieces = []
+    for pairs in (neighbour_pairs(centres), knn):
+        graph = csr_matrix((np.ones(len(pairs)), pairs.T), shape=(n, n))
+        pieces.append(sum(connected_components(graph[m][:, m], directed=False)[0]
+                          for m in (np.flatnonzero(owner == t) for t in np.unique(owner))))
+    return pieces
 
 
 def main() -> None:
@@ -83,7 +94,7 @@ def main() -> None:
         levels = mapdir.manifest()["levels"]
         labels = [points.column(f"topic_{lvl}").to_numpy() for lvl in range(levels)]
         for lvl in range(levels - 1):
-            f = level_figures(xy, mapdir.embeddings(), labels[lvl], labels[lvl + 1])
+            f = level_figures(xy, mapdir.embeddings(), labels[lvl], labels[lvl + 1], labels[-1])
             print(f"| {path.name} | {lvl} | {f['topics']} | {f['children']} | {f['topic_cons']:.2f} | {f['loo']:.2f} "
                   f"| {f['record_cons']:.2f} | {f['pieces'][0]} / {f['pieces'][1]} | {f['largest']:.0%} "
                   f"| {f['smallest']:,} | {f['effective']:.1f} |", flush=True)
