@@ -92,8 +92,9 @@ def keywords_line(topics, topic: int) -> str:
 
 def test_small_map_is_the_one_these_tests_read(topics):
     assert topics["fallback"][18] == "rust, source, crate" and topics["parent"][18] == 5
-    assert topics["fallback"][12] == "sasl, aeson, tls" and topics["parent"][12] == 2
-    assert [t for t in range(len(topics["parent"])) if topics["parent"][t] == 2] == [8, 12, 15]
+    assert topics["fallback"][12] == "sasl, aeson, tls" and topics["parent"][12] == 0
+    assert topics["fallback"][9] == "gtk, widgets, menu" and topics["parent"][9] == 3
+    assert [t for t in range(len(topics["parent"])) if topics["parent"][t] == 3] == [9, 14]
 
 
 def test_scorer_judges_names_by_meaning_against_neighbours(topics):
@@ -103,7 +104,7 @@ def test_scorer_judges_names_by_meaning_against_neighbours(topics):
     sasl = topics["scorer"].fits(12, ["SASL authentication", "Document formats"])
     assert [f.fits for f in sasl] == [True, False]
     assert sasl[1].problem == "fits a neighbouring topic better"
-    kitchen = topics["scorer"].fits(0, ["Kitchen appliances"])[0]  # nearer topic 0 than its rivals, but far
+    kitchen = topics["scorer"].fits(3, ["Kitchen appliances"])[0]  # nearer topic 3 than its rivals, but far
     assert kitchen.margin > 0 and kitchen.own < 0.1 and kitchen.problem == "not about these texts"
 
 
@@ -160,22 +161,22 @@ def test_a_name_a_neighbour_fits_as_well_still_beats_a_keyword_list(topics):
 def test_a_parent_is_judged_against_its_childrens_names_too(topics):
     before = topics["scorer"]
     labels = list(topics["fallback"])
-    labels[8], labels[12], labels[15] = "Mail clients", "SASL authentication", "Thrift and MySQL drivers"
-    scorer = before.with_names([2, 3], [[8, 12, 15], []], labels, topics["size"])
-    assert scorer.fits(2, ["SASL authentication"])[0].own > before.fits(2, ["SASL authentication"])[0].own + 0.1
+    labels[9], labels[14] = "GTK widget toolkits", "Object-oriented display engine"
+    scorer = before.with_names([3, 2], [[9, 14], []], labels, topics["size"])
+    assert scorer.fits(3, ["GTK widgets"])[0].own > before.fits(3, ["GTK widgets"])[0].own + 0.1
     assert np.allclose(np.linalg.norm(scorer.centroids, axis=1), 1, atol=1e-5)
     changed = np.flatnonzero(np.abs(scorer.centroids - topics["scorer"].centroids).max(axis=1) > 0)
-    assert changed.tolist() == [2]
+    assert changed.tolist() == [3]
 
 
 # Labels chosen together (label_tree): a parent's name by how it gathers its own children's
 # names, siblings distinct; names the model was not shown rejected.
 
-KIDS = {8: "Network client tools", 12: "SASL authentication library", 15: "Thrift and MySQL drivers"}
+KIDS = {9: "GTK widget toolkits", 14: "Object-oriented display engine"}
 
 
 def fixed_options(topics) -> list[Options]:
-    """Every topic with one option: its keyword label, or the name given to parent 2's children."""
+    """Every topic with one option: its keyword label, or the name given to parent 3's children."""
     names = [KIDS.get(t, label) for t, label in enumerate(topics["fallback"])]
     vectors = topics["scorer"].embed(names)
     return [Options([normalised(n)], np.zeros(1), vectors[t:t + 1]) for t, n in enumerate(names)]
@@ -189,33 +190,33 @@ def with_options(options: list[Options], topics, topic: int, names: list[str]) -
 
 
 def test_a_parent_takes_the_name_that_gathers_its_children(topics):
-    names = ["SASL authentication", "Thrift and MySQL", "Network protocol clients", "Network clients and drivers"]
-    options = with_options(fixed_options(topics), topics, 2, names)
-    assert np.argmax(options[2].scores) == 1  # one child's subject fits the records best...
-    assert choose_names(options, topics["parent"], topics["level"], weight=0.0)[2] == 1
+    names = ["GTK widgets", "Display engines", "Graphical user interfaces"]
+    options = with_options(fixed_options(topics), topics, 3, names)
+    assert np.argmax(options[3].scores) == 0  # one child's subject fits the records best...
+    assert choose_names(options, topics["parent"], topics["level"], weight=0.0)[3] == 0
     chosen = choose_names(options, topics["parent"], topics["level"])
-    assert names[chosen[2]] == "Network clients and drivers"  # ...but the category gathers all three
+    assert names[chosen[3]] == "Graphical user interfaces"  # ...but the category gathers both
 
 
 def test_labelling_chooses_parents_together_and_describes_the_chosen_name(topics):
-    """Parent 2 named from its children 8, 12 and 15 by a scripted model: of two answers that
+    """Parent 3 named from its children 9 and 14 by a scripted model: of two answers that
     both fit, the one nearer its children's names wins, and gets a description of its own."""
     answers = {keywords_line(topics, t): [f" {name}\n"] for t, name in KIDS.items()}
-    parent = keywords_line(topics, 2)
-    answers[parent] = [" Network protocol clients\n", " MySQL and SASL clients\n"]
-    descriptions = {parent: [" Clients for Kerberos and LDAP servers.", " Clients for MySQL and SASL services."]}
+    parent = keywords_line(topics, 3)
+    answers[parent] = [" Drawing and widget toolkits\n", " Widgets and display engines\n"]
+    descriptions = {parent: [" Drawing toolkits such as Qt and Cairo.", " Widgets and display engines for GTK."]}
     completer = scripted(answers, descriptions)
     result = label_all(topics, completer)
-    assert [result.label[t] for t in (2, 8, 12, 15)] == ["MySQL and SASL clients", *KIDS.values()]
-    assert result.source[2] == "llm"
-    fits = topics["scorer"].with_names([2], [[8, 12, 15]], result.label, topics["size"]).fits(
-        2, ["Network protocol clients", "MySQL and SASL clients"])
+    assert [result.label[t] for t in (3, 9, 14)] == ["Widgets and display engines", *KIDS.values()]
+    assert result.source[3] == "llm"
+    fits = topics["scorer"].with_names([3], [[9, 14]], result.label, topics["size"]).fits(
+        3, ["Drawing and widget toolkits", "Widgets and display engines"])
     assert fits[0].score > fits[1].score > fits[0].score - TRADE  # the first fits best, by less than TRADE
     prompts = [c[4] for c in completer.calls if c[0] == parent and c[1] == DESCRIPTION_ONLY]
-    # the first description, for the best fit, named what the model was not shown (Kerberos)
-    assert [p.rsplit("Label: ", 1)[1] for p in prompts] == ["Network protocol clients\nDescription:",
-                                                              "MySQL and SASL clients\nDescription:"]
-    assert result.description[2] == "Clients for MySQL and SASL services."
+    # the first description, for the best fit, named what the model was not shown (Qt, Cairo)
+    assert [p.rsplit("Label: ", 1)[1] for p in prompts] == ["Drawing and widget toolkits\nDescription:",
+                                                              "Widgets and display engines\nDescription:"]
+    assert result.description[3] == "Widgets and display engines for GTK."
 
 
 def test_names_the_model_was_not_shown_are_rejected():
