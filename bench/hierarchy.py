@@ -3,6 +3,7 @@ Give maps of the same data built two ways (e.g. with main's clustering and a bra
 compare them side by side:
 
     python bench/hierarchy.py MAP [MAP ...]
+    python bench/hierarchy.py MAP --regroup   # + this code's coarser levels over MAP's fine topics
 
 Per map and level above the finest, with the topics one level down as children, it prints:
 - topic-cons: share of children whose mean vector is nearest their own parent's (cosine, among
@@ -56,7 +57,8 @@ def level_figures(xy: np.ndarray, vectors: np.ndarray, upper: np.ndarray, lower:
     share = np.bincount(parent_of_record) / len(upper)
     return {"topics": n_parent, "children": n_child, "topic_cons": float(np.mean(nearest == parent)),
             "loo": float(np.mean(own > rival.max(axis=1))), "record_cons": hits / len(upper),
-            "pieces": _pieces(xy, parent_of_record, finest), "largest": float(share.max()), "smallest": int(np.bincount(parent_of_record).min()),
+            "pieces": _pieces(xy, parent_of_record, finest), "largest": float(share.max()),
+            "smallest": int(np.bincount(parent_of_record).min()),
             "effective": float(np.exp(-np.sum(share * np.log(share))))}
 
 
@@ -85,6 +87,8 @@ def _pieces(xy: np.ndarray, topic: np.ndarray, finest: np.ndarray) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("maps", type=Path, nargs="+")
+    parser.add_argument("--regroup", action="store_true", help="also group each map's fine topics into its "
+                        "levels' counts with this code's `merge_topics` (a map built by older code, regrouped)")
     args = parser.parse_args()
     print(HEADER)
     for path in args.maps:
@@ -93,11 +97,27 @@ def main() -> None:
         xy = np.stack([points.column(c).to_numpy() for c in ("x", "y")], axis=1).astype(np.float64)
         levels = mapdir.manifest()["levels"]
         labels = [points.column(f"topic_{lvl}").to_numpy() for lvl in range(levels)]
-        for lvl in range(levels - 1):
-            f = level_figures(xy, mapdir.embeddings(), labels[lvl], labels[lvl + 1], labels[-1])
-            print(f"| {path.name} | {lvl} | {f['topics']} | {f['children']} | {f['topic_cons']:.2f} | {f['loo']:.2f} "
-                  f"| {f['record_cons']:.2f} | {f['pieces'][0]} / {f['pieces'][1]} | {f['largest']:.0%} "
-                  f"| {f['smallest']:,} | {f['effective']:.1f} |", flush=True)
+        versions = {path.name: labels}
+        if args.regroup:
+            versions[f"{path.name}, regrouped"] = _regrouped(xy, mapdir.embeddings(), labels)
+        for name, levels_of in versions.items():
+            for lvl in range(levels - 1):
+                f = level_figures(xy, mapdir.embeddings(), levels_of[lvl], levels_of[lvl + 1], levels_of[-1])
+                print(f"| {name} | {lvl} | {f['topics']} | {f['children']} | {f['topic_cons']:.2f} | {f['loo']:.2f} "
+                      f"| {f['record_cons']:.2f} | {f['pieces'][0]} / {f['pieces'][1]} | {f['largest']:.0%} "
+                      f"| {f['smallest']:,} | {f['effective']:.1f} |", flush=True)
+
+
+def _regrouped(xy: np.ndarray, vectors: np.ndarray, labels: list[np.ndarray]) -> list[np.ndarray]:
+    """The map's fine topics merged by `merge_topics` into as many topics per level as the map has."""
+    from atlas.pipeline.cluster import merge_topics
+
+    _, fine = np.unique(labels[-1], return_inverse=True)
+    n = fine.max() + 1
+    sizes = np.bincount(fine, minlength=n)
+    centres = np.stack([np.bincount(fine, xy[:, d], n) for d in (0, 1)], axis=1) / sizes[:, None]
+    counts = [len(np.unique(level)) for level in labels[:-1]]
+    return [g[fine] for g in merge_topics(centres, topic_centres(vectors, fine, n), sizes, counts)] + [labels[-1]]
 
 
 if __name__ == "__main__":
