@@ -6,9 +6,9 @@ gives several answers (one greedy, the rest sampled; six for a parent, the model
 for a finest topic).
 A candidate must pass cheap checks (length, no list, not generic, not a copied example, no
 repeated word, not a subtopic's name, nothing named that the model was not shown) and fit its
-topic by meaning better than its siblings and neighbours (label_fit). A rejected set is asked for once more with the
-reasons; a parent takes a subtopic's label only when no answer is about its texts; the
-keyword list is the last resort. `source` records which happened. Once every level is
+topic by meaning better than any other topic of its level (label_fit). A rejected set is
+asked for once more with the reasons; a parent takes a subtopic's label only when no answer
+is about its texts; the keyword list is the last resort. `source` records which happened. Once every level is
 named, the names are chosen together (label_tree): among each topic's names that fit
 nearly as well as its best, the ones under which children's names sit nearest their own
 parent's. The topics of a level are named in parallel, one llama.cpp context per thread,
@@ -81,18 +81,16 @@ class Judged:
 
     @property
     def tier(self) -> int | None:
-        """0: a model's answer that fits; 1: a model's answer about these texts that a
-        neighbour fits as well; 2: a subtopic's label that fits (a parent named after one
-        child names a member, not the group: better than a keyword list, worse than any
-        name the model gave for the whole); 3: the keyword label; None: not acceptable."""
+        """0: a model's answer that fits; 1: a model's answer about these texts that another
+        topic fits as well; 2 and 3: the same for a subtopic's label (a parent named after
+        one child names a member, not the group: better than a keyword list, worse than any
+        name the model gave for the whole); 4: the keyword label; None: not acceptable."""
         if self.candidate.source == "keywords":
-            return 3
+            return 4
         if self.problem is not None or (self.fit and self.fit.own < MIN_OWN):
             return None
-        subtopic = self.candidate.source == "subtopic"
-        if self.fit is None or self.fit.fits:
-            return 2 if subtopic else 0
-        return None if subtopic else 1
+        near = self.fit is not None and not self.fit.fits  # about these texts, but not only these
+        return (2 if self.candidate.source == "subtopic" else 0) + int(near)
 
     @property
     def reason(self) -> str:
@@ -312,10 +310,15 @@ def label_problem(label: str, taken: set[str]) -> str | None:
 def invented(text: str, evidence: Evidence, label: str = "") -> str | None:
     """Why `text` names something the model was not shown, or None: every word with a digit,
     with a capital after its first letter (iOS, LDAC) or capitalised after the first word
-    (Android) must occur in the evidence (or in the label a description follows)."""
+    (Android) must occur in the evidence (or in the label a description follows). In title
+    case ("Calendar and Date Converter") a capital marks no proper name: only digits and
+    inner capitals count."""
     shown = " ".join([*evidence.keywords, *evidence.texts, *(s for s, _ in evidence.subtopics), label]).lower()
-    for i, word in enumerate(re.findall(r"[\w+#]+(?:[.-][\w+#]+)*", text)):
-        proper = re.search(r"\d", word) or re.search(r"[A-Z]", word[1:]) or (i and word[0].isupper())
+    words = re.findall(r"[\w+#]+(?:[.-][\w+#]+)*", text)
+    named = [w for w in words if w[0].isalpha() and w.lower() not in STOPWORDS]
+    title_case = len(named) > 2 and all(w[0].isupper() for w in named)
+    for i, word in enumerate(words):
+        proper = re.search(r"\d", word) or re.search(r"[A-Z]", word[1:]) or (i and not title_case and word[0].isupper())
         if proper and word.lower().rstrip("s") not in shown:
             return f"names {word}, which these texts do not mention"
     return None

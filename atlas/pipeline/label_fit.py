@@ -1,9 +1,11 @@
 """How well a name fits its topic, judged by meaning with the map's own embedder.
 
 A topic's centroid is the mean of its records' vectors. A name fits when its vector is close
-enough to its own topic's centroid and nearer it than to any rival's, the rivals being its
-siblings (topics of its level under the same parent) and the topics nearest it at its
-level: a name that would suit a neighbour as well does not tell the reader where they are.
+enough to its own topic's centroid and nearer it than to any other topic's of its level: a
+name that would suit another topic as well does not tell the reader where they are. Every
+topic of the level is a rival (not only the nearest few: with hundreds of topics a name can
+beat its neighbours and still sit nearest a far topic), so a name that fits is one that
+finds its topic among all of its level's, which is what bench/labels.py measures.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import numpy as np
 
 from atlas.vectors import topic_centres
 
-NEAREST_RIVALS = 5
 # Below this cosine to its own centroid a name is about something else, however its rivals
 # score (MiniLM: names that fit read 0.4-0.7, unrelated ones 0.0-0.2).
 MIN_OWN = 0.25
@@ -35,7 +36,7 @@ class Fit:
     def problem(self) -> str | None:
         if self.own < MIN_OWN:
             return "not about these texts"
-        return None if self.margin > 0 else "fits a neighbouring topic better"
+        return None if self.margin > 0 else "fits another topic better"
 
     @property
     def score(self) -> float:
@@ -49,9 +50,9 @@ class FitScorer:
     Safe to call from several threads: calls to the embedder are serialised.
     """
 
-    def __init__(self, encode: Callable[[list[str]], np.ndarray], centroids: np.ndarray,
-                 rivals: list[np.ndarray]):
-        self.encode, self.centroids, self.rivals = encode, centroids, rivals
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], centroids: np.ndarray, level: np.ndarray):
+        self.encode, self.centroids, self.level = encode, centroids, level
+        self._peers = {int(lvl): np.flatnonzero(level == lvl) for lvl in np.unique(level)}
         self._lock = threading.Lock()
 
     def with_names(self, parents: list[int], children: list[list[int]], labels: list[str],
@@ -69,7 +70,7 @@ class FitScorer:
                 start += len(kids)
                 blend = centroids[p] + mean / max(np.linalg.norm(mean), 1e-12)
                 centroids[p] = blend / max(np.linalg.norm(blend), 1e-12)
-        return FitScorer(self.encode, centroids, self.rivals)
+        return FitScorer(self.encode, centroids, self.level)
 
     def embed(self, names: list[str]) -> np.ndarray:
         """(len(names), dim) unit vectors of the names."""
@@ -81,7 +82,8 @@ class FitScorer:
             return []
         vectors = self.embed(names)
         own = vectors @ self.centroids[topic]
-        rivals = self.rivals[topic]
+        peers = self._peers[int(self.level[topic])]
+        rivals = peers[peers != topic]
         best = (vectors @ self.centroids[rivals].T).max(axis=1) if len(rivals) else np.full(len(names), -1.0)
         return [Fit(float(o), float(o - b)) for o, b in zip(own, best)]
 
@@ -89,19 +91,3 @@ class FitScorer:
 def topic_centroids(vectors: np.ndarray, labels: np.ndarray, n_topics: int) -> np.ndarray:
     """(n_topics, dim) unit mean vectors of every level's topics; `labels` is (levels, N) topic ids."""
     return sum(topic_centres(vectors, level_labels, n_topics) for level_labels in labels)
-
-
-def rival_topics(parent: np.ndarray, level: np.ndarray, centroids: np.ndarray,
-                 nearest: int = NEAREST_RIVALS) -> list[np.ndarray]:
-    """Per topic: its siblings and the `nearest` other topics of its level by centroid."""
-    rivals: list[np.ndarray] = [np.empty(0, np.int64)] * len(parent)
-    for lvl in np.unique(level):
-        members = np.flatnonzero(level == lvl)
-        similarity = centroids[members] @ centroids[members].T
-        np.fill_diagonal(similarity, -np.inf)
-        closest = np.argsort(-similarity, axis=1, kind="stable")[:, :nearest]
-        for i, topic in enumerate(members):
-            siblings = members[(parent[members] == parent[topic]) & (members != topic)]
-            near = members[closest[i][np.isfinite(similarity[i, closest[i]])]]
-            rivals[topic] = np.union1d(siblings, near)
-    return rivals

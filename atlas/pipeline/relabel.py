@@ -18,7 +18,7 @@ from atlas.pipeline.embed import load_embedder
 from atlas.pipeline.engine import Engine, LocalEngine
 from atlas.pipeline.estimate import label_seconds, measure_pace, say
 from atlas.pipeline.label import TopicLabels, keyword_labels, llm_labels, representative_texts
-from atlas.pipeline.label_fit import FitScorer, rival_topics, topic_centroids
+from atlas.pipeline.label_fit import FitScorer, topic_centroids
 from atlas.progress import Progress
 from atlas.records import point_texts
 from atlas.schema import (
@@ -90,7 +90,7 @@ def make_labels(
     if embedder:
         centroids = topic_centroids(vectors, labels, len(topics))
         names = load_embedder(embedder, EmbedSettings(), cache_dir())
-        scorer = FitScorer(names.encode, centroids, rival_topics(parent, level, centroids))
+        scorer = FitScorer(names.encode, centroids, level)
     completer = (engine or LocalEngine()).completer(partial(LlamaCompleter, model, threads=settings.threads),
                                                     settings.contexts)
     todo = topics_to_label(topics, levels)
