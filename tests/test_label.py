@@ -24,6 +24,7 @@ from atlas.llm.prompts import (
     Evidence,
     copies_an_example,
     render,
+    shown_keywords,
 )
 from atlas.pipeline.embed import STATIC_NAME, load_embedder
 from atlas.pipeline.label import (
@@ -87,7 +88,7 @@ def label_all(topics, completer, *, scorer=True, **kwargs) -> TopicLabels:
 
 
 def keywords_line(topics, topic: int) -> str:
-    return ", ".join(topics["keywords"][topic][:8])
+    return ", ".join(shown_keywords(topics["keywords"][topic]))
 
 
 def test_small_map_is_the_one_these_tests_read(topics):
@@ -238,6 +239,20 @@ def test_labelling_chooses_parents_together_and_describes_the_chosen_name(topics
     assert result.description[3] == "Widgets and display engines for GTK."
 
 
+def test_a_description_that_still_fits_the_chosen_name_is_kept(topics):
+    """As above, but the description of the first name passes its checks under the chosen one
+    too: it stays, and the topic's prompt is not evaluated again for a second one."""
+    answers = {keywords_line(topics, t): [f" {name}\n"] for t, name in KIDS.items()}
+    parent = keywords_line(topics, 2)
+    answers[parent] = [" Network protocol clients\n", " MySQL and SASL clients\n"]
+    descriptions = {parent: [" Client libraries and drivers for network services.", " Never asked."]}
+    completer = scripted(answers, descriptions)
+    result = label_all(topics, completer)
+    assert (result.label[2], result.description[2]) == ("MySQL and SASL clients",
+                                                        "Client libraries and drivers for network services.")
+    assert [c[1] for c in completer.calls if c[0] == parent].count(DESCRIPTION_ONLY) == 1
+
+
 def test_names_the_model_was_not_shown_are_rejected():
     evidence = Evidence(["rust", "crate"], ["Rust crate for TOML files, version 0.5"], [("Serde helpers", 1.0)])
     assert invented("Rust crates for TOML and Serde", evidence) is None
@@ -331,6 +346,14 @@ def test_prompt_forms():
                             "{% if add_generation_prompt %}<assistant>{% endif %}")
     assert chat.startswith("<system>") and chat.endswith("<assistant>Label:")
     assert chat.count("<user>") == len(PARENT_EXAMPLES) + 1
+
+
+def test_keywords_shown_each_add_a_word():
+    keywords = ["ruby", "rspec", "framework ruby", "behaviour driven", "driven development", "rails", "ruby version",
+                "driven", "gems"]
+    assert shown_keywords(keywords) == ["ruby", "rspec", "framework ruby", "behaviour driven", "driven development",
+                                        "rails", "ruby version", "gems"]
+    assert shown_keywords(keywords, 3) == ["ruby", "rspec", "framework ruby"]
 
 
 def test_llama_is_called_with_its_real_signature(tmp_path):

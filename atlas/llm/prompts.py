@@ -14,6 +14,7 @@ INSTRUCTION = ("Each group below is one topic found in a dataset. Name the topic
                "label of 1 to 6 words that says plainly what the records are (junk, spam and offensive "
                "records included), then describe it in one sentence.")
 TEXT_CHARS = 120
+KEYWORDS_SHOWN = 8
 
 # Answers are forced into these shapes; the words are the model's own. Only the label's word
 # count is bounded: a bounded repeat of characters ({12,110}) expands into many grammar rules
@@ -149,6 +150,20 @@ def _four_grams(text: str) -> set[tuple[str, ...]]:
 
 EXAMPLE_FOUR_GRAMS = set().union(*(_four_grams(e.description) for e in EXAMPLES + PARENT_EXAMPLES))
 EXAMPLE_OPENINGS = {_opening(e.description) for e in EXAMPLES + PARENT_EXAMPLES}
+
+
+def shown_keywords(keywords: list[str], limit: int = KEYWORDS_SHOWN) -> list[str]:
+    """The first `limit` keywords that each add a word: a phrase whose words were all shown
+    already ("driven" after "behaviour driven") costs prompt tokens and tells the model nothing."""
+    shown, seen = [], set()
+    for keyword in keywords:
+        if len(shown) == limit:
+            break
+        words = set(keyword.lower().split())
+        if not words <= seen:
+            shown.append(keyword)
+            seen |= words
+    return shown
 
 
 def _clip(text: str) -> str:

@@ -37,6 +37,7 @@ from atlas.llm.prompts import (
     Evidence,
     copies_an_example,
     render,
+    shown_keywords,
 )
 from atlas.pipeline.label_fit import MIN_OWN, Fit, FitScorer
 from atlas.pipeline.label_tree import Options, choose_names
@@ -138,12 +139,13 @@ def llm_labels(
     namer = _Namer(completer, scorer, samples, cache)
     taken: dict[int, set[str]] = {}
     options: dict[int, list[Judged]] = {}
+    written: set[int] = set()  # topics whose description the model wrote, for the name they had then
 
     def evidence(topic: int) -> Evidence:
         kids = children[topic]
         subtopics = [(result.label[c], size[c] / size[topic]) for c in kids[:SUBTOPICS_SHOWN]]
         # a parent is named from its children: central texts would pull it towards one of them
-        return Evidence(keywords[topic][:8], [] if kids else examples[topic], subtopics)
+        return Evidence(shown_keywords(keywords[topic]), [] if kids else examples[topic], subtopics)
 
     def name(topic: int) -> tuple[list[Judged], str]:
         kids = children[topic]
@@ -168,14 +170,21 @@ def llm_labels(
                 label = (_distinct(chosen.label, keywords[topic], siblings) if chosen.source == "keywords"
                          else chosen.label)
                 result.label[topic], result.source[topic] = label, chosen.source
-                result.description[topic] = (description if chosen is ranked[0].candidate and description
-                                             else keyword_description(keywords[topic]))
+                if chosen is ranked[0].candidate and description:
+                    result.description[topic] = description
+                    written.add(topic)
+                else:
+                    result.description[topic] = keyword_description(keywords[topic])
                 siblings.add(normalised(label))
                 options[topic] = ranked
                 on_topic(result)
         if scorer and options:
+            # a description written for a topic's earlier name stays when it passes the same checks
+            # under the new one; the rest are written again (the topic's prompt evaluated again),
             # finest first, as they were named: each context switches worked examples once
-            redo = sorted(_choose_together(result, options, parent, level, keywords, scorer), key=lambda t: -level[t])
+            changed = _choose_together(result, options, parent, level, keywords, scorer)
+            redo = sorted((t for t in changed if t not in written or not namer.description_fits(
+                t, result.description[t], evidence(t), result.label[t])), key=lambda t: -level[t])
             for topic, description in zip(redo, run(describe, redo)):
                 result.description[topic] = description or keyword_description(keywords[topic])
     return result
