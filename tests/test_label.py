@@ -239,18 +239,22 @@ def test_labelling_chooses_parents_together_and_describes_the_chosen_name(topics
     assert result.description[3] == "Widgets and display engines for GTK."
 
 
-def test_a_description_that_still_fits_the_chosen_name_is_kept(topics):
+@pytest.mark.parametrize("first, kept", [
+    (" Clients and drivers for MySQL, SASL and other network services.", True),
+    (" Client libraries and drivers for network services.", False),  # it does not name MySQL and SASL
+])
+def test_a_description_that_still_serves_the_chosen_name_is_kept(topics, first, kept):
     """As above, but the description of the first name passes its checks under the chosen one
-    too: it stays, and the topic's prompt is not evaluated again for a second one."""
+    too: it stays, and the topic's prompt is not evaluated again, if it names every word of it."""
     answers = {keywords_line(topics, t): [f" {name}\n"] for t, name in KIDS.items()}
     parent = keywords_line(topics, 2)
     answers[parent] = [" Network protocol clients\n", " MySQL and SASL clients\n"]
-    descriptions = {parent: [" Client libraries and drivers for network services.", " Never asked."]}
+    descriptions = {parent: [first, " Clients for MySQL and SASL services."]}
     completer = scripted(answers, descriptions)
     result = label_all(topics, completer)
-    assert (result.label[2], result.description[2]) == ("MySQL and SASL clients",
-                                                        "Client libraries and drivers for network services.")
-    assert [c[1] for c in completer.calls if c[0] == parent].count(DESCRIPTION_ONLY) == 1
+    assert result.label[2] == "MySQL and SASL clients"
+    assert result.description[2] == (first.strip() if kept else "Clients for MySQL and SASL services.")
+    assert [c[1] for c in completer.calls if c[0] == parent].count(DESCRIPTION_ONLY) == (1 if kept else 2)
 
 
 def test_names_the_model_was_not_shown_are_rejected():
@@ -351,9 +355,19 @@ def test_prompt_forms():
 def test_keywords_shown_each_add_a_word():
     keywords = ["ruby", "rspec", "framework ruby", "behaviour driven", "driven development", "rails", "ruby version",
                 "driven", "gems"]
+    assert shown_keywords(keywords, 9) == ["ruby", "rspec", "framework ruby", "behaviour driven", "driven development",
+                                           "rails", "ruby version", "gems"]
     assert shown_keywords(keywords) == ["ruby", "rspec", "framework ruby", "behaviour driven", "driven development",
-                                        "rails", "ruby version", "gems"]
-    assert shown_keywords(keywords, 3) == ["ruby", "rspec", "framework ruby"]
+                                        "rails"]
+
+
+def test_member_texts_are_shown_on_one_line_cut_at_a_word():
+    text = ("Read Python package configuration settings\nWhen developing a Python application, e.g a command-line "
+            "tool, it can be\nhelpful to allow the user")
+    assert Evidence(["python"], [text, "Apache Avro data serialization system"]).render() == (
+        "Keywords: python\nTexts:\n"
+        "- Read Python package configuration settings When developing a Python…\n"
+        "- Apache Avro data serialization system")
 
 
 def test_llama_is_called_with_its_real_signature(tmp_path):

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 INSTRUCTION = ("Each group below is one topic found in a dataset. Name the topic with a short, specific "
                "label of 1 to 6 words that says plainly what the records are (junk, spam and offensive "
                "records included), then describe it in one sentence.")
-TEXT_CHARS = 120
-KEYWORDS_SHOWN = 8
+# The topic's part of a prompt is read afresh for every topic (the worked examples before it
+# are cached), and it is most of a topic's cost: these bound it.
+TEXT_CHARS = 80  # per member text: the one-line summary that opens most texts, and a little more
+KEYWORDS_SHOWN = 6
 
 # Answers are forced into these shapes; the words are the model's own. Only the label's word
 # count is bounded: a bounded repeat of characters ({12,110}) expands into many grammar rules

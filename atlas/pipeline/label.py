@@ -156,6 +156,15 @@ def llm_labels(
     def describe(topic: int) -> str:
         return namer.describe(topic, evidence(topic), result.label[topic])
 
+    def still_describes(topic: int) -> bool:
+        """Whether the description written for the topic's earlier name serves its chosen one: the
+        model wrote it, it names every word of the chosen name (another choice among a topic's
+        names can read the texts another way: "Cluster monitoring" and "Data mining and
+        clustering"), and it passes the same checks under the chosen name."""
+        description, label = result.description[topic], result.label[topic]
+        return (topic in written and set(normalised(label).split()) - STOPWORDS <= set(normalised(description).split())
+                and namer.description_fits(topic, description, evidence(topic), label))
+
     with _ordered_map(completer.contexts) as run:
         for lvl in sorted({int(v) for v in level}, reverse=True):
             if levels is not None and lvl not in levels:
@@ -179,12 +188,10 @@ def llm_labels(
                 options[topic] = ranked
                 on_topic(result)
         if scorer and options:
-            # a description written for a topic's earlier name stays when it passes the same checks
-            # under the new one; the rest are written again (the topic's prompt evaluated again),
-            # finest first, as they were named: each context switches worked examples once
+            # descriptions that do not serve the chosen name are written again (the topic's prompt
+            # evaluated again), finest first, as they were named: each context switches worked examples once
             changed = _choose_together(result, options, parent, level, keywords, scorer)
-            redo = sorted((t for t in changed if t not in written or not namer.description_fits(
-                t, result.description[t], evidence(t), result.label[t])), key=lambda t: -level[t])
+            redo = sorted((t for t in changed if not still_describes(t)), key=lambda t: -level[t])
             for topic, description in zip(redo, run(describe, redo)):
                 result.description[topic] = description or keyword_description(keywords[topic])
     return result
