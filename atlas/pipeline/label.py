@@ -57,6 +57,8 @@ SAMPLE_TEMPERATURE = 0.8
 # answer is cheap (the topic's prompt is evaluated once); fewer cost the coarse names quality
 PARENT_SAMPLES = 6
 TRADE = 0.15  # fit score a name may give up, when labels are chosen together, to sit under its parent
+# cosine a description written for a topic's earlier name may lose to its chosen name and be kept
+DESCRIPTION_SLACK = 0.1
 TIER_STEP = 10.0  # score between tiers when labels are chosen together: more than any fit score spans
 
 
@@ -156,14 +158,16 @@ def llm_labels(
     def describe(topic: int) -> str:
         return namer.describe(topic, evidence(topic), result.label[topic])
 
-    def still_describes(topic: int) -> bool:
-        """Whether the description written for the topic's earlier name serves its chosen one: the
-        model wrote it, it names every word of the chosen name (another choice among a topic's
-        names can read the texts another way: "Cluster monitoring" and "Data mining and
-        clustering"), and it passes the same checks under the chosen name."""
+    def still_describes(topic: int, earlier: str) -> bool:
+        """Whether the description the model wrote for the topic's earlier name serves its chosen
+        one: it passes the same checks under the chosen name, and reads about as near it as the
+        earlier name (another of a topic's names can read the texts another way: "Cluster
+        monitoring" and "Data mining and clustering")."""
         description, label = result.description[topic], result.label[topic]
-        return (topic in written and set(normalised(label).split()) - STOPWORDS <= set(normalised(description).split())
-                and namer.description_fits(topic, description, evidence(topic), label))
+        if topic not in written or not namer.description_fits(topic, description, evidence(topic), label):
+            return False
+        said, chosen, before = scorer.embed([description, label, earlier])
+        return float(said @ chosen) >= float(said @ before) - DESCRIPTION_SLACK
 
     with _ordered_map(completer.contexts) as run:
         for lvl in sorted({int(v) for v in level}, reverse=True):
@@ -190,8 +194,9 @@ def llm_labels(
         if scorer and options:
             # descriptions that do not serve the chosen name are written again (the topic's prompt
             # evaluated again), finest first, as they were named: each context switches worked examples once
+            earlier = list(result.label)
             changed = _choose_together(result, options, parent, level, keywords, scorer)
-            redo = sorted((t for t in changed if not still_describes(t)), key=lambda t: -level[t])
+            redo = sorted((t for t in changed if not still_describes(t, earlier[t])), key=lambda t: -level[t])
             for topic, description in zip(redo, run(describe, redo)):
                 result.description[topic] = description or keyword_description(keywords[topic])
     return result
