@@ -11,8 +11,12 @@ asked for once more with the reasons; a parent takes a subtopic's label only whe
 is about its texts; the keyword list is the last resort. `source` records which happened. Once every level is
 named, the names are chosen together (label_tree): among each topic's names that fit
 nearly as well as its best, the ones under which children's names sit nearest their own
-parent's. The topics of a level are named in parallel, one llama.cpp context per thread,
-and kept distinct from their siblings in topic order, so timing changes nothing.
+parent's; a changed name keeps the description written for the earlier one when it still
+fits (checks, and meaning), else gets a new one. The topics of a level are named in
+parallel, one llama.cpp context per thread, and kept distinct from their siblings in topic
+order, so timing changes nothing. The model sees a topic's first keywords that each add a
+word and a few member texts cut short (prompts): that part of the prompt is read afresh for
+every topic, and is most of its cost.
 """
 
 from __future__ import annotations
