@@ -240,21 +240,21 @@ def test_labelling_chooses_parents_together_and_describes_the_chosen_name(topics
 
 
 @pytest.mark.parametrize("first, kept", [
-    (" Clients and drivers for MySQL, SASL and other network services.", True),
-    (" Client libraries and drivers for network services.", False),  # it reads as the earlier name
-    (" Network clients for MySQL, SASL and Kerberos.", False),  # Kerberos: not in what the model was shown
+    (" GTK widgets and engines that display them.", True),
+    (" Libraries for drawing with widget toolkits.", False),  # it reads as the earlier name
+    (" Drawing toolkits such as Qt and Cairo.", False),  # Qt, Cairo: not in what the model was shown
 ])
 def test_a_description_that_still_serves_the_chosen_name_is_kept(topics, first, kept):
-    """As above, but the description of the first name passes its checks under the chosen one
-    too and reads about as near it as the first: it stays, and the topic's prompt is not evaluated again."""
+    """As above, but when the description of the first name passes its checks under the chosen
+    one too and reads about as near it, it stays: the topic's prompt is not read again."""
     answers = {keywords_line(topics, t): [f" {name}\n"] for t, name in KIDS.items()}
-    parent = keywords_line(topics, 2)
-    answers[parent] = [" Network protocol clients\n", " MySQL and SASL clients\n"]
-    descriptions = {parent: [first, " Clients for MySQL and SASL services."]}
+    parent = keywords_line(topics, 3)
+    answers[parent] = [" Drawing and widget toolkits\n", " Widgets and display engines\n"]
+    descriptions = {parent: [first, " Widgets and display engines for GTK."]}
     completer = scripted(answers, descriptions)
     result = label_all(topics, completer)
-    assert result.label[2] == "MySQL and SASL clients"
-    assert result.description[2] == (first.strip() if kept else "Clients for MySQL and SASL services.")
+    assert result.label[3] == "Widgets and display engines"
+    assert result.description[3] == (first.strip() if kept else "Widgets and display engines for GTK.")
     assert [c[1] for c in completer.calls if c[0] == parent].count(DESCRIPTION_ONLY) == (1 if kept else 2)
 
 
