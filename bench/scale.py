@@ -16,8 +16,9 @@ topics of those levels with the local LLM on the same engine (a cold answer cach
     python bench/scale.py --long-text 17545 --text conversation --id id --engines local --code ../main .
 
 Fewer records than the source holds are drawn at random (seed 0). More are synthetic (the
-data set's name ends `_synthetic`): the real rows, then derived ones (the first half of a real text's words, then the second half of another's,
-a seeded random partner per copy; their duplicate figures mean nothing). With several
+data set's name ends `_synthetic`): the real rows, then derived ones (the first half of a
+real text's words, then the second half of another's, a seeded random partner per copy;
+their duplicate figures mean nothing). With several
 sizes a table gives records/s per stage as N grows (the first engine's); with three or more, a
 last one per column gives each stage's peak RSS per size, the bytes per record of a least-squares fit
 a + b*N, and the fit's peak at `--extrapolate` records (5M by default).
