@@ -4,7 +4,7 @@ import scipy.sparse as sp
 
 from atlas.pipeline import minhash
 from atlas.pipeline.cluster import Hierarchy
-from atlas.pipeline.keywords import short_label, term_counter, topic_keywords, topic_terms
+from atlas.pipeline.keywords import Once, short_label, term_counter, topic_keywords, topic_terms
 from atlas.settings import KeywordSettings
 
 
@@ -62,3 +62,20 @@ def test_terms_counted_block_by_block_equal_one_pass(sample_table, monkeypatch):
         membership = sp.csr_matrix((np.ones(len(texts), np.float32), (level_labels, np.arange(len(texts)))),
                                    shape=(n_topics, len(texts)))
         assert level_terms.shape == (n_topics, len(vocab)) and (level_terms != membership @ counts).nnz == 0
+
+
+def test_once_finds_and_drops_terms_across_its_parts():
+    """A small batch after a large one stays a part of its own; a term dropped from either part
+    is no longer found; the next batch as large as the parts after the first merges them."""
+    once = Once.empty(2)
+    once.change(np.zeros(0, np.int64), np.array([50, 10, 90, 30, 70]), np.array([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]),
+                np.arange(1, 6, dtype=np.float32))
+    once.change(np.zeros(0, np.int64), np.array([20]), np.array([[10], [11]]), np.array([6], np.float32))
+    assert [part.hashes.tolist() for part in once.parts] == [[10, 30, 50, 70, 90], [20]]
+    at = once.find(np.array([20, 70, 40, 10]))
+    assert (at >= 0).tolist() == [True, True, False, True]
+    topics, counts = once.take(at[[0, 1, 3]])
+    assert topics.tolist() == [[10, 4, 1], [11, 9, 6]] and counts.tolist() == [6, 5, 2]
+    once.change(at[[0, 1]], np.array([60, 80]), np.array([[12, 13], [14, 15]]), np.array([7, 8], np.float32))
+    assert [part.hashes.tolist() for part in once.parts] == [[10, 30, 50, 60, 80, 90]]
+    assert (once.find(np.array([20, 70, 60, 90])) >= 0).tolist() == [False, False, True, True]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 import pyarrow as pa
@@ -47,10 +48,11 @@ def topic_terms(texts: pa.ChunkedArray, labels: np.ndarray, n_topics: int,
     counted a text_runs run of texts at a time, so only the vocabulary and the topics'
     counts grow with the data (not a matrix of every text's terms). Under a floor of 2 a
     term met in one text so far waits in Once, not as a string (most terms of a large corpus
-    never pass)."""
+    never pass). Each run's topic counts are a part of the totals, merged as Once's parts are, so
+    no run re-adds all counts so far."""
     analyze = vectorizer.build_analyzer()
     vocabulary: dict[str, int] = {}  # the terms past the floor
-    totals = [sp.csr_matrix((n_topics, 0), dtype=np.float32) for _ in labels]
+    totals = [[sp.csr_matrix((n_topics, 0), dtype=np.float32)] for _ in labels]  # per level: partial sums
     once = Once.empty(len(labels))
     for start, stop in text_runs(texts):
         run: dict[str, int] = {}
@@ -64,6 +66,7 @@ def topic_terms(texts: pa.ChunkedArray, labels: np.ndarray, n_topics: int,
         vocabulary.update(zip(names[joins].tolist(), ids[joins].tolist()))
         came_back = joins & (earlier >= 0)  # waiting in Once: the earlier text's counts join too
         back = earlier[came_back]
+        back_topics, back_counts = once.take(back)
         known = ids[counts.col] >= 0
         block = sp.csr_matrix((counts.data[known], (counts.row[known], ids[counts.col[known]])),
                               shape=(stop - start, len(vocabulary)))
@@ -71,45 +74,101 @@ def topic_terms(texts: pa.ChunkedArray, labels: np.ndarray, n_topics: int,
             membership = sp.csr_matrix((np.ones(stop - start, np.float32),
                                         (level_labels[start:stop], np.arange(stop - start))),
                                        shape=(n_topics, stop - start))
-            earlier_counts = sp.csr_matrix((once.counts[back], (once.topics[level, back], ids[came_back])),
+            earlier_counts = sp.csr_matrix((back_counts, (back_topics[level], ids[came_back])),
                                            shape=(n_topics, len(vocabulary)))
-            totals[level].resize((n_topics, len(vocabulary)))
-            totals[level] = totals[level] + membership @ block + earlier_counts
+            totals[level].append(membership @ block + earlier_counts)
+            _settle(totals[level], lambda part: part.nnz, _sum)
         waits = ~known
-        once = once.changed(back, hashes[counts.col[waits]], labels[:, start + counts.row[waits]], counts.data[waits])
+        once.change(back, hashes[counts.col[waits]], labels[:, start + counts.row[waits]], counts.data[waits])
     names = np.array(list(vocabulary), dtype=object)
     order = np.argsort(names)
-    return names[order], [level_terms[:, order] for level_terms in totals]
+    return names[order], [reduce(_sum, level_totals)[:, order] for level_totals in totals]
+
+
+def _settle(parts: list, size: Callable, merge: Callable) -> None:
+    """Merge the last two parts while the one before is at most twice as large (as in an LSM
+    tree: each item is merged about log(all items) times, not once per part added)."""
+    while len(parts) > 1 and size(parts[-2]) <= 2 * size(parts[-1]):
+        parts[-2:] = [merge(*parts[-2:])]
+
+
+def _sum(earlier: sp.csr_matrix, later: sp.csr_matrix) -> sp.csr_matrix:
+    """Topics' term counts of two runs (the later one knows more terms)."""
+    earlier.resize(later.shape)
+    return earlier + later
 
 
 @dataclass
 class Once:
-    """Terms met in one text so far: a 64-bit hash of each (sorted; two terms sharing one, about
-    1 in 10^6 among millions, would count as one), that text's topic per level, the count."""
+    """Terms met in one text so far: a 64-bit hash of each (two terms sharing one, about 1 in
+    10^6 among millions, would count as one), that text's topic per level, the count. Kept as
+    sorted parts, a part merged into the one before once it is as large (as in an LSM tree), so
+    adding and finding cost about log(M) per term rather than a re-sort of all M every run."""
 
-    hashes: np.ndarray  # int64 (M,)
-    topics: np.ndarray  # int (levels, M)
-    counts: np.ndarray  # float32 (M,)
+    parts: list[_Part]
+    levels: int
 
     @classmethod
     def empty(cls, levels: int) -> Once:
-        return cls(np.zeros(0, np.int64), np.zeros((levels, 0), np.int64), np.zeros(0, np.float32))
+        return cls([], levels)
 
     def find(self, hashes: np.ndarray) -> np.ndarray:
-        """int64: where each hash is here, -1 where absent."""
-        if not len(self.hashes):
-            return np.full(len(hashes), -1, np.int64)
-        at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
-        return np.where(self.hashes[at] == hashes, at, -1)
+        """int64: where each hash is here (a position for `take`), -1 where absent."""
+        found = np.full(len(hashes), -1, np.int64)
+        order = np.argsort(hashes)  # sorted queries read each part in order
+        hashes = hashes[order]
+        offset = 0
+        for part in self.parts:
+            at = np.minimum(np.searchsorted(part.hashes, hashes), len(part.hashes) - 1)
+            hit = (part.hashes[at] == hashes) & part.alive[at]
+            found[order[hit]] = offset + at[hit]
+            offset += len(part.hashes)
+        return found
 
-    def changed(self, gone: np.ndarray, hashes: np.ndarray, topics: np.ndarray, counts: np.ndarray) -> Once:
-        """Without the terms at `gone`, with these new ones."""
-        keep = np.ones(len(self.hashes), bool)
-        keep[gone] = False
-        hashes = np.r_[self.hashes[keep], hashes]
+    def take(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(topics (levels, len(at)), counts) of the terms at these positions."""
+        topics = np.zeros((self.levels, len(at)), np.int64)
+        counts = np.zeros(len(at), np.float32)
+        for part, local, which in self._located(at):
+            topics[:, which] = part.topics[:, local]
+            counts[which] = part.counts[local]
+        return topics, counts
+
+    def change(self, gone: np.ndarray, hashes: np.ndarray, topics: np.ndarray, counts: np.ndarray) -> None:
+        """Drop the terms at `gone`, add these new ones."""
+        for part, local, _ in self._located(gone):
+            part.alive[local] = False
+        if len(hashes):
+            order = np.argsort(hashes, kind="stable")
+            self.parts.append(_Part(hashes[order], topics[:, order], counts[order], np.ones(len(hashes), bool)))
+        _settle(self.parts, lambda part: part.alive.sum(), _Part.merged)
+
+    def _located(self, at: np.ndarray) -> Iterator[tuple[_Part, np.ndarray, np.ndarray]]:
+        """Per part: it, the positions within it, and which of `at` they are."""
+        bounds = np.cumsum([0] + [len(part.hashes) for part in self.parts])
+        owner = np.searchsorted(bounds, at, side="right") - 1
+        for i, part in enumerate(self.parts):
+            which = np.flatnonzero(owner == i)
+            yield part, at[which] - bounds[i], which
+
+
+@dataclass
+class _Part:
+    """Once's terms added in one go, sorted by hash; `alive` false for those gone since."""
+
+    hashes: np.ndarray  # int64 (m,)
+    topics: np.ndarray  # int (levels, m)
+    counts: np.ndarray  # float32 (m,)
+    alive: np.ndarray  # bool (m,)
+
+    @classmethod
+    def merged(cls, first: _Part, second: _Part) -> _Part:
+        """The terms alive in both, sorted (the stable sort of two sorted runs is a merge)."""
+        hashes = np.r_[first.hashes[first.alive], second.hashes[second.alive]]
         order = np.argsort(hashes, kind="stable")
-        return Once(hashes[order], np.concatenate([self.topics[:, keep], topics], axis=1)[:, order],
-                    np.r_[self.counts[keep], counts][order])
+        return cls(hashes[order], np.concatenate([first.topics[:, first.alive], second.topics[:, second.alive]],
+                                                 axis=1)[:, order],
+                   np.r_[first.counts[first.alive], second.counts[second.alive]][order], np.ones(len(hashes), bool))
 
 
 def _text_terms(texts: pa.ChunkedArray, analyze: Callable[[str], list[str]],
