@@ -127,3 +127,36 @@ def test_a_gap_on_the_map_costs_meaning():
     sizes = np.full(3, 10)
     assert merge_topics(centres, means(0.97, 0.98), sizes, [2])[0].tolist() == [0, 0, 1]  # the near one
     assert merge_topics(centres, means(0.97, 0.999), sizes, [2])[0].tolist() == [0, 1, 0]  # much closer meaning
+
+
+def test_above_fit_sample_hdbscan_runs_on_a_sample_and_the_rest_join_their_nearest_sample_point(small_map):
+    from scipy.spatial import cKDTree
+    from sklearn.metrics import adjusted_rand_score
+
+    from atlas.pipeline.cluster import fine_topics
+
+    xy = np.stack([small_map.points().column(c).to_numpy() for c in ("x", "y")], axis=1)
+    full, full_outlier = fine_topics(xy, 10)
+    unsampled = fine_topics(xy, 10, sample=400)  # 400 points: no sample
+    assert (unsampled[0].tolist(), unsampled[1].tolist()) == (full.tolist(), full_outlier.tolist())
+    labels, outlier = fine_topics(xy, 10, sample=200)
+    again, again_outlier = fine_topics(xy, 10, sample=200)
+    assert (labels.tolist(), outlier.tolist()) == (again.tolist(), again_outlier.tolist())  # seeded
+    rows = np.sort(np.random.default_rng(0).choice(400, 200, replace=False))
+    sampled, sampled_outlier = fine_topics(xy[rows], 5)  # min_cluster_size scaled to the sample: 10 * 200/400
+    assert labels[rows].tolist() == sampled.tolist() and outlier[rows].tolist() == sampled_outlier.tolist()
+    rest = np.setdiff1d(np.arange(400), rows)
+    nearest = rows[cKDTree(xy[rows]).query(xy[rest], k=1)[1]]
+    assert labels[rest].tolist() == labels[nearest].tolist() and outlier[rest].tolist() == outlier[nearest].tolist()
+    assert (full.max() + 1, full_outlier.sum()) == (14, 146)
+    assert (labels.min(), labels.max() + 1, outlier.sum()) == (0, 19, 101)  # 19 topics on 200 points
+    assert adjusted_rand_score(full, labels) == pytest.approx(0.5693, abs=1e-4)
+
+
+def test_a_sampled_fine_level_still_nests(small_map):
+    xy = np.stack([small_map.points().column(c).to_numpy() for c in ("x", "y")], axis=1)
+    h = cluster(xy, settings=ClusterSettings(fit_sample=200, three_levels_from=100))
+    assert h.n_levels == 3 and (h.labels >= 0).all()
+    for upper, lower in zip(h.labels[:-1], h.labels[1:]):
+        assert all(len(np.unique(upper[lower == t])) == 1 for t in np.unique(lower))
+    assert [len(np.unique(lv)) for lv in h.labels] == [6, 11, 19]  # every point clustered: 6, 9, 14

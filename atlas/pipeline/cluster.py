@@ -46,7 +46,7 @@ def cluster(xy: np.ndarray, vectors: np.ndarray, *, settings: ClusterSettings, b
 
     n = len(xy)
     min_size = settings.min_cluster_size or max(10, round(np.sqrt(n) / 4))
-    fine, outlier = fine_topics(xy, min(min_size, max(2, n // 4)), backend)
+    fine, outlier = fine_topics(xy, min(min_size, max(2, n // 4)), backend, sample=settings.fit_sample)
     n_fine = int(fine.max()) + 1
     lo, hi = settings.coarse_range
     n_coarse = int(np.clip(round(np.sqrt(n_fine)), min(lo, n_fine), hi))
@@ -60,8 +60,24 @@ def cluster(xy: np.ndarray, vectors: np.ndarray, *, settings: ClusterSettings, b
     return _number_topics([g[fine] for g in groups] + [fine], outlier)
 
 
-def fine_topics(xy: np.ndarray, min_size: int, backend: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """HDBSCAN leaf clusters; noise takes the cluster of its nearest clustered point."""
+def fine_topics(xy: np.ndarray, min_size: int, backend: str = "cpu",
+                sample: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """HDBSCAN leaf clusters; noise takes the cluster of its nearest clustered point. Above
+    `sample` points, HDBSCAN runs on a random sample that large (seed 0) with `min_size` scaled
+    to it, and every other point takes the cluster and the noise flag of its nearest sample point."""
+    from scipy.spatial import cKDTree
+
+    n = len(xy)
+    if sample is None or n <= sample:
+        return _hdbscan(xy, min_size, backend)
+    rows = np.sort(np.random.default_rng(0).choice(n, sample, replace=False))
+    labels, outlier = _hdbscan(xy[rows], max(2, round(min_size * sample / n)), backend)
+    _, nearest = cKDTree(xy[rows]).query(xy, k=1)
+    nearest[rows] = np.arange(sample)  # a sample point keeps its own topic, even where points coincide
+    return labels[nearest], outlier[nearest]
+
+
+def _hdbscan(xy: np.ndarray, min_size: int, backend: str) -> tuple[np.ndarray, np.ndarray]:
     from scipy.spatial import cKDTree
 
     params = {"min_cluster_size": min_size, "min_samples": max(2, min_size // 3), "cluster_selection_method": "leaf"}
