@@ -55,7 +55,7 @@ class ClusterSettings:
     )
     coarse_range: tuple[int, int] = _help((6, 30), "allowed number of coarse (level 0) topics")
     three_levels_from: int = _help(50_000, "inputs this large get a middle level")
-    fit_sample: int = _help(1_000_000, "larger maps: HDBSCAN runs on a random sample this large and every "
+    cluster_sample: int = _help(1_000_000, "larger maps: HDBSCAN runs on a random sample this large and every "
                                        "other record joins the topic of its nearest sample point")
 
 

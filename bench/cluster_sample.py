@@ -1,5 +1,5 @@
 """HDBSCAN on a sample of a built map's points against HDBSCAN on all of them (cluster.py's
-`fine_topics`, ClusterSettings.fit_sample): seconds, peak RSS, fine topics, outlier share and
+`fine_topics`, ClusterSettings.cluster_sample): seconds, peak RSS, fine topics, outlier share and
 agreement with the full run's fine topics.
 
     python bench/cluster_sample.py bench/out/scale/pypi_all_local --samples 250000 500000

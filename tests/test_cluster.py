@@ -129,7 +129,7 @@ def test_a_gap_on_the_map_costs_meaning():
     assert merge_topics(centres, means(0.97, 0.999), sizes, [2])[0].tolist() == [0, 1, 0]  # much closer meaning
 
 
-def test_above_fit_sample_hdbscan_runs_on_a_sample_and_the_rest_join_their_nearest_sample_point(small_map):
+def test_above_cluster_sample_hdbscan_runs_on_a_sample_and_the_rest_join_their_nearest_sample_point(small_map):
     from scipy.spatial import cKDTree
     from sklearn.metrics import adjusted_rand_score
 
@@ -155,7 +155,7 @@ def test_above_fit_sample_hdbscan_runs_on_a_sample_and_the_rest_join_their_neare
 
 def test_a_sampled_fine_level_still_nests(small_map):
     xy = np.stack([small_map.points().column(c).to_numpy() for c in ("x", "y")], axis=1)
-    h = cluster(xy, settings=ClusterSettings(fit_sample=200, three_levels_from=100))
+    h = cluster(xy, settings=ClusterSettings(cluster_sample=200, three_levels_from=100))
     assert h.n_levels == 3 and (h.labels >= 0).all()
     for upper, lower in zip(h.labels[:-1], h.labels[1:]):
         assert all(len(np.unique(upper[lower == t])) == 1 for t in np.unique(lower))

@@ -46,7 +46,7 @@ def cluster(xy: np.ndarray, vectors: np.ndarray, *, settings: ClusterSettings, b
 
     n = len(xy)
     min_size = settings.min_cluster_size or max(10, round(np.sqrt(n) / 4))
-    fine, outlier = fine_topics(xy, min(min_size, max(2, n // 4)), backend, sample=settings.fit_sample)
+    fine, outlier = fine_topics(xy, min(min_size, max(2, n // 4)), backend, sample=settings.cluster_sample)
     n_fine = int(fine.max()) + 1
     lo, hi = settings.coarse_range
     n_coarse = int(np.clip(round(np.sqrt(n_fine)), min(lo, n_fine), hi))
