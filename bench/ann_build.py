@@ -31,7 +31,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("map", type=Path)
     parser.add_argument("--expansion-add", type=int, nargs="+", default=[32, 64, 128])
-    parser.add_argument("--dtype", nargs="+", default=["f16"], help="usearch types to store: f16, bf16, i8, f32")
+    parser.add_argument("--dtype", nargs="+", default=[SearchSettings.ann_dtype],
+                        help="usearch types to store: bf16, f16, i8, f32")
     parser.add_argument("--beams", type=int, nargs="+", default=[128, 256, 512, 1024])
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--rows", type=int, help="a random subset of the map's vectors (map order kept)")

@@ -127,7 +127,7 @@ def ann_graph_rows(vectors: np.ndarray) -> list[tuple]:
 
     search = SearchSettings()
     start = time.perf_counter()
-    index = Index(ndim=vectors.shape[1], metric="ip", dtype="f16", connectivity=search.connectivity,
+    index = Index(ndim=vectors.shape[1], metric="ip", dtype=search.ann_dtype, connectivity=search.connectivity,
                   expansion_add=search.expansion_add)
     index.add(np.arange(len(vectors), dtype=np.uint64), vectors, threads=0)
     rows = [("neighbors", f"usearch index build (expansion_add {search.expansion_add})",

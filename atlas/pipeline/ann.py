@@ -1,8 +1,9 @@
 """An approximate nearest-neighbour index over the map's vectors, for semantic search.
 
-usearch's HNSW graph, its vectors stored as float16 like embeddings.npy: the file is half
-the size of a float32 index and a reader memory-maps it instead of loading it
-(bench/ann.py compares it with hnswlib and faiss).
+usearch's HNSW graph, its vectors stored in 2 bytes a dimension (bfloat16 by default,
+SearchSettings.ann_dtype): the file is half the size of a float32 index and a reader
+memory-maps it instead of loading it (bench/ann.py compares it with hnswlib and faiss;
+bench/ann_build.py compares bfloat16 with float16).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ def build_index(vectors: np.ndarray, keys: np.ndarray, *, settings: SearchSettin
     graph is built on one thread, so the same input gives the same index; else on every core."""
     from usearch.index import Index
 
-    index = Index(ndim=vectors.shape[1], metric="ip", dtype="f16", connectivity=settings.connectivity,
-                  expansion_add=settings.expansion_add, expansion_search=settings.expansion_search)
+    index = Index(ndim=vectors.shape[1], metric="ip", dtype=settings.ann_dtype,
+                  connectivity=settings.connectivity, expansion_add=settings.expansion_add,
+                  expansion_search=settings.expansion_search)
     index.add(keys.astype(np.uint64), vectors, threads=1 if seed is not None else 0)
     return index
