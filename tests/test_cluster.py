@@ -135,7 +135,7 @@ def test_above_cluster_sample_hdbscan_runs_on_a_sample_and_the_rest_join_their_n
 
     from atlas.pipeline.cluster import fine_topics
 
-    xy = np.stack([small_map.points().column(c).to_numpy() for c in ("x", "y")], axis=1)
+    xy, _ = _map_topics(small_map)
     full, full_outlier = fine_topics(xy, 10)
     unsampled = fine_topics(xy, 10, sample=400)  # 400 points: no sample
     assert (unsampled[0].tolist(), unsampled[1].tolist()) == (full.tolist(), full_outlier.tolist())
@@ -154,8 +154,7 @@ def test_above_cluster_sample_hdbscan_runs_on_a_sample_and_the_rest_join_their_n
 
 
 def test_a_sampled_fine_level_still_nests(small_map):
-    xy = np.stack([small_map.points().column(c).to_numpy() for c in ("x", "y")], axis=1)
-    h = cluster(xy, settings=ClusterSettings(cluster_sample=200, three_levels_from=100))
+    h = cluster(*_map_topics(small_map), settings=ClusterSettings(cluster_sample=200, three_levels_from=100))
     assert h.n_levels == 3 and (h.labels >= 0).all()
     for upper, lower in zip(h.labels[:-1], h.labels[1:]):
         assert all(len(np.unique(upper[lower == t])) == 1 for t in np.unique(lower))
