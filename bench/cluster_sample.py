@@ -8,6 +8,8 @@ agreement with the full run's fine topics.
 The full run is the map's own finest level (points.parquet, built by `atlas build` with every
 point clustered); `--full` also reruns it here, side by side. Each variant runs in a forked
 process whose peak RSS is reported (it includes the ~30 bytes per point this process holds).
+Samples under 100,000 points go to hdbscan (joblib workers), which stalled in the forked child
+on a loaded box (not resolved): use samples of 100,000 or more.
 Agreement: the adjusted Rand index, and the share of records whose sampled topic's majority
 full-run topic is their own (sampled -> full), and the other way round (full -> sampled).
 """
