@@ -116,10 +116,10 @@ def test_interrupted_build_resumes_from_saved_chunks(tmp_path, small_table, monk
     chunks = sorted((tmp_path / ".map.partial" / "embedding_chunks").glob("0*.npy"))
     assert len(chunks) == 4
     monkeypatch.undo()
-    loaded = []
-    monkeypatch.setattr(run.embedding, "load_embedder", lambda *a: loaded.append(a))
+    embedded = []
+    monkeypatch.setattr(run, "EncodeTexts", lambda *args: embedded.append(args))
     result = build(source, tmp_path / "map", settings)
-    assert loaded == []  # every chunk came from disk
+    assert embedded == []  # every chunk came from disk: no embedding task was made
     assert result.manifest()["records"] == 400
     assert not (tmp_path / ".map.partial").exists()
 
