@@ -113,9 +113,9 @@ class SearchSettings:
     index_from: int = _help(
         100_000, "maps with more records get an ANN index for semantic search; smaller ones are scanned exactly"
     )
-    ann_dtype: str = _help("bf16", "ANN index: the type its vectors are stored as (bf16 and f16 take 2 bytes a "
-                                   "dimension with the same recall; bf16 inserts faster where the CPU has "
-                                   "bfloat16 dot products)", choices=("bf16", "f16"))
+    ann_dtype: str = _help("f16", "ANN index: the type its vectors are stored as (both 2 bytes a dimension; "
+                                  "bf16 inserts faster where the CPU has bfloat16 dot products, at lower recall)",
+                           choices=("f16", "bf16"))
     connectivity: int = _help(16, "ANN index: links per node of the HNSW graph")
     expansion_add: int = _help(64, "ANN index: candidates kept while inserting (build cost vs quality)")
     expansion_search: int = _help(1024, "ANN index: candidates kept while searching (recall vs time per query)")

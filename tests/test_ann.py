@@ -61,13 +61,13 @@ def test_a_large_map_without_an_index_probes_topics(small_map, monkeypatch):
     assert found != [data.semantic_positions(text, 10, probe=0)[0].tolist() for text in QUERIES]
 
 
-def test_the_index_stores_bfloat16_unless_told_float16(small_map):
+def test_the_index_stores_float16_unless_told_bfloat16(small_map):
     from usearch.index import ScalarKind
 
     vectors = np.asarray(small_map.embeddings())
     keys = np.arange(len(vectors))
-    bf16 = build_index(vectors, keys, settings=SearchSettings(), seed=0)
-    f16 = build_index(vectors, keys, settings=SearchSettings(ann_dtype="f16"), seed=0)
+    bf16 = build_index(vectors, keys, settings=SearchSettings(ann_dtype="bf16"), seed=0)
+    f16 = build_index(vectors, keys, settings=SearchSettings(), seed=0)
     assert (bf16.dtype, f16.dtype) == (ScalarKind.BF16, ScalarKind.F16)
     scores = vectors[:50].astype(np.float32) @ vectors.T.astype(np.float32)
     tenth = -np.partition(-scores, 9, axis=1)[:, 9:10]
