@@ -23,8 +23,8 @@ def build_index(vectors: np.ndarray, keys: np.ndarray, *, settings: SearchSettin
     index = Index(ndim=vectors.shape[1], metric="ip", dtype=settings.ann_dtype,
                   connectivity=settings.connectivity, expansion_add=settings.expansion_add,
                   expansion_search=settings.expansion_search)
-    # float32 a block at a time: usearch's graph from float16 input found 0.65 of the true top 10
-    # for text queries on the 886k map, against 0.92 from the same vectors as float32 (bench/semantic_recall.py --rebuild)
+    # float32 a block at a time: from float16 input usearch's graph found 0.65 of the true top 10
+    # for text queries on the 886k map, from float32 0.92 (bench/semantic_recall.py --rebuild)
     for start in range(0, len(vectors), BLOCK):
         index.add(keys[start:start + BLOCK].astype(np.uint64), np.asarray(vectors[start:start + BLOCK], np.float32),
                   threads=1 if seed is not None else 0)
