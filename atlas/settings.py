@@ -118,7 +118,7 @@ class SearchSettings:
                            choices=("f16", "bf16"))
     connectivity: int = _help(16, "ANN index: links per node of the HNSW graph")
     expansion_add: int = _help(64, "ANN index: candidates kept while inserting (build cost vs quality)")
-    expansion_search: int = _help(1024, "ANN index: candidates kept while searching (recall vs time per query)")
+    expansion_search: int = _help(2048, "ANN index: candidates kept while searching (recall vs time per query)")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def test_index_only_above_the_limit(indexed_map, small_map):
 
 def test_search_through_the_index_finds_the_exact_top_10(indexed_map):
     data = MapData(indexed_map)
-    assert data.ann is not None and data.ann.size == 400 and data.ann.expansion_search == 1024
+    assert data.ann is not None and data.ann.size == 400 and data.ann.expansion_search == 2048
     for text in QUERIES:
         exact, exact_scores = data.semantic_positions(text, 10, probe=0)
         found, scores = data.semantic_positions(text, 10)
