@@ -120,7 +120,7 @@ class MapDir:
         """Where LLM naming stands, or None when nothing names this map's topics."""
         try:
             return json.loads(self.labels_status_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):  # NotADirectory: a file, no map
             return None
 
     def write_records(self, table: pa.Table) -> None:

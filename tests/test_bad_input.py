@@ -109,6 +109,15 @@ def test_missing_file_and_directory(tmp_path):
     assert_nothing_written(tmp_path, source)
 
 
+@pytest.mark.parametrize("command", ["serve", "info", "relabel"])
+def test_a_file_or_missing_folder_is_not_a_map(tmp_path, command):
+    (tmp_path / "data.parquet").write_bytes(b"PAR1")
+    for path in (tmp_path / "data.parquet", tmp_path / "missing"):
+        result = CliRunner().invoke(main, [command, str(path)])
+        assert (result.exit_code, result.output) == (
+            1, f"error: {path} is not an Atlas map (no manifest.json); build one with `atlas build`\n")
+
+
 def built(result, out) -> tuple[MapDir, pa.Table]:
     assert result.exit_code == 0, result.output
     mapdir = MapDir(out)
