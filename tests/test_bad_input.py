@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from atlas.cli import main
+from atlas.llm.models import CATALOGUE
 from atlas.mapdir import MapDir
 
 BUILD = ["--embedder", "static", "--labels", "keywords", "--seed", "1", "--quiet"]
@@ -106,6 +107,18 @@ def test_missing_file_and_directory(tmp_path):
     assert (result.exit_code, result.output) == (1, f"error: {source} does not exist\n")
     result, source, _ = build(tmp_path, "folder.jsonl", {}, "--text", "text")
     assert (result.exit_code, result.output) == (1, f"error: {source} is not a file\n")
+    assert_nothing_written(tmp_path, source)
+
+
+@pytest.mark.parametrize("options, message", [
+    (("--labels", "llm", "--llm", "missing.gguf"),
+     f"--llm missing.gguf: no such file; give a .gguf model file or one of: {', '.join(CATALOGUE)}"),
+    (("--cuml",), "--cuml needs a CUDA GPU; drop --cuml to run UMAP and HDBSCAN on the CPU"),
+])
+def test_options_the_build_cannot_honour_fail_before_reading(tmp_path, small_table, monkeypatch, options, message):
+    monkeypatch.setattr("atlas.pipeline.run.gpu_name", lambda: None)  # as on a machine without a GPU
+    result, source, _ = build(tmp_path, "data.jsonl", jsonl(text_rows(small_table)), "--text", "text", *options)
+    assert (result.exit_code, result.output) == (1, f"error: {message}\n")  # no "read 40 records": nothing ran
     assert_nothing_written(tmp_path, source)
 
 

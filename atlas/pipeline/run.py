@@ -111,6 +111,9 @@ def build(
         raise AtlasError(f"{source} does not exist" if not source.exists() else f"{source} is not a file")
     source_hash = file_hash(source)
     check_target(out, source_hash, force)
+    gpu = gpu_name()
+    backend = layout_backend(settings.cuml, gpu)  # --cuml and --llm checked before any work
+    model = label_model(settings.label, log)
     timer = StageTimer()
     with progress.ticking("ingest"), timer.stage("ingest", text_columns=settings.text_columns,
                                                  id_column=settings.id_column):
@@ -128,10 +131,8 @@ def build(
     staging = staging_for(out)
     staging.path.mkdir(parents=True, exist_ok=True)
     try:
-        gpu = gpu_name()
         vectors, embedder_info = _embed(data, settings, source_hash, staging, out, timer, progress, log, engine,
                                         gpu)
-        backend = layout_backend(settings.cuml, gpu)
         with progress.ticking("neighbors"), timer.stage("neighbors", k=settings.neighbors.k):
             neighbors = nearest_neighbors(vectors, k=settings.neighbors.k, seed=settings.seed)
         pace = estimate.measure_pace()
@@ -149,7 +150,6 @@ def build(
             keywords, keyword_labels = topic_keywords(data.text, hierarchy, settings=settings.keywords)
         topics = _topics_table(xy, hierarchy, keywords, keyword_labels)
         with timer.stage("label", **vars(settings.label)) as info:  # keyword labels; the LLM's come later
-            model = label_model(settings.label, log)
             info["model"] = {"method": "keywords"}
         with progress.ticking("dedup"), timer.stage("dedup", **vars(settings.dedup)):
             features = partial(block_features, settings=settings.dedup, seed=settings.seed or 0)
