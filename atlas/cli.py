@@ -14,8 +14,9 @@ from atlas.settings import BuildSettings, EmbedSettings, LabelSettings, build_se
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "debian_packages.parquet"
 RAY_OPTION = click.option(
     "--ray", "ray_address", is_flag=False, flag_value="auto", metavar="[auto|ADDRESS]",
-    help="Run the heavy stages (embedding, dedup's features, the label model) on a Ray cluster: ADDRESS, or "
-         "auto (bare --ray): the cluster running on this machine, else a new local one. "
+    help="Run the heavy stages (embedding, dedup's features, UMAP's placement of the records beyond its fitted "
+         "sample, the label model) on a Ray cluster: ADDRESS, or auto (bare --ray): the cluster running on this "
+         "machine, else a new local one. "
          "Needs pip install 'atlas-map[ray]'.")
 
 
