@@ -74,7 +74,7 @@ def _texts_with(texts: pa.ChunkedArray, vocab: np.ndarray) -> np.ndarray:
     for start, stop in runs:
         for _, found, _, _ in _distinct_words(*text_buffers(normalize(texts.slice(start, stop - start)))):
             at = np.minimum(np.searchsorted(vocab, found), len(vocab) - 1)
-        count += np.bincount(at[vocab[at] == found], minlength=len(vocab))
+            count += np.bincount(at[vocab[at] == found], minlength=len(vocab))
     return count
 
 
