@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from atlas.pipeline.cluster import min_cluster_size
+from atlas.settings import ClusterSettings
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -36,7 +39,7 @@ def main() -> None:
     reference = points.column(finest).to_numpy()
     ref_outlier = points.column("outlier").to_numpy(zero_copy_only=False)
     n = len(xy)
-    min_size = max(10, round(np.sqrt(n) / 4))  # ClusterSettings' default, as cluster() computes it
+    min_size = min_cluster_size(n, ClusterSettings())
     print(f"`python bench/cluster_sample.py {args.map}`: {n:,} points, min_cluster_size {min_size}; "
           f"the map's own run: {len(np.unique(reference))} fine topics, {ref_outlier.mean():.1%} outliers\n")
     print("| HDBSCAN on | seconds | peak RSS | fine topics | outliers | ARI with full | majority sampled->full "

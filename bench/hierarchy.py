@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from atlas.mapdir import MapDir
-from atlas.pipeline.cluster import neighbour_pairs
+from atlas.pipeline.cluster import map_centres, merged_levels, neighbour_pairs
 from atlas.vectors import BLOCK, topic_centres
 
 HEADER = ("| map | level | topics | children | topic-cons | loo | record-cons | pieces (Gabriel / 5-NN) "
@@ -70,8 +70,7 @@ def _pieces(xy: np.ndarray, topic: np.ndarray, finest: np.ndarray) -> list[int]:
 
     _, fine = np.unique(finest, return_inverse=True)
     n = fine.max() + 1
-    sizes = np.bincount(fine, minlength=n)
-    centres = np.stack([np.bincount(fine, xy[:, d], n) for d in (0, 1)], axis=1) / sizes[:, None]
+    centres = map_centres(xy, fine, n)
     owner = np.zeros(n, np.int64)
     owner[fine] = topic
     _, near = cKDTree(centres).query(centres, k=min(6, n))
@@ -110,14 +109,9 @@ def main() -> None:
 
 def _regrouped(xy: np.ndarray, vectors: np.ndarray, labels: list[np.ndarray]) -> list[np.ndarray]:
     """The map's fine topics merged by `merge_topics` into as many topics per level as the map has."""
-    from atlas.pipeline.cluster import merge_topics
-
     _, fine = np.unique(labels[-1], return_inverse=True)
-    n = fine.max() + 1
-    sizes = np.bincount(fine, minlength=n)
-    centres = np.stack([np.bincount(fine, xy[:, d], n) for d in (0, 1)], axis=1) / sizes[:, None]
     counts = [len(np.unique(level)) for level in labels[:-1]]
-    return [g[fine] for g in merge_topics(centres, topic_centres(vectors, fine, n), sizes, counts)] + [labels[-1]]
+    return merged_levels(xy, vectors, fine, fine.max() + 1, counts) + [labels[-1]]
 
 
 if __name__ == "__main__":

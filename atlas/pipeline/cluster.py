@@ -42,22 +42,38 @@ def cluster(xy: np.ndarray, vectors: np.ndarray, *, settings: ClusterSettings, b
     """`vectors` (N, dim): the records' embeddings, row-aligned with `xy` (read a block at a time,
     so memory-mapped float16 is fine). `backend`: "cpu" (hdbscan, fast_hdbscan) or "cuml"
     (atlas.pipeline.gpu) for the fine topics."""
-    from atlas.vectors import topic_centres
-
     n = len(xy)
-    min_size = settings.min_cluster_size or max(10, round(np.sqrt(n) / 4))
-    fine, outlier = fine_topics(xy, min(min_size, max(2, n // 4)), backend, sample=settings.cluster_sample)
+    fine, outlier = fine_topics(xy, min_cluster_size(n, settings), backend, sample=settings.cluster_sample)
     n_fine = int(fine.max()) + 1
     lo, hi = settings.coarse_range
     n_coarse = int(np.clip(round(np.sqrt(n_fine)), min(lo, n_fine), hi))
     counts = [n_coarse]
     if n >= settings.three_levels_from and n_fine > n_coarse + 1:
         counts.append(round(np.sqrt(n_coarse * n_fine)))
-    counts.append(n_fine)
+    return _number_topics(merged_levels(xy, vectors, fine, n_fine, counts) + [fine], outlier)
+
+
+def min_cluster_size(n: int, settings: ClusterSettings) -> int:
+    """HDBSCAN's smallest fine topic for `n` points: the setting, else max(10, sqrt(n)/4); at
+    most a quarter of the points."""
+    return min(settings.min_cluster_size or max(10, round(np.sqrt(n) / 4)), max(2, n // 4))
+
+
+def merged_levels(xy: np.ndarray, vectors: np.ndarray, fine: np.ndarray, n_fine: int,
+                  counts: list[int]) -> list[np.ndarray]:
+    """Per count, each record's group when the `fine` topics (0..n_fine-1, per record) are
+    merged into that many (`merge_topics`, nested)."""
+    from atlas.vectors import topic_centres
+
     sizes = np.bincount(fine, minlength=n_fine)
-    centres = np.stack([np.bincount(fine, xy[:, d], n_fine) for d in (0, 1)], axis=1) / sizes[:, None]
-    groups = merge_topics(centres, topic_centres(vectors, fine, n_fine), sizes, counts[:-1])
-    return _number_topics([g[fine] for g in groups] + [fine], outlier)
+    groups = merge_topics(map_centres(xy, fine, n_fine), topic_centres(vectors, fine, n_fine), sizes, counts)
+    return [g[fine] for g in groups]
+
+
+def map_centres(xy: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """float64 (n, 2): each topic's mean position on the map (0, 0 for a topic with no records)."""
+    sizes = np.bincount(labels, minlength=n)
+    return np.stack([np.bincount(labels, xy[:, d], n) for d in (0, 1)], axis=1) / np.maximum(sizes, 1)[:, None]
 
 
 def fine_topics(xy: np.ndarray, min_size: int, backend: str = "cpu",
@@ -204,14 +220,7 @@ def label_positions(xy: np.ndarray, labels: np.ndarray, n_topics: int) -> np.nda
     """float32 (n_topics, 2): per topic, the member closest to the topic's centre."""
     positions = np.full((n_topics, 2), np.nan, np.float32)
     for level_labels in labels:
-        sizes = np.bincount(level_labels, minlength=n_topics)
-        present = sizes > 0
-        centres = np.stack(
-            [np.bincount(level_labels, xy[:, d], n_topics) for d in (0, 1)], axis=1
-        )[present] / sizes[present, None]
-        centre_of = np.zeros((n_topics, 2))
-        centre_of[present] = centres
-        dist = ((xy - centre_of[level_labels]) ** 2).sum(axis=1)
+        dist = ((xy - map_centres(xy, level_labels, n_topics)[level_labels]) ** 2).sum(axis=1)
         order = np.lexsort((dist, level_labels))
         topic_ids, first = np.unique(level_labels[order], return_index=True)
         positions[topic_ids] = xy[order[first]]
