@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
+from atlas.mapdir import MapDir
 from atlas.pipeline.cluster import min_cluster_size
+from atlas.schema import OUTLIER, X, Y, topic_column
 from atlas.settings import ClusterSettings
 
 
@@ -33,11 +34,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, nargs="+", default=[500_000, 1_000_000])
     parser.add_argument("--full", action="store_true", help="also rerun HDBSCAN on every point")
     args = parser.parse_args()
-    points = pq.read_table(args.map / "points.parquet")
-    finest = sorted(c for c in points.column_names if c.startswith("topic_"))[-1]
-    xy = np.stack([points.column(c).to_numpy() for c in ("x", "y")], axis=1)
+    mapdir = MapDir(args.map)
+    finest = topic_column(mapdir.manifest()["levels"] - 1)
+    points = mapdir.points([X, Y, finest, OUTLIER])
+    xy = np.stack([points.column(c).to_numpy() for c in (X, Y)], axis=1)
     reference = points.column(finest).to_numpy()
-    ref_outlier = points.column("outlier").to_numpy(zero_copy_only=False)
+    ref_outlier = points.column(OUTLIER).to_numpy(zero_copy_only=False)
     n = len(xy)
     min_size = min_cluster_size(n, ClusterSettings())
     print(f"`python bench/cluster_sample.py {args.map}`: {n:,} points, min_cluster_size {min_size}; "

@@ -26,6 +26,7 @@ import numpy as np
 
 from atlas.mapdir import MapDir
 from atlas.pipeline.cluster import map_centres, merged_levels, neighbour_pairs
+from atlas.schema import X, Y, topic_column
 from atlas.vectors import BLOCK, topic_centres
 
 HEADER = ("| map | level | topics | children | topic-cons | loo | record-cons | pieces (Gabriel / 5-NN) "
@@ -93,9 +94,9 @@ def main() -> None:
     for path in args.maps:
         mapdir = MapDir(path)
         points = mapdir.points()
-        xy = np.stack([points.column(c).to_numpy() for c in ("x", "y")], axis=1).astype(np.float64)
+        xy = np.stack([points.column(c).to_numpy() for c in (X, Y)], axis=1).astype(np.float64)
         levels = mapdir.manifest()["levels"]
-        labels = [points.column(f"topic_{lvl}").to_numpy() for lvl in range(levels)]
+        labels = [points.column(topic_column(lvl)).to_numpy() for lvl in range(levels)]
         versions = {path.name: labels}
         if args.regroup:
             versions[f"{path.name}, regrouped"] = _regrouped(xy, mapdir.embeddings(), labels)

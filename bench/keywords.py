@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 
 def main() -> None:
@@ -39,11 +38,12 @@ def main() -> None:
 
 def map_topics(map_dir: Path) -> np.ndarray:
     """int64 (levels, N): each record's topic per level, in input order (as the build passes them)."""
+    from atlas.mapdir import MapDir
     from atlas.schema import ROW, topic_columns
 
-    names = pq.read_schema(map_dir / "points.parquet").names
-    levels = topic_columns(sum(name.startswith("topic_") for name in names))
-    points = pq.read_table(map_dir / "points.parquet", columns=[ROW, *levels])
+    mapdir = MapDir(map_dir)
+    levels = topic_columns(mapdir.manifest()["levels"])
+    points = mapdir.points([ROW, *levels])
     labels = np.zeros((len(levels), points.num_rows), np.int64)
     for level, name in enumerate(levels):
         labels[level, points.column(ROW).to_numpy()] = points.column(name).to_numpy()
