@@ -16,8 +16,8 @@
                         (as positions in points.parquet, itself first), with
       neighbor_similarity.npy   float16 (N, k) cosine similarities
       search.sqlite     SQLite FTS5 index of the texts, rowid = position in points.parquet
-      ann.usearch       ANN index of the embeddings (usearch HNSW, bfloat16 or float16), key = position in
-                        points.parquet; only in maps above SearchSettings.index_from records
+      ann.usearch       ANN index of the embeddings (usearch HNSW, float16; bfloat16 when SearchSettings.ann_dtype
+                        asks), key = position in points.parquet; only in maps above SearchSettings.index_from records
       dup_pairs.parquet duplicate pairs: a, b (positions in points.parquet), kind, similarity
       edits.sqlite      the edit log (tags, removals, undo/redo; opened by atlas.edits), kept across rebuilds
       edits.sqlite.lock every use of the log holds it shared; a rebuild's swap holds it exclusively
