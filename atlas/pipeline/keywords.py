@@ -102,8 +102,9 @@ def _sum(earlier: sp.csr_matrix, later: sp.csr_matrix) -> sp.csr_matrix:
 class Once:
     """Terms met in one text so far: a 64-bit hash of each (two terms sharing one, about 1 in
     10^6 among millions, would count as one), that text's topic per level, the count. Kept as
-    sorted parts, a part merged into the one before once it is as large (as in an LSM tree), so
-    adding and finding cost about log(M) per term rather than a re-sort of all M every run."""
+    sorted parts, a part merged into the one before while that one is at most twice its size
+    (`_settle`, as in an LSM tree), so adding and finding cost about log(M) per term rather
+    than a re-sort of all M every run."""
 
     parts: list[_Part]
     levels: int
