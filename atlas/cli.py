@@ -12,12 +12,13 @@ from atlas.errors import AtlasError
 from atlas.settings import BuildSettings, EmbedSettings, LabelSettings, build_settings, choices
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "debian_packages.parquet"
-RAY_OPTION = click.option(
-    "--ray", "ray_address", is_flag=False, flag_value="auto", metavar="[auto|ADDRESS]",
-    help="Run the heavy stages (embedding, dedup's features, UMAP's placement of the records beyond its fitted "
-         "sample, the label model) on a Ray cluster: ADDRESS, or auto (bare --ray): the cluster running on this "
-         "machine, else a new local one. "
-         "Needs pip install 'atlas-map[ray]'.")
+
+
+def _ray_option(work: str):
+    """--ray, saying which of the command's `work` runs on the cluster."""
+    return click.option("--ray", "ray_address", is_flag=False, flag_value="auto", metavar="[auto|ADDRESS]",
+                        help=f"Run {work} on a Ray cluster: ADDRESS, or auto (bare --ray): the cluster running on "
+                             "this machine, else a new local one. Needs pip install 'atlas-map[ray]'.")
 
 
 def _log(message: str) -> None:
@@ -74,7 +75,8 @@ def main() -> None:
               help="llama.cpp threads per context; 2 is faster only when nothing else runs.")
 @click.option("--llm-contexts", type=int, default=LabelSettings.contexts, show_default=True,
               help="Topics named at once, one llama.cpp context (and thread) each.")
-@RAY_OPTION
+@_ray_option("the heavy stages (embedding, dedup's features, UMAP's placement of the records beyond its fitted "
+             "sample, the label model)")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds a map of another source.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(source, text_columns, out, ray_address, force, quiet, **options) -> None:
@@ -99,7 +101,7 @@ def info(map_dir) -> None:
 
 @main.command()
 @click.argument("map_dir", type=click.Path(path_type=Path))
-@RAY_OPTION
+@_ray_option("the label model")
 @click.option("--llm", "llm_model", metavar="NAME|PATH",
               help="Local model: a name from `atlas models`, or any .gguf file "
                    "[default: qwen-0.5b if installed, else smollm2].")
