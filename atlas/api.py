@@ -56,7 +56,8 @@ def build(data, text: str | Sequence[str], *, id: str | None = None, out: str | 
     quiet : bool, default False
         No progress bars or messages (they go to stderr).
     ray : str, optional
-        Embed and find duplicates on a Ray cluster (``--ray``): its address, or ``"auto"``.
+        Run the heavy stages (embedding, dedup's features, UMAP's placement beyond its fitted
+        sample, the label model) on a Ray cluster (``--ray``): its address, or ``"auto"``.
     **settings
         Build settings by name, checked as the CLI checks them (`atlas.settings`): any option
         of ``atlas build`` (``embedder="static"``, ``labels="keywords"``, ``seed=42``,
