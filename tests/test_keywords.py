@@ -14,11 +14,16 @@ def test_short_label_prefers_phrases_and_skips_repeats():
     assert short_label([], 3) == "(no text)"
 
 
+def by_section(table: pa.Table) -> tuple[list[str], np.ndarray]:
+    """The Debian sections in order, and each record's section as a topic id."""
+    sections = table.column("section").to_pylist()
+    names = sorted(set(sections))
+    return names, np.array([names.index(s) for s in sections], np.int32)
+
+
 def test_topic_keywords_on_real_texts(small_table):
     texts = small_table.column("description")
-    sections = small_table.column("section").to_pylist()
-    names = sorted(set(sections))
-    fine = np.array([names.index(s) for s in sections], np.int32)
+    names, fine = by_section(small_table)
     coarse = np.zeros_like(fine) + len(names)
     h = Hierarchy(np.stack([coarse, fine]), np.r_[np.zeros(len(names), np.int32) + len(names), -1],
                   np.r_[np.ones(len(names)), 0].astype(np.int8), np.zeros(len(fine), bool))
@@ -48,9 +53,7 @@ def test_terms_counted_block_by_block_equal_one_pass(sample_table, monkeypatch):
     texts of different runs passes the floor of 2) and the same counts per topic as one
     CountVectorizer over all texts."""
     texts = sample_table.column("description")
-    sections = sample_table.column("section").to_pylist()
-    names = sorted(set(sections))
-    fine = np.array([names.index(s) for s in sections], np.int32)
+    names, fine = by_section(sample_table)
     labels = np.stack([fine // 10 + len(names), fine])
     n_topics = len(names) + len(names) // 10 + 1
     whole = term_counter(len(texts))
