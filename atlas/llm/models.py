@@ -121,7 +121,8 @@ PREFERRED = ("qwen-0.5b", DEFAULT)
 
 
 def answers_per_topic(model: ModelFile) -> int:
-    """How many answers the labeller asks of this model per topic (3 for an uncatalogued file)."""
+    """How many answers the labeller asks of this model per finest topic (3 for an uncatalogued
+    file; a parent always gets label.PARENT_SAMPLES)."""
     return CATALOGUE[model.name].samples if model.name in CATALOGUE else Catalogued.samples
 
 
