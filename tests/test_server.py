@@ -168,6 +168,21 @@ def test_serve_refuses_a_busy_port(small_map):
     assert f"port {port} on 127.0.0.1 is in use; pass another with --port" in result.output
 
 
+@pytest.mark.parametrize("options, message", [
+    (("--port", "70000"), "--port is 0 to 65535 (0: any free port), not 70000"),
+    (("--port", "-1"), "--port is 0 to 65535 (0: any free port), not -1"),
+    (("--host", "nowhere.invalid"),
+     "--host nowhere.invalid: no such host name; pass a name or address of this machine (127.0.0.1, 0.0.0.0)"),
+])
+def test_serve_names_the_option_it_cannot_bind(small_map, options, message):
+    from click.testing import CliRunner
+
+    from atlas.cli import main
+
+    result = CliRunner().invoke(main, ["serve", str(small_map.path), "--no-auth", *options])
+    assert (result.exit_code, result.output.splitlines()[-1]) == (1, f"error: {message}")
+
+
 def test_serve_needs_a_map(tmp_path):
     from click.testing import CliRunner
 

@@ -4,6 +4,7 @@ socket, in the foreground (`atlas serve`) or on a background thread (`Map.serve`
 from __future__ import annotations
 
 import atexit
+import errno
 import os
 import socket
 import threading
@@ -27,10 +28,21 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((name, port))
-    except OSError:
+    except (OSError, OverflowError) as e:
         sock.close()
-        raise AtlasError(f"port {port} on {host} is in use; pass another with --port") from None
+        raise AtlasError(_bind_problem(host, port, e)) from None
     return sock
+
+
+def _bind_problem(host: str, port: int, error: OSError | OverflowError) -> str:
+    """Why (host, port) cannot be bound, naming the option to change."""
+    if isinstance(error, OverflowError):
+        return f"--port is 0 to 65535 (0: any free port), not {port}"
+    if isinstance(error, socket.gaierror):
+        return f"--host {host}: no such host name; pass a name or address of this machine (127.0.0.1, 0.0.0.0)"
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use; pass another with --port"
+    return f"cannot listen on {host} port {port} ({error.strerror}); pass another --host or --port"
 
 
 def server(map_dir: str | os.PathLike, host: str, port: int, *, allow: Iterable[str] = (),
