@@ -9,9 +9,15 @@ from pathlib import Path
 import click
 
 from atlas.errors import AtlasError
-from atlas.settings import BuildSettings, EmbedSettings, LabelSettings, build_settings, choices
+from atlas.settings import BuildSettings, ClusterSettings, EmbedSettings, LabelSettings, build_settings, choices, least
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "debian_packages.parquet"
+LLM_THREADS = click.option("--llm-threads", type=click.IntRange(least(LabelSettings, "threads")),
+                           default=LabelSettings.threads, show_default=True,
+                           help="llama.cpp threads per context; 2 is faster only when nothing else runs.")
+LLM_CONTEXTS = click.option("--llm-contexts", type=click.IntRange(least(LabelSettings, "contexts")),
+                            default=LabelSettings.contexts, show_default=True,
+                            help="Topics named at once, one llama.cpp context (and thread) each.")
 
 
 def _ray_option(work: str):
@@ -61,7 +67,8 @@ def main() -> None:
 @click.option("--device", type=click.Choice(choices(EmbedSettings, "device")),
               help="Where torch embedders (minilm-torch, a model folder) run [default: the GPU if torch sees one].")
 @click.option("--embeddings", metavar="COL", help="Use vectors from this column instead of embedding.")
-@click.option("--min-cluster-size", type=int, help="Smallest fine topic [default: max(10, sqrt(N)/4)].")
+@click.option("--min-cluster-size", type=click.IntRange(least(ClusterSettings, "min_cluster_size")),
+              help="Smallest fine topic [default: max(10, sqrt(N)/4)].")
 @click.option("--cuml/--no-cuml", default=None,
               help="UMAP and HDBSCAN on the GPU with RAPIDS cuML [default: when cuml imports and there is a GPU].")
 @click.option("--seed", type=int, help="Random seed: the same seed gives the same map. Without one, UMAP and "
@@ -71,10 +78,8 @@ def main() -> None:
 @click.option("--llm", metavar="NAME|PATH",
               help="Local model for labels: a name from `atlas models`, or any .gguf file "
                    "[default: qwen-0.5b if installed, else smollm2].")
-@click.option("--llm-threads", type=int, default=LabelSettings.threads, show_default=True,
-              help="llama.cpp threads per context; 2 is faster only when nothing else runs.")
-@click.option("--llm-contexts", type=int, default=LabelSettings.contexts, show_default=True,
-              help="Topics named at once, one llama.cpp context (and thread) each.")
+@LLM_THREADS
+@LLM_CONTEXTS
 @_ray_option("the heavy stages (embedding, dedup's features, UMAP's placement of the records beyond its fitted "
              "sample, the label model)")
 @click.option("--force", is_flag=True, help="Replace --out even if it holds a map of another source.")
@@ -107,10 +112,8 @@ def info(map_dir) -> None:
                    "[default: qwen-0.5b if installed, else smollm2].")
 @click.option("--level", "levels", type=int, multiple=True, help="Only this level (0 is coarsest); repeatable.")
 @click.option("--keywords", is_flag=True, help="Go back to keyword labels.")
-@click.option("--llm-threads", type=int, default=LabelSettings.threads, show_default=True,
-              help="llama.cpp threads per context; 2 is faster only when nothing else runs.")
-@click.option("--llm-contexts", type=int, default=LabelSettings.contexts, show_default=True,
-              help="Topics named at once, one llama.cpp context (and thread) each.")
+@LLM_THREADS
+@LLM_CONTEXTS
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def relabel(map_dir, ray_address, llm_model, levels, keywords, llm_threads, llm_contexts, quiet) -> None:
     """Write a map's topic labels and descriptions again, without rebuilding it."""

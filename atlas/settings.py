@@ -14,8 +14,9 @@ from pathlib import Path
 from atlas.errors import AtlasError
 
 
-def _help(default, text: str, choices: tuple[str, ...] | None = None):
-    return field(default=default, metadata={"help": text, "choices": choices})
+def _help(default, text: str, choices: tuple[str, ...] | None = None, least: int | None = None):
+    """A field with its help, and the values it allows: `choices`, or numbers from `least` up."""
+    return field(default=default, metadata={"help": text, "choices": choices, "least": least})
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class ProjectSettings:
 @dataclass(frozen=True)
 class ClusterSettings:
     min_cluster_size: int | None = _help(
-        None, "smallest fine topic (None: max(10, sqrt(N)/4))"
+        None, "smallest fine topic (None: max(10, sqrt(N)/4))", least=2
     )
     coarse_range: tuple[int, int] = _help((6, 30), "allowed number of coarse (level 0) topics")
     three_levels_from: int = _help(50_000, "inputs this large get a middle level")
@@ -75,8 +76,8 @@ class LabelSettings:
         None, "a model name from `atlas models` or PATH to a .gguf file (None: qwen-0.5b if installed, else smollm2)"
     )
     threads: int = _help(1, "llama.cpp threads per context: 2 is faster on a quiet 2-core machine, "
-                              "but calls stall (60x slower) when anything else wants a core")
-    contexts: int = _help(2, "llama.cpp contexts naming topics at once, each in its own thread")
+                              "but calls stall (60x slower) when anything else wants a core", least=1)
+    contexts: int = _help(2, "llama.cpp contexts naming topics at once, each in its own thread", least=1)
     samples: int | None = _help(None, "answers asked per finest topic (one greedy, the rest sampled; the best "
                                       "fit wins; parents get 6); None: the model's own, from the catalogue (3 for "
                                       "a .gguf file)")
@@ -179,6 +180,11 @@ def choices(cls: type, name: str) -> tuple[str, ...]:
     return next(f.metadata["choices"] for f in fields(cls) if f.name == name)
 
 
+def least(cls: type, name: str) -> int:
+    """The smallest value a settings field allows (its metadata), for the CLI's ranges."""
+    return next(f.metadata["least"] for f in fields(cls) if f.name == name)
+
+
 def _places() -> dict[str, tuple[str | None, type, str]]:
     """Option name -> (stage or None for the top level, dataclass, field name)."""
     places: dict[str, tuple[str | None, type, str]] = {}
@@ -203,6 +209,9 @@ def _check(cls: type, key: str, value, name: str) -> None:
     hint = typing.get_type_hints(cls)[key]
     if not _fits(value, hint):
         raise AtlasError(f"{name} takes {_type_name(hint)}, not {value!r}")
+    low = spec.metadata.get("least")
+    if low is not None and value is not None and value < low:
+        raise AtlasError(f"{name} is at least {low}, not {value!r}")
 
 
 def _fits(value, hint) -> bool:

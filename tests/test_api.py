@@ -164,6 +164,10 @@ def test_remove_and_settings_errors_name_the_choices(edited, small_table):
         atlas.build(small_table, text="description", labels="gpt")
     with pytest.raises(AtlasError, match="seed takes int or None, not '42'"):
         atlas.build(small_table, text="description", seed="42")
+    with pytest.raises(AtlasError, match="^min_cluster_size is at least 2, not -5$"):
+        atlas.build(small_table, text="description", min_cluster_size=-5)
+    with pytest.raises(AtlasError, match="^llm_contexts is at least 1, not 0$"):
+        atlas.build(small_table, text="description", llm_contexts=0)
     with pytest.raises(AtlasError, match="data is a file path, a pandas or polars DataFrame.*not builtins.list"):
         atlas.build([{"description": "x"}], text="description")
     with pytest.raises(AtlasError, match="not an Atlas map"):

@@ -122,6 +122,18 @@ def test_options_the_build_cannot_honour_fail_before_reading(tmp_path, small_tab
     assert_nothing_written(tmp_path, source)
 
 
+@pytest.mark.parametrize("command, options, message", [
+    ("build", ["small.parquet", "--text", "text", "--min-cluster-size", "1"],
+     "Invalid value for '--min-cluster-size': 1 is not in the range x>=2."),
+    ("build", ["small.parquet", "--text", "text", "--llm-threads", "0"],
+     "Invalid value for '--llm-threads': 0 is not in the range x>=1."),
+    ("relabel", ["map", "--llm-contexts", "-1"], "Invalid value for '--llm-contexts': -1 is not in the range x>=1."),
+])
+def test_numbers_out_of_range_are_usage_errors(command, options, message):
+    result = CliRunner().invoke(main, [command, *options])
+    assert (result.exit_code, result.output.splitlines()[-1]) == (2, f"Error: {message}")
+
+
 @pytest.mark.parametrize("command", ["serve", "info", "relabel"])
 def test_a_file_or_missing_folder_is_not_a_map(tmp_path, command):
     (tmp_path / "data.parquet").write_bytes(b"PAR1")
