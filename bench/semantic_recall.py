@@ -24,6 +24,7 @@ import numpy as np
 
 from atlas.mapdir import MapDir
 from atlas.query import PROBE_TOPICS, MapData
+from atlas.settings import SearchSettings
 
 
 def main() -> None:
@@ -41,9 +42,11 @@ def main() -> None:
     data.semantic_positions("warm up", 10, probe=1)  # load the embedder and the topic lists first
     topics = len(np.unique(data.levels[-1]))
     rows, truth = [], None
-    beams = (args.expansion_search or [data.ann.expansion_search]) if data.ann is not None else []
+    beams = args.expansion_search or [data.ann.expansion_search if data.ann else SearchSettings.expansion_search]
     probes = [0, *sorted(p for p in args.probe if p < topics)]
-    indexes = [("", data.ann)] + [(f" (rebuilt, {dtype})", rebuilt(data, dtype)) for dtype in args.rebuild]
+    # the map's own index (when it has one) and those built now: --rebuild works on a map without one too
+    indexes = ([("", data.ann)] if data.ann is not None else []) + [
+        (f" (rebuilt, {dtype})", rebuilt(data, dtype)) for dtype in args.rebuild]
     runs = [(p, None, "", None) for p in probes] + [(None, b, kind, index) for kind, index in indexes for b in beams]
     for probe, beam, kind, index in runs:
         if beam:
@@ -69,7 +72,6 @@ def main() -> None:
 def rebuilt(data: MapData, dtype: str):
     """The map's ANN index built again from its vectors as `atlas build` builds it now, stored as `dtype`."""
     from atlas.pipeline.ann import build_index
-    from atlas.settings import SearchSettings
 
     vectors = data.embeddings
     return build_index(vectors, np.arange(len(vectors)), settings=SearchSettings(ann_dtype=dtype), seed=None)
