@@ -146,8 +146,11 @@ def cluster_rows(xy: np.ndarray) -> list[tuple]:
     import hdbscan
     from sklearn.metrics import adjusted_rand_score
 
-    size = max(10, round(np.sqrt(len(xy)) / 4))
-    params = {"min_cluster_size": size, "min_samples": max(2, size // 3), "cluster_selection_method": "leaf"}
+    from atlas.pipeline.cluster import hdbscan_params, min_cluster_size
+    from atlas.settings import ClusterSettings
+
+    size = min_cluster_size(len(xy), ClusterSettings())
+    params = hdbscan_params(size)
     fast_hdbscan.HDBSCAN(**params).fit_predict(xy[:2000])
     slow_s, slow = timed(hdbscan.HDBSCAN(**params, core_dist_n_jobs=-1).fit_predict, xy)
     fast_s, fast = timed(fast_hdbscan.HDBSCAN(**params).fit_predict, xy)

@@ -93,10 +93,15 @@ def fine_topics(xy: np.ndarray, min_size: int, backend: str = "cpu",
     return labels[nearest], outlier[nearest]
 
 
+def hdbscan_params(min_size: int) -> dict:
+    """HDBSCAN's parameters for leaf clusters of at least `min_size` points (any of the backends)."""
+    return {"min_cluster_size": min_size, "min_samples": max(2, min_size // 3), "cluster_selection_method": "leaf"}
+
+
 def _hdbscan(xy: np.ndarray, min_size: int, backend: str) -> tuple[np.ndarray, np.ndarray]:
     from scipy.spatial import cKDTree
 
-    params = {"min_cluster_size": min_size, "min_samples": max(2, min_size // 3), "cluster_selection_method": "leaf"}
+    params = hdbscan_params(min_size)
     if backend == "cuml":
         from cuml.cluster.hdbscan import HDBSCAN
 
