@@ -6,14 +6,14 @@ own vectors.
         --dtype f16 bf16 --expansion-add 64 --chunks 8
 
 Builds the usearch index as the build does (inner product, connectivity 16, every core, the
-vectors inserted in map order) over the map's `embeddings.npy` (or a random `--rows` of them,
-seed 0, kept in map order), once per type and `expansion_add`, then searches it for random
-records of those (seed 0) at several search beams, one query at a time. Recall@10 counts a found
-record as a hit when it scores at least the exact scan's 10th best (ties are not misses, as in
-bench/ann.py). CPU seconds are this process's (usearch's threads included): against the wall
-time they show how many cores the build had. `--chunks K` inserts in K equal parts and prints
-each part's cost, to show how an insertion's cost grows with the index. Prints markdown rows
-for docs/BENCHMARKS.md.
+vectors inserted in map order as float32 by `ann.add_vectors`) over the map's `embeddings.npy`
+(or a random `--rows` of them, seed 0, kept in map order), once per type and `expansion_add`,
+then searches it for random records of those (seed 0) at several search beams, one query at a
+time. Recall@10 counts a found record as a hit when it scores at least the exact scan's 10th
+best (ties are not misses, as in bench/ann.py). CPU seconds are this process's (usearch's
+threads included): against the wall time they show how many cores the build had. `--chunks K`
+inserts in K equal parts and prints each part's cost, to show how an insertion's cost grows with
+the index. Prints markdown rows for docs/BENCHMARKS.md.
 """
 
 import argparse
@@ -40,6 +40,8 @@ def main() -> None:
     args = parser.parse_args()
     from usearch.index import Index
 
+    from atlas.pipeline.ann import add_vectors
+
     vectors = MapDir(args.map).embeddings()
     if args.rows and args.rows < len(vectors):
         vectors = vectors[np.sort(np.random.default_rng(0).choice(len(vectors), args.rows, replace=False))]
@@ -60,7 +62,7 @@ def main() -> None:
             wall = cpu = 0.0
             for part in np.array_split(np.arange(n), args.chunks):
                 start, cpu_start = time.perf_counter(), cpu_seconds()
-                index.add(part.astype(np.uint64), vectors[part[0]:part[-1] + 1], threads=0)
+                add_vectors(index, vectors[part[0]:part[-1] + 1], part, threads=0)
                 seconds, used = time.perf_counter() - start, cpu_seconds() - cpu_start
                 wall, cpu = wall + seconds, cpu + used
                 growth.append((dtype, add, part[-1] + 1, len(part) / seconds, used / len(part) * 1e6))

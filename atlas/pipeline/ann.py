@@ -23,9 +23,14 @@ def build_index(vectors: np.ndarray, keys: np.ndarray, *, settings: SearchSettin
     index = Index(ndim=vectors.shape[1], metric="ip", dtype=settings.ann_dtype,
                   connectivity=settings.connectivity, expansion_add=settings.expansion_add,
                   expansion_search=settings.expansion_search)
-    # float32 a block at a time: from float16 input usearch's graph found 0.65 of the true top 10
-    # for text queries on the 886k map, from float32 0.92 (bench/semantic_recall.py --rebuild)
+    add_vectors(index, vectors, keys, threads=1 if seed is not None else 0)
+    return index
+
+
+def add_vectors(index, vectors: np.ndarray, keys: np.ndarray, *, threads: int) -> None:
+    """Insert `vectors` under `keys` as float32, a BLOCK at a time: from float16 input usearch's
+    graph found 0.65 of the true top 10 for text queries on the 886k map, from float32 0.92
+    (bench/semantic_recall.py --rebuild). `threads` 0: every core."""
     for start in range(0, len(vectors), BLOCK):
         index.add(keys[start:start + BLOCK].astype(np.uint64), np.asarray(vectors[start:start + BLOCK], np.float32),
-                  threads=1 if seed is not None else 0)
-    return index
+                  threads=threads)
