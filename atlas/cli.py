@@ -125,8 +125,8 @@ def relabel(map_dir, ray_address, llm_model, levels, keywords, llm_threads, llm_
                              contexts=llm_contexts)
     result = run_relabel(MapDir(map_dir), settings, levels=set(levels) or None, engine=engine_for(ray_address),
                          quiet=quiet, log=_log)
-    _log(f"{len(result.label) - result.source.count('keywords'):,} topics labelled by the model, "
-         f"{result.source.count('keywords'):,} from keywords")
+    named, facts, kept = result.origins()
+    _log(f"{named:,} topics labelled by the model, {facts:,} by facts about their texts, {kept:,} from keywords")
 
 
 @main.group(invoke_without_command=True)

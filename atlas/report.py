@@ -52,4 +52,5 @@ def _labels(info: dict, status: dict | None) -> str:
     if info.get("method") != "llm":
         return "keywords (c-TF-IDF)"
     return (f"{info['model']} ({info['prompt_form']} prompt), {info['seconds_per_topic']:.2f}s per topic, "
-            f"{info['fell_back']:,} topics fell back to keywords")
+            f"{info.get('named_by_facts', 0):,} named by facts about their texts, "
+            f"{info['fell_back']:,} fell back to keywords")

@@ -6,7 +6,8 @@ relabelling copies of the map with several models side by side (cold answer cach
     python bench/labels.py MAP --table 20 > judged.md            # + 20 random topics per level
     python bench/labels.py MAP --relabel qwen-0.5b --calls       # + where each model's CPU went, per call
 
-Per level it prints: topics; fallback share (keyword labels); label->topic retrieval
+Per level it prints: topics; fallback share (keyword labels); the share named by facts about
+their texts (script, repeated text: label_facts); label->topic retrieval
 accuracy@1 and @5 (each label embedded and all topics of its level ranked by centroid
 similarity); duplicate sibling labels; child->parent consistency (the parent label nearest a
 topic's label is its own parent's); comma-list labels; and seconds per topic of the run.
@@ -30,14 +31,14 @@ import numpy as np
 
 from atlas.mapdir import MapDir
 from atlas.pipeline.embed import load_embedder
-from atlas.pipeline.label import normalised
+from atlas.pipeline.label import FACT_SOURCES, normalised
 from atlas.pipeline.label_fit import topic_centroids
 from atlas.pipeline.relabel import relabel
 from atlas.records import point_texts
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 
-HEADER = ("| labels | level | topics | fallbacks | acc@1 | acc@5 | dup. siblings | child->parent | comma lists "
-          "| s/topic | CPU s/topic |\n|---|---|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| labels | level | topics | fallbacks | fact names | acc@1 | acc@5 | dup. siblings | child->parent "
+          "| comma lists | s/topic | CPU s/topic |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def quality(mapdir: MapDir, encode) -> list[dict]:
@@ -68,6 +69,7 @@ def quality(mapdir: MapDir, encode) -> list[dict]:
         rows.append({
             "level": lvl, "topics": len(ids),
             "fallbacks": sum(topics[t]["label_source"] == "keywords" for t in ids) / len(ids),
+            "facts": sum(topics[t]["label_source"] in FACT_SOURCES for t in ids) / len(ids),
             "acc1": float(np.mean(rank < 1)), "acc5": float(np.mean(rank < 5)),
             "duplicates": duplicates, "consistency": consistency,
             "commas": sum("," in topics[t]["label"] for t in ids),
@@ -100,8 +102,9 @@ def print_rows(name: str, rows: list[dict]) -> None:
     for r in rows:
         consistency = "-" if r["consistency"] is None else f"{r['consistency']:.2f}"
         seconds, cpu = ("-" if r[k] is None else f"{r[k]:.2f}" for k in ("seconds", "cpu"))
-        print(f"| {name} | {r['level']} | {r['topics']} | {r['fallbacks']:.0%} | {r['acc1']:.2f} | {r['acc5']:.2f} "
-              f"| {r['duplicates']} | {consistency} | {r['commas']} | {seconds} | {cpu} |", flush=True)
+        print(f"| {name} | {r['level']} | {r['topics']} | {r['fallbacks']:.0%} | {r['facts']:.0%} | {r['acc1']:.2f} "
+              f"| {r['acc5']:.2f} | {r['duplicates']} | {consistency} | {r['commas']} | {seconds} | {cpu} |",
+              flush=True)
 
 
 def main() -> None:

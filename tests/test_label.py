@@ -30,6 +30,7 @@ from atlas.pipeline.embed import STATIC_NAME, load_embedder
 from atlas.pipeline.label import (
     GENERIC,
     TRADE,
+    Candidate,
     TopicLabels,
     invented,
     label_problem,
@@ -176,6 +177,30 @@ def test_a_name_a_neighbour_fits_as_well_still_beats_a_keyword_list(topics):
     assert [f.fits for f in topics["scorer"].fits(12, ["Network client libraries"])] == [False]
     result = label_all(topics, scripted({line: [" Network client libraries\n"]}))
     assert (result.label[12], result.source[12]) == ("Network client libraries", "llm")
+
+
+CHINESE = Candidate("Texts in Chinese", "script", "Most of these texts are written in Chinese.")
+
+
+def test_a_fact_name_beats_a_subtopic_and_keywords_but_not_an_answer_that_fits(topics):
+    """Topic 18 (Rust) and its parent 5, as if most of their texts were Chinese (label_facts)."""
+    rust = keywords_line(topics, 18)
+    facts = [[CHINESE] if t in (5, 18) else [] for t in range(len(topics["parent"]))]
+    result = label_all(topics, scripted({rust: [" Rust crates\n"]}, {rust: [" Rust crates for developers."]}),
+                       facts=facts)
+    assert (result.label[18], result.source[18], result.description[18]) == \
+        ("Rust crates", "llm", "Rust crates for developers.")
+    # no answer about its texts: the fact's name and description, not its child's label
+    assert (result.label[5], result.source[5], result.description[5]) == \
+        ("Texts in Chinese", "script", "Most of these texts are written in Chinese.")
+    assert result.origins() == (1, 1, len(result.label) - 2)
+
+
+def test_a_parent_takes_no_fact_name_from_a_child(topics):
+    facts = [[CHINESE] if t == 18 else [] for t in range(len(topics["parent"]))]
+    result = label_all(topics, scripted({}), facts=facts)
+    assert (result.label[18], result.source[18]) == ("Texts in Chinese", "script")
+    assert (result.label[5], result.source[5]) == ("rust, source, crate", "keywords")
 
 
 def test_a_parent_is_judged_against_its_childrens_names_too(topics):

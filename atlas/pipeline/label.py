@@ -7,7 +7,8 @@ for a finest topic).
 A candidate must pass cheap checks (length, no list, not generic, not a copied example, no
 repeated word, not a subtopic's name, nothing named that the model was not shown) and fit its
 topic by meaning better than any other topic of its level (label_fit). A rejected set is
-asked for once more with the reasons; a parent takes a subtopic's label only when no answer
+asked for once more with the reasons; then comes a name from facts about its texts (label_facts:
+their script, or one text repeated); a parent takes a subtopic's label only when no answer
 is about its texts; the keyword list is the last resort. `source` records which happened. Once every level is
 named, the names are chosen together (label_tree): among each topic's names that fit
 nearly as well as its best, the ones under which children's names sit nearest their own
@@ -63,6 +64,7 @@ PARENT_SAMPLES = 6
 TRADE = 0.15  # fit score a name may give up, when labels are chosen together, to sit under its parent
 # cosine a description written for a topic's earlier name may lose to its chosen name and be kept
 DESCRIPTION_SLACK = 0.1
+FACT_SOURCES = ("script", "repeated")  # names from facts about a topic's texts (label_facts)
 TIER_STEP = 10.0  # score between tiers when labels are chosen together: more than any fit score spans
 
 
@@ -70,14 +72,21 @@ TIER_STEP = 10.0  # score between tiers when labels are chosen together: more th
 class TopicLabels:
     label: list[str]
     description: list[str]
-    # per topic: "llm", "llm-retry" (asked again), "subtopic" (a child's label) or "keywords"
+    # per topic: "llm", "llm-retry" (asked again), "subtopic" (a child's label), a fact about its
+    # texts ("script" or "repeated": label_facts) or "keywords"
     source: list[str]
+
+    def origins(self) -> tuple[int, int, int]:
+        """How many topics the model named, facts about their texts named, and keywords named."""
+        facts, keywords = sum(s in FACT_SOURCES for s in self.source), self.source.count("keywords")
+        return len(self.source) - facts - keywords, facts, keywords
 
 
 @dataclass(frozen=True)
 class Candidate:
     label: str
     source: str
+    description: str = ""  # one that goes with the name (a fact's); else the model writes one
 
 
 @dataclass(frozen=True)
@@ -89,15 +98,19 @@ class Judged:
     @property
     def tier(self) -> int | None:
         """0: a model's answer that fits; 1: a model's answer about these texts that another
-        topic fits as well; 2 and 3: the same for a subtopic's label (a parent named after
-        one child names a member, not the group: better than a keyword list, worse than any
-        name the model gave for the whole); 4: the keyword label; None: not acceptable."""
+        topic fits as well; 2: a name from facts about the texts (their script, a repeated
+        text: true, so never judged, but less than a name of what they are about); 3 and 4:
+        as 0 and 1 for a subtopic's label (a parent named after one child names a member, not
+        the group: better than a keyword list, worse than a name for the whole); 5: the
+        keyword label; None: not acceptable."""
         if self.candidate.source == "keywords":
-            return 4
+            return 5
+        if self.candidate.source in FACT_SOURCES:
+            return 2
         if self.problem is not None or (self.fit and self.fit.own < MIN_OWN):
             return None
         near = self.fit is not None and not self.fit.fits  # about these texts, but not only these
-        return (2 if self.candidate.source == "subtopic" else 0) + int(near)
+        return (3 if self.candidate.source == "subtopic" else 0) + int(near)
 
     @property
     def reason(self) -> str:
@@ -128,11 +141,14 @@ def llm_labels(
     scorer: FitScorer | None = None,
     samples: int = Catalogued.samples,
     cache: AnswerCache | None = None,
+    facts: list[list[Candidate]] | None = None,
     levels: set[int] | None = None,
     current: TopicLabels | None = None,
     on_topic: Callable[[TopicLabels], None] = lambda result: None,
 ) -> TopicLabels:
     """Label every topic (or only those at `levels`, keeping `current` for the rest), finest first.
+
+    `facts` holds each topic's names from facts about its texts (label_facts.fact_names).
 
     `on_topic` gets the partial result (the same object, updated in place) after each topic.
     """
@@ -156,8 +172,11 @@ def llm_labels(
     def name(topic: int) -> tuple[list[Judged], str]:
         kids = children[topic]
         own = {normalised(result.label[c]) for c in kids} if len(kids) > 1 else set()
-        fallbacks = [Candidate(result.label[c], "subtopic") for c in kids if result.source[c] != "keywords"]
-        return namer.name(topic, evidence(topic), own, fallbacks, Candidate(fallback[topic], "keywords"))
+        # a parent takes a fact's name from its own texts, not from a child's
+        fallbacks = [Candidate(result.label[c], "subtopic") for c in kids
+                     if result.source[c] not in ("keywords", *FACT_SOURCES)]
+        return namer.name(topic, evidence(topic), own, fallbacks, facts[topic] if facts else [],
+                          Candidate(fallback[topic], "keywords"))
 
     def describe(topic: int) -> str:
         return namer.describe(topic, evidence(topic), result.label[topic])
@@ -187,7 +206,9 @@ def llm_labels(
                 label = (_distinct(chosen.label, keywords[topic], siblings) if chosen.source == "keywords"
                          else chosen.label)
                 result.label[topic], result.source[topic] = label, chosen.source
-                if chosen is ranked[0].candidate and description:
+                if chosen.description:
+                    result.description[topic] = chosen.description
+                elif chosen is ranked[0].candidate and description:
                     result.description[topic] = description
                     written.add(topic)
                 else:
@@ -209,7 +230,7 @@ def llm_labels(
 def _choose_together(result: TopicLabels, options: dict[int, list[Judged]], parent: np.ndarray, level: np.ndarray,
                      keywords: list[list[str]], scorer: FitScorer) -> list[int]:
     """Choose the named topics' labels together (label_tree), in place; the topics whose label
-    changed, which need a description written for their new label."""
+    changed to one without its own description, which need one written for it."""
     ranked = [_tradeable(options[t]) if t in options
               else [Judged(Candidate(result.label[t], result.source[t]), None, None)] for t in range(len(parent))]
     labels = [j.candidate.label for r in ranked for j in r]
@@ -230,7 +251,10 @@ def _choose_together(result: TopicLabels, options: dict[int, list[Judged]], pare
         siblings.add(normalised(label))
         if topic in options and (label, candidate.source) != (result.label[topic], result.source[topic]):
             result.label[topic], result.source[topic] = label, candidate.source
-            changed.append(topic)
+            if candidate.description:
+                result.description[topic] = candidate.description
+            else:
+                changed.append(topic)
     return changed
 
 
@@ -241,11 +265,12 @@ class _Namer:
         self.completer, self.scorer, self.samples, self.cache = completer, scorer, samples, cache
 
     def name(self, topic: int, evidence: Evidence, own: set[str], fallbacks: list[Candidate],
-             keyword: Candidate) -> tuple[list[Judged], str]:
+             facts: list[Candidate], keyword: Candidate) -> tuple[list[Judged], str]:
         """Acceptable candidates best first (the keyword label last), and a description of the
-        best one that fits the topic, or ''."""
+        best one that fits the topic, or '' (also when the best carries its own)."""
+        known = [Judged(c, None, None) for c in [*facts, keyword]]
         if not (evidence.keywords or evidence.texts or evidence.subtopics):
-            return [Judged(keyword, None, None)], ""
+            return known, ""
         template = self.completer.chat_template
         prompt = render(evidence, template)
         samples = PARENT_SAMPLES if evidence.subtopics else self.samples
@@ -257,9 +282,10 @@ class _Namer:
             answer = self._ask(retry, LABEL_ONLY, SAMPLE_TEMPERATURE, samples).strip()
             judged += self.judge(topic, [Candidate(answer, "llm-retry")], own, evidence)
         judged += self.judge(topic, fallbacks, set(), evidence)
-        ranked = rank(judged) + [Judged(keyword, None, None)]
+        ranked = rank(judged + known)
         # one description, for the best name, written after it (the same topic prompt, still evaluated)
-        return ranked, self.describe(topic, evidence, ranked[0].candidate.label)
+        best = ranked[0].candidate
+        return ranked, "" if best.description else self.describe(topic, evidence, best.label)
 
     def describe(self, topic: int, evidence: Evidence, label: str) -> str:
         """A description of `label` for the topic, or '' when the model's sentence fails the checks."""

@@ -18,6 +18,7 @@ from atlas.pipeline.embed import load_embedder
 from atlas.pipeline.engine import Engine, LocalEngine
 from atlas.pipeline.estimate import label_seconds, measure_pace, say
 from atlas.pipeline.label import TopicLabels, keyword_labels, llm_labels, representative_texts
+from atlas.pipeline.label_facts import fact_names, sampled_texts
 from atlas.pipeline.label_fit import FitScorer, topic_centroids
 from atlas.progress import Progress
 from atlas.records import point_texts
@@ -86,6 +87,7 @@ def make_labels(
     parent, level = topics.column(PARENT_ID).fill_null(-1).to_numpy(), topics.column(LEVEL).to_numpy()
     examples = representative_texts(texts, vectors, labels, ~outlier, central=settings.central_texts,
                                     spread=settings.spread_texts)
+    facts = [fact_names(sample, k) for sample, k in zip(sampled_texts(texts, labels, len(topics)), keywords)]
     scorer = None
     if embedder:
         centroids = topic_centroids(vectors, labels, len(topics))
@@ -105,7 +107,7 @@ def make_labels(
                 on_topic(result)
 
             result = llm_labels(parent, level, topics.column(SIZE).to_numpy(), keywords, fallback, examples,
-                                completer, scorer=scorer, samples=samples, cache=cache, levels=levels,
+                                completer, scorer=scorer, samples=samples, cache=cache, facts=facts, levels=levels,
                                 current=current, on_topic=progressed)
     finally:
         cache.close()
@@ -116,7 +118,8 @@ def make_labels(
                     "seconds": round(seconds, 2), "seconds_per_topic": round(seconds / max(todo, 1), 3),
                     # CPU time of all threads: what the labelling costs when the machine is shared
                     "cpu_seconds_per_topic": round(cpu_seconds / max(todo, 1), 3),
-                    "fell_back": result.source.count("keywords"), "estimate_s": round(guess, 1)}
+                    "named_by_facts": result.origins()[1], "fell_back": result.source.count("keywords"),
+                    "estimate_s": round(guess, 1)}
 
 
 def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None = None,

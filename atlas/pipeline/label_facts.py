@@ -1,0 +1,105 @@
+"""Names from facts about a topic's texts, for topics the model could not name.
+
+Some topics are not about a subject a small model can name from four texts: texts in a script
+it cannot read (Chinese, Cyrillic, Korean...), or the same placeholder uploaded many times ("A
+small example package", "UNKNOWN", empty texts). Their keyword lists say nothing to a reader;
+a fact does. A seeded random sample of each topic's members (SAMPLED at most) is counted:
+
+- **repeated**: one text (lower case, digits and punctuation ignored) is REPEATED_SHARE of
+  the sample or more: `Repeated text: "A small example package"` (or `Empty texts`);
+- **script**: REPEATED_SHARE or more of the sample's texts with letters are mainly written
+  in one non-Latin script: `Texts in Chinese` (kana makes it Japanese), `Texts in Korean`,
+  `Texts in Cyrillic script`; or in several: `Texts in Chinese and Korean`.
+
+label.py ranks these below any acceptable model answer and above a subtopic's label and the
+keyword list; each carries its own description.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+
+from atlas.pipeline.label import Candidate
+
+SAMPLED = 50  # member texts counted per topic
+REPEATED_SHARE = 0.5  # of the sample: one text, or one script (of the texts with letters)
+QUOTED_WORDS, QUOTED_CHARS = 5, 36  # a repeated text is quoted this far
+SECOND_SCRIPT = 0.2  # share of the lettered texts a second script needs to be named beside the first
+# scripts that (nearly) mean one language are named by it; the others by the script
+LANGUAGES = {"CJK": "Chinese", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "HANGUL": "Korean",
+             "GREEK": "Greek", "HEBREW": "Hebrew", "THAI": "Thai", "GEORGIAN": "Georgian", "ARMENIAN": "Armenian"}
+
+
+def sampled_texts(texts: pa.Array | pa.ChunkedArray, labels: np.ndarray, n_topics: int, *,
+                  per_topic: int = SAMPLED, seed: int = 0) -> list[list[str]]:
+    """Per topic id, up to `per_topic` of its members' texts drawn at random (seeded); `labels`
+    is (levels, N) topic ids row-aligned with `texts`. Only the drawn texts are read."""
+    key = np.random.default_rng(seed).random(labels.shape[1])
+    picks = [np.empty(0, np.int64)] * n_topics
+    for level_labels in labels:
+        order = np.lexsort((key, level_labels))
+        bounds = np.searchsorted(level_labels[order], np.arange(n_topics + 1))
+        for topic in np.unique(level_labels):
+            picks[topic] = order[bounds[topic]:min(bounds[topic + 1], bounds[topic] + per_topic)]
+    chosen = np.unique(np.concatenate(picks))
+    text_of = dict(zip(chosen.tolist(), texts.take(pa.array(chosen)).to_pylist()))
+    return [[text_of[i] for i in p.tolist()] for p in picks]
+
+
+def fact_names(texts: list[str], keywords: list[str]) -> list[Candidate]:
+    """The names that facts about a topic's sampled texts give it, the fact that holds for more
+    of them first (none for most topics). A script's name adds the topic's first keyword when
+    it is a Latin word: "Texts in Chinese about nonebot2"."""
+    facts = []
+    key, count = Counter(_normalised(t) for t in texts).most_common(1)[0] if texts else ("", 0)
+    if count and count >= REPEATED_SHARE * len(texts):
+        facts.append((count, _repeated(key, [t for t in texts if _normalised(t) == key])))
+    scripts = Counter(script for script in map(main_script, texts) if script)
+    lettered = sum(scripts.values())
+    ranked = [(s, n) for s, n in scripts.most_common() if s != "LATIN"]
+    written = sum(n for _, n in ranked)
+    if ranked and written >= REPEATED_SHARE * lettered:
+        shown = [s for s, n in ranked[:2] if n >= SECOND_SCRIPT * lettered] or [ranked[0][0]]
+        language = " and ".join(_script_name(s) for s in shown)
+        about = "".join(f" about {k}" for k in keywords[:1] if re.fullmatch(r"[a-z][a-z0-9+.-]{2,}", k))
+        facts.append((written, Candidate(f"Texts in {language}{about}", "script",
+                                         f"Most of these texts are written in {language}.")))
+    return [c for _, c in sorted(facts, key=lambda f: -f[0])]
+
+
+def main_script(text: str) -> str | None:
+    """The script most of the text's letters are written in (unicodedata's first word: LATIN,
+    CYRILLIC, HANGUL...; CJK with any kana is HIRAGANA), or None when it has no letters."""
+    letters = Counter(unicodedata.name(c, "?").split(" ", 1)[0] for c in text if c.isalpha())
+    if not letters:
+        return None
+    script = letters.most_common(1)[0][0]
+    kana = letters["HIRAGANA"] + letters["KATAKANA"]
+    return "HIRAGANA" if kana and script in ("CJK", "HIRAGANA", "KATAKANA") else script
+
+
+def _script_name(script: str) -> str:
+    return LANGUAGES.get(script) or f"{script.title()} script"
+
+
+def _repeated(key: str, texts: list[str]) -> Candidate:
+    if not key:
+        return Candidate("Empty texts", "repeated", "Most of these records have no text.")
+    text = " ".join(Counter(texts).most_common(1)[0][0].split())
+    whole = text.rstrip(" ,.;:!")
+    words = whole.split(" ")[:QUOTED_WORDS]
+    while len(words) > 1 and len(" ".join(words)) > QUOTED_CHARS:
+        words.pop()
+    quoted = " ".join(words)[:QUOTED_CHARS].rstrip(" ,.;:!")
+    quoted += "…" if len(quoted) < len(whole) else ""
+    return Candidate(f'Repeated text: "{quoted}"', "repeated", f'Most of these records read "{text[:200]}".')
+
+
+def _normalised(text: str) -> str:
+    """Lower case, digits and punctuation dropped: a placeholder with a version or number filled in reads the same."""
+    return " ".join(re.sub(r"[\W\d_]+", " ", text.lower()).split())

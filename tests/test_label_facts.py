@@ -1,0 +1,78 @@
+"""Names from facts about a topic's texts: the script they are written in, or one text repeated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from atlas.pipeline.label import Candidate
+from atlas.pipeline.label_facts import fact_names, main_script, sampled_texts
+
+# PyPI summaries (real uploads) of the kinds the model cannot name
+CHINESE = ["关于B站的一个爬虫，可以获取视频的信息，下载视频等", "验证打包功能的测试包, 请勿下载",
+           "微信小程序/公众号服务端接口集成SDK（非所有接口，持续更新中）", "一个用 Python 写的命令行待办事项工具",
+           "常用工具方法的封装", "Makes playwright stealthy like a ninja!", "", "内部系统的异步任务调度器"]
+CYRILLIC = ["Командная строка для BOTIX Public API", "Асинхронный REST-клиент для API Finam", "мій проект",
+            "Универсальная библиотека python для большинства задач", "Wrapper for 대신증권 CYBOS Plus Open API"]
+PLACEHOLDERS = ["A small example package", "A small example package", "a small example package.",
+                "A small example package 2", "My first Python package", "A small example package"]
+ENGLISH = ["A simple calculator for adding and multiplying two numbers", "RPN calculator for CLI",
+           "Utils for tornado api cache, function timer.", "A text util package"]
+
+
+def names(texts: list[str], keywords: list[str] = ()) -> list[tuple[str, str]]:
+    return [(c.label, c.source) for c in fact_names(texts, list(keywords))]
+
+
+def test_texts_mainly_in_a_non_latin_script_are_named_by_it():
+    assert names(CHINESE, ["这是第一个对外发布的模块", "基于"]) == [("Texts in Chinese", "script")]
+    assert fact_names(CHINESE, [])[0].description == "Most of these texts are written in Chinese."
+    assert names(CYRILLIC, ["для", "библиотека"]) == [("Texts in Cyrillic script", "script")]
+    assert names(["ゲームのツール", "日本語の形態素解析器", "Python tools"]) == [("Texts in Japanese", "script")]
+    assert names(CHINESE[:4] + CYRILLIC[:4]) == [("Texts in Chinese and Cyrillic script", "script")]
+    # a Latin first keyword says what they are about
+    assert names(CHINESE, ["nonebot2", "插件"]) == [("Texts in Chinese about nonebot2", "script")]
+
+
+def test_a_text_repeated_by_most_records_is_quoted():
+    quoted = Candidate('Repeated text: "A small example package"', "repeated",
+                       'Most of these records read "A small example package".')
+    assert fact_names(PLACEHOLDERS, ["example", "package", "small"]) == [quoted]
+    long = ["This package can be used to compute things in a long sentence"] * 3 + ["Other"]
+    assert names(long) == [('Repeated text: "This package can be used…"', "repeated")]
+    assert names(["", "", " ", "Chef-Solo"]) == [("Empty texts", "repeated")]
+    # both facts, the one that holds for more of the texts first
+    assert names(["", "", "", "常用工具方法的封装", "内部系统的异步任务调度器"]) == [
+        ("Empty texts", "repeated"), ("Texts in Chinese", "script")]
+
+
+def test_an_english_topic_gets_no_fact_name():
+    assert names(ENGLISH, ["calculator", "utils"]) == []
+    assert names(ENGLISH + PLACEHOLDERS[:3]) == []  # 3 of 7: not most
+    assert names([]) == []
+
+
+def test_main_script():
+    assert [main_script(t) for t in ["Python client for Toss Securities (토스증권) Open API", "파이썬 개인 유틸리티",
+                                     "ゲームのツール", "基于OneBot适配器的NoneBot2获取玩家数据的插件", "1.0", ""]] == \
+        ["LATIN", "HANGUL", "HIRAGANA", "CJK", None, None]
+
+
+def test_sampled_texts_draws_each_topics_members_at_every_level():
+    texts = pa.array([f"t{i}" for i in range(10)])
+    labels = np.array([[0, 0, 0, 0, 0, 0, 1, 1, 1, 1], [2, 2, 3, 3, 3, 3, 4, 4, 4, 4]])
+    sample = sampled_texts(texts, labels, 5, per_topic=3, seed=1)
+    assert [len(s) for s in sample] == [3, 3, 2, 3, 3]
+    assert set(sample[2]) == {"t0", "t1"} and set(sample[1]) <= {"t6", "t7", "t8", "t9"}
+    assert set(sample[0]) <= {f"t{i}" for i in range(6)}
+    assert sampled_texts(texts, labels, 5, per_topic=3, seed=1) == sample
+    assert sampled_texts(texts, labels, 5, per_topic=3, seed=2) != sample
+
+
+def test_no_topic_of_the_small_debian_map_gets_a_fact_name(small_map):
+    points = small_map.points()
+    labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(small_map.manifest()["levels"])])
+    texts = small_map.records().column("description").take(pa.array(points.column("row").to_numpy()))
+    samples = sampled_texts(texts, labels, small_map.topics().num_rows)
+    assert [len(s) for s in samples] == [min(50, n) for n in small_map.topics().column("size").to_pylist()]
+    assert [fact_names(s, []) for s in samples] == [[]] * len(samples)
