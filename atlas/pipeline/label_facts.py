@@ -7,8 +7,8 @@ a fact does. A seeded random sample of each topic's members (SAMPLED at most) is
 
 - **repeated**: one text (lower case, digits and punctuation ignored) is REPEATED_SHARE of
   the sample or more: `Repeated text: "A small example package"` (or `Empty texts`);
-- **script**: REPEATED_SHARE or more of the sample's texts with letters are mainly written
-  in one non-Latin script: `Texts in Chinese` (kana makes it Japanese), `Texts in Korean`,
+- **script**: most of the sample's texts have letters, and REPEATED_SHARE or more of those are
+  mainly written in one non-Latin script: `Texts in Chinese` (kana makes it Japanese), `Texts in Korean`,
   `Texts in Cyrillic script`; or in several: `Texts in Chinese and Korean`.
 
 label.py ranks these below any acceptable model answer and above a subtopic's label and the
@@ -51,23 +51,21 @@ def sampled_texts(texts: pa.Array | pa.ChunkedArray, labels: np.ndarray, n_topic
     return [[text_of[i] for i in p.tolist()] for p in picks]
 
 
-def fact_names(texts: list[str], keywords: list[str]) -> list[Candidate]:
+def fact_names(texts: list[str]) -> list[Candidate]:
     """The names that facts about a topic's sampled texts give it, the fact that holds for more
-    of them first (none for most topics). A script's name adds the topic's first keyword when
-    it is a Latin word: "Texts in Chinese about nonebot2"."""
+    of them first (none for most topics)."""
     facts = []
     key, count = Counter(_normalised(t) for t in texts).most_common(1)[0] if texts else ("", 0)
     if count and count >= REPEATED_SHARE * len(texts):
         facts.append((count, _repeated(key, [t for t in texts if _normalised(t) == key])))
     scripts = Counter(script for script in map(main_script, texts) if script)
-    lettered = sum(scripts.values())
+    lettered = sum(scripts.values())  # most texts must have letters: an empty topic is not "in Chinese"
     ranked = [(s, n) for s, n in scripts.most_common() if s != "LATIN"]
     written = sum(n for _, n in ranked)
-    if ranked and written >= REPEATED_SHARE * lettered:
+    if ranked and written >= REPEATED_SHARE * lettered and lettered >= REPEATED_SHARE * len(texts):
         shown = [s for s, n in ranked[:2] if n >= SECOND_SCRIPT * lettered] or [ranked[0][0]]
         language = " and ".join(_script_name(s) for s in shown)
-        about = "".join(f" about {k}" for k in keywords[:1] if re.fullmatch(r"[a-z][a-z0-9+.-]{2,}", k))
-        facts.append((written, Candidate(f"Texts in {language}{about}", "script",
+        facts.append((written, Candidate(f"Texts in {language}", "script",
                                          f"Most of these texts are written in {language}.")))
     return [c for _, c in sorted(facts, key=lambda f: -f[0])]
 

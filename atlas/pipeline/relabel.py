@@ -87,7 +87,7 @@ def make_labels(
     parent, level = topics.column(PARENT_ID).fill_null(-1).to_numpy(), topics.column(LEVEL).to_numpy()
     examples = representative_texts(texts, vectors, labels, ~outlier, central=settings.central_texts,
                                     spread=settings.spread_texts)
-    facts = [fact_names(sample, k) for sample, k in zip(sampled_texts(texts, labels, len(topics)), keywords)]
+    facts = [fact_names(sample) for sample in sampled_texts(texts, labels, len(topics))]
     scorer = None
     if embedder:
         centroids = topic_centroids(vectors, labels, len(topics))
