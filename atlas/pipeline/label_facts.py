@@ -87,7 +87,8 @@ def _script_name(script: str) -> str:
 
 def _repeated(key: str, texts: list[str]) -> Candidate:
     if not key:
-        return Candidate("Empty texts", "repeated", "Most of these records have no text.")
+        return Candidate("Empty texts", "repeated",
+                         "Most of these records have no words (empty, or only digits and punctuation).")
     text = " ".join(Counter(texts).most_common(1)[0][0].split())
     whole = text.rstrip(" ,.;:!")
     words = whole.split(" ")[:QUOTED_WORDS]
