@@ -28,7 +28,7 @@ def map_copy(small_map, tmp_path, monkeypatch) -> MapDir:
 def interrupted_after(named: int):
     """Stands in for llm_labels: names `named` topics, reporting each, then is interrupted."""
 
-    def fake(parent, level, size, keywords, fallback, examples, completer, *, scorer, samples, cache, levels,
+    def fake(parent, level, size, keywords, fallback, examples, completer, *, scorer, samples, cache, facts, levels,
              current, on_topic):
         result = current or keyword_labels(keywords, fallback)
         for topic in range(named):
