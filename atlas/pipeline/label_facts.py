@@ -9,7 +9,7 @@ a fact does. A seeded random sample of each topic's members (SAMPLED at most) is
   the sample or more: `Repeated text: "A small example package"` (or `Empty texts`);
 - **script**: most of the sample's texts have letters, and REPEATED_SHARE or more of those are
   mainly written in one non-Latin script: `Texts in Chinese` (kana makes it Japanese), `Texts in Korean`,
-  `Texts in Cyrillic script`; or in several: `Texts in Chinese and Korean`.
+  `Texts in Cyrillic script`; or in two, each SECOND_SCRIPT of them or more: `Texts in Chinese and Korean`.
 
 label.py ranks these below any acceptable model answer and above a subtopic's label and the
 keyword list; each carries its own description.
@@ -61,10 +61,10 @@ def fact_names(texts: list[str]) -> list[Candidate]:
     scripts = Counter(script for script in map(main_script, texts) if script)
     lettered = sum(scripts.values())  # most texts must have letters: an empty topic is not "in Chinese"
     ranked = [(s, n) for s, n in scripts.most_common() if s != "LATIN"]
-    written = sum(n for _, n in ranked)
-    if ranked and written >= REPEATED_SHARE * lettered and lettered >= REPEATED_SHARE * len(texts):
-        shown = [s for s, n in ranked[:2] if n >= SECOND_SCRIPT * lettered] or [ranked[0][0]]
-        language = " and ".join(_script_name(s) for s in shown)
+    shown = [(s, n) for s, n in ranked[:2] if n >= SECOND_SCRIPT * lettered] or ranked[:1]
+    written = sum(n for _, n in shown)
+    if shown and written >= REPEATED_SHARE * lettered and lettered >= REPEATED_SHARE * len(texts):
+        language = " and ".join(_script_name(s) for s, _ in shown)
         facts.append((written, Candidate(f"Texts in {language}", "script",
                                          f"Most of these texts are written in {language}.")))
     return [c for _, c in sorted(facts, key=lambda f: -f[0])]
