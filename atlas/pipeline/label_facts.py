@@ -8,8 +8,9 @@ a fact does. A seeded random sample of each topic's members (SAMPLED at most) is
 - **repeated**: one text (lower case, digits and punctuation ignored) is REPEATED_SHARE of
   the sample or more: `Repeated text: "A small example package"` (or `Empty texts`);
 - **script**: most of the sample's texts have letters, and REPEATED_SHARE or more of those are
-  mainly written in one non-Latin script: `Texts in Chinese` (kana makes it Japanese), `Texts in Korean`,
-  `Texts in Cyrillic script`; or in two, each SECOND_SCRIPT of them or more: `Texts in Chinese and Korean`.
+  mainly written in non-Latin scripts: named by the main one, `Texts in Chinese` (kana makes it
+  Japanese), `Texts in Korean`, `Texts in Cyrillic script`, or by two when each is SECOND_SCRIPT
+  of them or more: `Texts in Chinese and Korean`.
 
 label.py ranks these below any acceptable model answer and above a subtopic's label and the
 keyword list; each carries its own description.
@@ -62,11 +63,12 @@ def fact_names(texts: list[str]) -> list[Candidate]:
     lettered = sum(scripts.values())  # most texts must have letters: an empty topic is not "in Chinese"
     ranked = [(s, n) for s, n in scripts.most_common() if s != "LATIN"]
     shown = [(s, n) for s, n in ranked[:2] if n >= SECOND_SCRIPT * lettered] or ranked[:1]
-    written = sum(n for _, n in shown)
-    if shown and written >= REPEATED_SHARE * lettered and lettered >= REPEATED_SHARE * len(texts):
+    written = sum(n for _, n in ranked)
+    if ranked and written >= REPEATED_SHARE * lettered and lettered >= REPEATED_SHARE * len(texts):
         language = " and ".join(_script_name(s) for s, _ in shown)
+        most = "Most" if sum(n for _, n in shown) >= REPEATED_SHARE * lettered else "Many"
         facts.append((written, Candidate(f"Texts in {language}", "script",
-                                         f"Most of these texts are written in {language}.")))
+                                         f"{most} of these texts are written in {language}.")))
     return [c for _, c in sorted(facts, key=lambda f: -f[0])]
 
 
