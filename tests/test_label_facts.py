@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pyarrow as pa
 
@@ -44,6 +46,8 @@ def test_a_text_repeated_by_most_records_is_quoted():
     quoted = Candidate('Repeated text: "A small example package"', "repeated",
                        'Most of these records read "A small example package".')
     assert fact_names(PLACEHOLDERS) == [quoted]
+    # nearly every record (9 of 10): the topic's name, settled
+    assert fact_names(PLACEHOLDERS[:1] * 9 + ["Other"]) == [replace(quoted, settled=True)]
     long = ["This package can be used to compute things in a long sentence"] * 3 + ["Other"]
     assert names(long) == [('Repeated text: "This package can be used…"', "repeated")]
     assert names(["", "", " ", "Chef-Solo"]) == [("Empty texts", "repeated")]

@@ -87,6 +87,7 @@ class Candidate:
     label: str
     source: str
     description: str = ""  # one that goes with the name (a fact's); else the model writes one
+    settled: bool = False  # a fact true of nearly every record (label_facts): the name, no model asked
 
 
 @dataclass(frozen=True)
@@ -269,7 +270,7 @@ class _Namer:
         """Acceptable candidates best first (the keyword label last), and a description of the
         best one that fits the topic, or '' (also when the best carries its own)."""
         known = [Judged(c, None, None) for c in [*facts, keyword]]
-        if not (evidence.keywords or evidence.texts or evidence.subtopics):
+        if (facts and facts[0].settled) or not (evidence.keywords or evidence.texts or evidence.subtopics):
             return known, ""
         template = self.completer.chat_template
         prompt = render(evidence, template)

@@ -6,14 +6,15 @@ small example package", "UNKNOWN", empty texts). Their keyword lists say nothing
 a fact does. A seeded random sample of each topic's members (SAMPLED at most) is counted:
 
 - **repeated**: one text (lower case, digits and punctuation ignored) is REPEATED_SHARE of
-  the sample or more: `Repeated text: "A small example package"` (or `Empty texts`);
+  the sample or more: `Repeated text: "A small example package"` (or `Empty texts`); at
+  NEARLY_ALL or more that is the topic's name (`settled`), whatever a model would say;
 - **script**: most of the sample's texts have letters, and REPEATED_SHARE or more of those are
   mainly written in non-Latin scripts: named by the main one, `Texts in Chinese` (kana makes it
   Japanese), `Texts in Korean`, `Texts in Cyrillic script`, or by two when each is SECOND_SCRIPT
   of them or more: `Texts in Chinese and Korean`.
 
-label.py ranks these below any acceptable model answer and above a subtopic's label and the
-keyword list; each carries its own description.
+label.py ranks these (but a settled one) below any acceptable model answer and above a
+subtopic's label and the keyword list; each carries its own description.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from atlas.pipeline.label import Candidate
 SAMPLED = 50  # member texts counted per topic
 REPEATED_SHARE = 0.5  # of the sample: one text, or one script (of the texts with letters)
 QUOTED_WORDS, QUOTED_CHARS = 5, 36  # a repeated text is quoted this far
+# one text this share of the sample or more is what the topic is: no model is asked to name it
+NEARLY_ALL = 0.9
 SECOND_SCRIPT = 0.2  # share of the lettered texts a second script needs to be named beside the first
 # scripts that (nearly) mean one language are named by it; the others by the script
 LANGUAGES = {"CJK": "Chinese", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "HANGUL": "Korean",
@@ -58,7 +61,8 @@ def fact_names(texts: list[str]) -> list[Candidate]:
     facts = []
     key, count = Counter(_normalised(t) for t in texts).most_common(1)[0] if texts else ("", 0)
     if count and count >= REPEATED_SHARE * len(texts):
-        facts.append((count, _repeated(key, [t for t in texts if _normalised(t) == key])))
+        settled = count >= NEARLY_ALL * len(texts)
+        facts.append((count, _repeated(key, [t for t in texts if _normalised(t) == key], settled)))
     scripts = Counter(script for script in map(main_script, texts) if script)
     lettered = sum(scripts.values())  # most texts must have letters: an empty topic is not "in Chinese"
     ranked = [(s, n) for s, n in scripts.most_common() if s != "LATIN"]
@@ -69,7 +73,7 @@ def fact_names(texts: list[str]) -> list[Candidate]:
         most = "Most" if sum(n for _, n in shown) >= REPEATED_SHARE * lettered else "Many"
         facts.append((written, Candidate(f"Texts in {language}", "script",
                                          f"{most} of these texts are written in {language}.")))
-    return [c for _, c in sorted(facts, key=lambda f: -f[0])]
+    return [c for _, c in sorted(facts, key=lambda f: (not f[1].settled, -f[0]))]
 
 
 def main_script(text: str) -> str | None:
@@ -87,10 +91,10 @@ def _script_name(script: str) -> str:
     return LANGUAGES.get(script) or f"{script.title()} script"
 
 
-def _repeated(key: str, texts: list[str]) -> Candidate:
+def _repeated(key: str, texts: list[str], settled: bool) -> Candidate:
     if not key:
         return Candidate("Empty texts", "repeated",
-                         "Most of these records have no words (empty, or only digits and punctuation).")
+                         "Most of these records have no words (empty, or only digits and punctuation).", settled)
     text = " ".join(Counter(texts).most_common(1)[0][0].split())
     whole = text.rstrip(" ,.;:!")
     words = whole.split(" ")[:QUOTED_WORDS]
@@ -98,7 +102,7 @@ def _repeated(key: str, texts: list[str]) -> Candidate:
         words.pop()
     quoted = " ".join(words)[:QUOTED_CHARS].rstrip(" ,.;:!")
     quoted += "…" if len(quoted) < len(whole) else ""
-    return Candidate(f'Repeated text: "{quoted}"', "repeated", f'Most of these records read "{text[:200]}".')
+    return Candidate(f'Repeated text: "{quoted}"', "repeated", f'Most of these records read "{text[:200]}".', settled)
 
 
 def _normalised(text: str) -> str:
