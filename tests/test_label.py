@@ -196,18 +196,17 @@ def test_a_fact_name_beats_a_subtopic_and_keywords_but_not_an_answer_that_fits(t
     assert result.origins() == (1, 1, len(result.label) - 2)
 
 
-def test_a_text_nearly_every_record_repeats_is_the_name_and_no_model_is_asked(topics):
-    """Topic 18's records as if nearly all read one placeholder: its fitting answer is not asked for."""
-    rust = keywords_line(topics, 18)
-    placeholder = Candidate('Repeated text: "Rust crates"', "repeated", 'Most of these records read "Rust crates".',
+def test_a_text_nearly_every_record_repeats_beats_an_answer_that_fits(topics):
+    """Siblings 9 and 14 as if nearly all their records read one placeholder: the first takes
+    it over its fitting answer, the second (its sibling holds the name) its own answer."""
+    placeholder = Candidate('Repeated text: "GTK widgets"', "repeated", 'Most of these records read "GTK widgets".',
                             settled=True)
-    facts = [[placeholder] if t == 18 else [] for t in range(len(topics["parent"]))]
-    completer = scripted({rust: [" Rust crates\n"]})
-    result = label_all(topics, completer, facts=facts)
-    assert (result.label[18], result.source[18]) == ('Repeated text: "Rust crates"', "repeated")
-    # its parent 5 (one child, the same keywords) is still asked, with the name as its subtopic
-    assert not [call for call in completer.calls if call[0] == rust and "Subtopics:" not in call[4]]
-    assert [call for call in completer.calls if 'Subtopics: Repeated text: "Rust crates" (100%)' in call[4]]
+    facts = [[placeholder] if t in (9, 14) else [] for t in range(len(topics["parent"]))]
+    answers = {keywords_line(topics, 9): [" GTK widget toolkits\n"],
+               keywords_line(topics, 14): [" Object-oriented display engine\n"]}
+    result = label_all(topics, scripted(answers), facts=facts)
+    assert [(result.label[t], result.source[t]) for t in (9, 14)] == [
+        ('Repeated text: "GTK widgets"', "repeated"), ("Object-oriented display engine", "llm")]
 
 
 def test_a_parent_takes_no_fact_name_from_a_child(topics):

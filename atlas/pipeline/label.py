@@ -87,7 +87,7 @@ class Candidate:
     label: str
     source: str
     description: str = ""  # one that goes with the name (a fact's); else the model writes one
-    settled: bool = False  # a fact true of nearly every record (label_facts): the name, no model asked
+    settled: bool = False  # a fact true of nearly every record (label_facts): it beats any answer
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,9 @@ class Judged:
 
     @property
     def tier(self) -> int | None:
-        """0: a model's answer that fits; 1: a model's answer about these texts that another
+        """-1: a text nearly every record repeats (label_facts: what the records are, whatever
+        the model says; the model is still asked, for when a sibling holds that name); 0: a
+        model's answer that fits; 1: a model's answer about these texts that another
         topic fits as well; 2: a name from facts about the texts (their script, a repeated
         text: true, so never judged, but less than a name of what they are about); 3 and 4:
         as 0 and 1 for a subtopic's label (a parent named after one child names a member, not
@@ -107,7 +109,7 @@ class Judged:
         if self.candidate.source == "keywords":
             return 5
         if self.candidate.source in FACT_SOURCES:
-            return 2
+            return -1 if self.candidate.settled else 2
         if self.problem is not None or (self.fit and self.fit.own < MIN_OWN):
             return None
         near = self.fit is not None and not self.fit.fits  # about these texts, but not only these
@@ -270,7 +272,7 @@ class _Namer:
         """Acceptable candidates best first (the keyword label last), and a description of the
         best one that fits the topic, or '' (also when the best carries its own)."""
         known = [Judged(c, None, None) for c in [*facts, keyword]]
-        if (facts and facts[0].settled) or not (evidence.keywords or evidence.texts or evidence.subtopics):
+        if not (evidence.keywords or evidence.texts or evidence.subtopics):
             return known, ""
         template = self.completer.chat_template
         prompt = render(evidence, template)

@@ -7,7 +7,7 @@ a fact does. A seeded random sample of each topic's members (SAMPLED at most) is
 
 - **repeated**: one text (lower case, digits and punctuation ignored) is REPEATED_SHARE of
   the sample or more: `Repeated text: "A small example package"` (or `Empty texts`); at
-  NEARLY_ALL or more that is the topic's name (`settled`), whatever a model would say;
+  NEARLY_ALL or more it is `settled`: the topic's name, whatever a model says;
 - **script**: most of the sample's texts have letters, and REPEATED_SHARE or more of those are
   mainly written in non-Latin scripts: named by the main one, `Texts in Chinese` (kana makes it
   Japanese), `Texts in Korean`, `Texts in Cyrillic script`, or by two when each is SECOND_SCRIPT
@@ -31,7 +31,7 @@ from atlas.pipeline.label import Candidate
 SAMPLED = 50  # member texts counted per topic
 REPEATED_SHARE = 0.5  # of the sample: one text, or one script (of the texts with letters)
 QUOTED_WORDS, QUOTED_CHARS = 5, 36  # a repeated text is quoted this far
-# one text this share of the sample or more is what the topic is: no model is asked to name it
+# one text this share of the sample or more is what the topic is: its name beats any answer
 NEARLY_ALL = 0.9
 SECOND_SCRIPT = 0.2  # share of the lettered texts a second script needs to be named beside the first
 # scripts that (nearly) mean one language are named by it; the others by the script
