@@ -5,6 +5,7 @@ relabelling copies of the map with several models side by side (cold answer cach
     python bench/labels.py MAP --relabel smollm2 qwen-0.5b       # each model on a copy of MAP
     python bench/labels.py MAP --table 20 > judged.md            # + 20 random topics per level
     python bench/labels.py MAP --relabel qwen-0.5b --calls       # + where each model's CPU went, per call
+    python bench/labels.py MAP --changed BEFORE                  # + the names that differ from BEFORE's
 
 Per level it prints: topics; fallback share (keyword labels); the share named by facts about
 their texts (script, repeated text: label_facts); label->topic retrieval
@@ -28,10 +29,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from atlas.mapdir import MapDir
 from atlas.pipeline.embed import load_embedder
-from atlas.pipeline.label import FACT_SOURCES, normalised
+from atlas.pipeline.label import FACT_SOURCES, normalised, representative_texts
 from atlas.pipeline.label_fit import topic_centroids
 from atlas.pipeline.relabel import relabel
 from atlas.records import point_texts
@@ -45,17 +47,15 @@ def quality(mapdir: MapDir, encode) -> list[dict]:
     """Per level, the figures above."""
     manifest = mapdir.manifest()
     topics = mapdir.topics().to_pylist()
-    points = mapdir.points()
-    labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(manifest["levels"])])
-    centroids = topic_centroids(mapdir.embeddings(), labels, len(topics))
+    centroids = topic_centroids(mapdir.embeddings(), _members(mapdir), len(topics))
     vectors = np.asarray(encode([t["label"] for t in topics]), np.float32)
     level = np.array([t["level"] for t in topics])
     parent = np.array([-1 if t["parent_id"] is None else t["parent_id"] for t in topics])
+    ranks = retrieval_rank(vectors, centroids, level)
     rows = []
     for lvl in range(manifest["levels"]):
         ids = np.flatnonzero(level == lvl)
-        similarity = vectors[ids] @ centroids[ids].T
-        rank = (similarity > similarity[np.arange(len(ids)), np.arange(len(ids))][:, None]).sum(axis=1)
+        rank = ranks[ids]
         seen, duplicates = set(), 0
         for t in ids:
             key = (parent[t], normalised(topics[t]["label"]))
@@ -79,23 +79,63 @@ def quality(mapdir: MapDir, encode) -> list[dict]:
     return rows
 
 
+def retrieval_rank(names: np.ndarray, centroids: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Per topic, how many topics of its level are nearer its name's vector than its own (0: found)."""
+    rank = np.zeros(len(level), int)
+    for lvl in np.unique(level):
+        ids = np.flatnonzero(level == lvl)
+        similarity = names[ids] @ centroids[ids].T
+        rank[ids] = (similarity > np.diag(similarity)[:, None]).sum(axis=1)
+    return rank
+
+
+def changed_table(before: MapDir, after: MapDir, encode) -> str:
+    """Every topic whose label differs between two labellings of one map: both names, whether each
+    finds its topic among its level's (@1), the new label's source and its 2 most central texts."""
+    old, new = before.topics().to_pylist(), after.topics().to_pylist()
+    members, vectors = _members(after), after.embeddings()
+    centroids = topic_centroids(vectors, members, len(new))
+    level = np.array([t["level"] for t in new])
+    found = [retrieval_rank(np.asarray(encode([t["label"] for t in topics]), np.float32), centroids, level) == 0
+             for topics in (old, new)]
+    central = representative_texts(pa.array(_texts(after)), vectors, members, np.ones(members.shape[1], bool),
+                                   central=2, spread=0)
+    lines = ["| level | topic (size) | before | @1 | after | @1 | source | 2 central member texts |",
+             "|---|---|---|---|---|---|---|---|"]
+    for t in (t for t in np.argsort(level, kind="stable") if old[t]["label"] != new[t]["label"]):
+        shown = " / ".join(_clip(text) for text in central[t])
+        was, now = ("yes" if f[t] else "no" for f in found)
+        lines.append(f"| {level[t]} | {t} ({new[t]['size']:,}) | {old[t]['label']} | {was} | {new[t]['label']} | {now} "
+                     f"| {new[t]['label_source']} | {shown} |")
+    return "\n".join(lines)
+
+
 def judge_table(mapdir: MapDir, per_level: int, seed: int) -> str:
     """Random topics per level, each name beside 3 random member texts, with a blank verdict."""
-    manifest = mapdir.manifest()
     topics = mapdir.topics().to_pylist()
-    points = mapdir.points()
-    text = point_texts(mapdir.records(), manifest["columns"]["text"], points.column("row").to_numpy()).to_pylist()
+    members, text = _members(mapdir), _texts(mapdir)
     rng = random.Random(seed)
     lines = ["| level | topic (size) | name | source | 3 member texts | verdict |", "|---|---|---|---|---|---|"]
-    for lvl in range(manifest["levels"]):
-        members = points.column(f"topic_{lvl}").to_numpy()
+    for lvl in range(len(members)):
         ids = [t["topic_id"] for t in topics if t["level"] == lvl]
         for t in sorted(rng.sample(ids, min(per_level, len(ids)))):
-            rows = np.flatnonzero(members == t).tolist()
+            rows = np.flatnonzero(members[lvl] == t).tolist()
             shown = " / ".join(_clip(text[i]) for i in rng.sample(rows, min(3, len(rows))))
             lines.append(f"| {lvl} | {t} ({topics[t]['size']:,}) | {topics[t]['label']} | "
                          f"{topics[t]['label_source']} | {shown} | |")
     return "\n".join(lines)
+
+
+def _members(mapdir: MapDir) -> np.ndarray:
+    """(levels, points) the topic id of every point at each level."""
+    points = mapdir.points()
+    return np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(mapdir.manifest()["levels"])])
+
+
+def _texts(mapdir: MapDir) -> list[str]:
+    """The text of every point, in point order."""
+    rows = mapdir.points().column("row").to_numpy()
+    return point_texts(mapdir.records(), mapdir.manifest()["columns"]["text"], rows).to_pylist()
 
 
 def print_rows(name: str, rows: list[dict]) -> None:
@@ -119,6 +159,8 @@ def main() -> None:
     parser.add_argument("--table", type=int, default=0, metavar="N", help="print N random topics per level")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="keep the relabelled copies in this folder")
+    parser.add_argument("--changed", type=Path, metavar="BEFORE", help="list the topics whose label differs from "
+                        "BEFORE's (the same map labelled otherwise), with 2 member texts each")
     parser.add_argument("--calls", action="store_true", help="print each relabel's model calls by kind: count "
                         "and CPU seconds of the calling thread (all the CPU of a one-thread context)")
     args = parser.parse_args()
@@ -146,6 +188,9 @@ def main() -> None:
             print_rows("as built", quality(source, embedder.encode))
         for name, mapdir in maps.items() if args.table else ():
             print(f"\n### {name}\n\n{judge_table(mapdir, args.table, args.seed)}")
+        if args.changed:
+            changed = changed_table(MapDir(args.changed), source, embedder.encode)
+            print(f"\n### changed from {args.changed}\n\n{changed}")
 
 
 @contextmanager

@@ -26,17 +26,22 @@ from atlas.llm.prompts import (
     render,
     shown_keywords,
 )
+from atlas.pipeline import label
 from atlas.pipeline.embed import STATIC_NAME, load_embedder
 from atlas.pipeline.label import (
     GENERIC,
     TRADE,
     Candidate,
+    Judged,
     TopicLabels,
     invented,
     label_problem,
     llm_labels,
     normalised,
+    qualified,
     representative_texts,
+    written_form,
+    written_names,
 )
 from atlas.pipeline.label_fit import FitScorer, topic_centroids
 from atlas.pipeline.label_tree import Options, choose_names
@@ -82,10 +87,19 @@ def topics(small_map):
     }
 
 
-def label_all(topics, completer, *, scorer=True, **kwargs) -> TopicLabels:
+def label_all(topics, completer, *, scorer=True, examples=None, **kwargs) -> TopicLabels:
     return llm_labels(topics["parent"], topics["level"], topics["size"], topics["keywords"], topics["fallback"],
-                      [["A text."]] * len(topics["parent"]), completer,
+                      examples or [["A text."]] * len(topics["parent"]), completer,
                       scorer=topics["scorer"] if scorer else None, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def member_texts(small_map) -> list[list[str]]:
+    """Per topic, the member texts the model would be shown."""
+    points = small_map.points()
+    labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(small_map.manifest()["levels"])])
+    text = small_map.records().column("description").take(points.column("row"))
+    return representative_texts(text, small_map.embeddings(), labels, np.ones(len(points), bool), central=3, spread=1)
 
 
 def keywords_line(topics, topic: int) -> str:
@@ -225,6 +239,48 @@ def test_a_parent_is_judged_against_its_childrens_names_too(topics):
     assert np.allclose(np.linalg.norm(scorer.centroids, axis=1), 1, atol=1e-5)
     changed = np.flatnonzero(np.abs(scorer.centroids - topics["scorer"].centroids).max(axis=1) > 0)
     assert changed.tolist() == [3]
+
+
+# Answers made specific: a model's name that another topic fits as well, with one of the
+# topic's keywords as its texts write it.
+
+def test_answers_another_topic_fits_as_well_are_qualified_with_names_from_the_texts(topics, member_texts):
+    """Topic 12 (GNU SASL and mbed TLS): its texts write "sasl" as "SASL" and "tls" as "TLS";
+    "GNU SASL" and "Public key" only open a line, "aeson" never appears, "key" is a common word."""
+    names = written_names(topics["keywords"][12], member_texts[12])
+    assert topics["keywords"][12][:5] == ["sasl", "aeson", "tls", "gnu sasl", "key"] and names == ["SASL", "TLS"]
+    answers = ["Network client libraries", "Security libraries", "Cryptography tools"]
+    judged = [Judged(Candidate(a, "llm"), None, fit) for a, fit in zip(answers, topics["scorer"].fits(12, answers))]
+    assert [j.tier for j in judged] == [1, 1, 0]
+    assert [c.label for c in qualified(judged, names, member_texts[12])] == [
+        "SASL network client libraries", "Network client libraries for SASL", "TLS network client libraries",
+        "Network client libraries for TLS", "SASL security libraries", "Security libraries for SASL",
+        "TLS security libraries", "Security libraries for TLS"]
+    assert written_form("sasl", ["SASL is used by servers", "common SASL mechanisms"]) == "SASL"
+    assert written_form("context protocol", ["A Model Context Protocol server"]) is None  # part of a longer name
+    assert written_form("cell", ["Cell data. Cell formats"]) is None  # only at a sentence's start
+    assert written_names(["cell", "ios", "tls"], ["Cells stored per cell on iOS"]) == ["iOS"]  # "cell" is a word
+    assert [c.label for c in qualified(judged[1:2], ["iOS"], ["Web security"])] == [
+        "iOS security libraries", "Security libraries for iOS"]
+
+
+def test_a_qualified_answer_that_fits_wins_without_asking_again(topics, member_texts):
+    """Topic 12 takes a qualified answer; its parent 0, a category, is never narrowed to one name."""
+    line, parent = keywords_line(topics, 12), keywords_line(topics, 0)
+    completer = scripted({line: [" Network client libraries\n", " Security libraries\n"],
+                          parent: [" Network libraries\n"]})
+    with mock.patch.object(label, "qualified", wraps=label.qualified) as qualifying:
+        result = label_all(topics, completer, examples=member_texts)
+    assert (result.label[12], result.source[12]) == ("Security libraries for SASL", "llm-qualified")
+    assert (result.label[0], result.source[0]) == ("Network libraries", "llm")
+    names = {call.args[0][0].candidate.label: call.kwargs["names"] for call in qualifying.call_args_list}
+    assert (names["Network client libraries"], names["Network libraries"]) == (["SASL", "TLS"], [])
+    fit = topics["scorer"].fits(12, ["Security libraries", "Security libraries for SASL"])
+    assert [f.fits for f in fit] == [False, True]
+    calls = [c for c in completer.calls if c[0] == line]
+    assert [c[1:4] for c in calls] == [(LABEL_ONLY, 0.0, 0), (LABEL_ONLY, 0.8, 1), (LABEL_ONLY, 0.8, 2),
+                                       (DESCRIPTION_ONLY, 0.0, 0)]  # no retry
+    assert calls[-1][4].endswith("Label: Security libraries for SASL\nDescription:")
 
 
 # Labels chosen together (label_tree): a parent's name by how it gathers its own children's

@@ -6,7 +6,9 @@ gives several answers (one greedy, the rest sampled; six for a parent, the model
 for a finest topic).
 A candidate must pass cheap checks (length, no list, not generic, not a copied example, no
 repeated word, not a subtopic's name, nothing named that the model was not shown) and fit its
-topic by meaning better than any other topic of its level (label_fit). A rejected set is
+topic by meaning better than any other topic of its level (label_fit). When none fits, a
+finest topic's answers that another topic fits as well are tried with a name its texts write
+("Web server" with "Haskell": `qualified`), and one that fits wins; else the set is
 asked for once more with the reasons; then comes a name from facts about its texts (label_facts:
 their script, or one text repeated); a parent takes a subtopic's label only when no answer
 is about its texts; the keyword list is the last resort. `source` records which happened. Once every level is
@@ -23,10 +25,12 @@ every topic, and is most of its cost.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -65,6 +69,10 @@ TRADE = 0.15  # fit score a name may give up, when labels are chosen together, t
 # cosine a description written for a topic's earlier name may lose to its chosen name and be kept
 DESCRIPTION_SLACK = 0.1
 FACT_SOURCES = ("script", "repeated")  # names from facts about a topic's texts (label_facts)
+# a finest topic's answers that another topic fits as well, and names tried on each, to make them specific
+QUALIFIED_ANSWERS = 3
+QUALIFIERS = 3
+OPENERS = STOPWORDS | {"this", "these", "your", "my", "our"}  # capitalised before a name, they join no name
 TIER_STEP = 10.0  # score between tiers when labels are chosen together: more than any fit score spans
 
 
@@ -72,8 +80,9 @@ TIER_STEP = 10.0  # score between tiers when labels are chosen together: more th
 class TopicLabels:
     label: list[str]
     description: list[str]
-    # per topic: "llm", "llm-retry" (asked again), "subtopic" (a child's label), a fact about its
-    # texts ("script" or "repeated": label_facts) or "keywords"
+    # per topic: "llm", "llm-retry" (asked again), "llm-qualified" (an answer made specific with a
+    # name from its texts), "subtopic" (a child's label), a fact about its texts ("script" or
+    # "repeated": label_facts) or "keywords"
     source: list[str]
 
     def origins(self) -> tuple[int, int, int]:
@@ -178,8 +187,11 @@ def llm_labels(
         # a parent takes a fact's name from its own texts, not from a child's
         fallbacks = [Candidate(result.label[c], "subtopic") for c in kids
                      if result.source[c] not in ("keywords", *FACT_SOURCES)]
+        # a parent is a category: one member's name would narrow it, so only a finest topic is made specific
+        qualify = partial(qualified, names=[] if kids else written_names(keywords[topic], examples[topic]),
+                          texts=examples[topic])
         return namer.name(topic, evidence(topic), own, fallbacks, facts[topic] if facts else [],
-                          Candidate(fallback[topic], "keywords"))
+                          Candidate(fallback[topic], "keywords"), qualify)
 
     def describe(topic: int) -> str:
         return namer.describe(topic, evidence(topic), result.label[topic])
@@ -268,9 +280,11 @@ class _Namer:
         self.completer, self.scorer, self.samples, self.cache = completer, scorer, samples, cache
 
     def name(self, topic: int, evidence: Evidence, own: set[str], fallbacks: list[Candidate],
-             facts: list[Candidate], keyword: Candidate) -> tuple[list[Judged], str]:
+             facts: list[Candidate], keyword: Candidate,
+             qualify: Callable[[list[Judged]], list[Candidate]]) -> tuple[list[Judged], str]:
         """Acceptable candidates best first (the keyword label last), and a description of the
-        best one that fits the topic, or '' (also when the best carries its own)."""
+        best one that fits the topic, or '' (also when the best carries its own). `qualify` makes
+        answers that another topic fits as well more specific (`qualified`)."""
         known = [Judged(c, None, None) for c in [*facts, keyword]]
         if not (evidence.keywords or evidence.texts or evidence.subtopics):
             return known, ""
@@ -280,11 +294,15 @@ class _Namer:
         answers = [self._ask(prompt, LABEL_ONLY, SAMPLE_TEMPERATURE if seed else 0.0, seed).strip()
                    for seed in range(samples)]
         judged = self.judge(topic, _unique([Candidate(a, "llm") for a in answers]), own, evidence)
-        if not any(j.tier == 0 for j in judged):
+        # answers that another topic fits as well, made specific with a name from the texts; those that
+        # fit are kept, and the model is asked again only when none does
+        variants = [] if any(j.tier == 0 for j in judged) else [
+            j for j in self.judge(topic, qualify(judged), own, evidence) if j.tier == 0]
+        if not variants and not any(j.tier == 0 for j in judged):
             retry = render(replace(evidence, avoid=[f"{j.candidate.label} ({j.reason})" for j in judged]), template)
             answer = self._ask(retry, LABEL_ONLY, SAMPLE_TEMPERATURE, samples).strip()
             judged += self.judge(topic, [Candidate(answer, "llm-retry")], own, evidence)
-        judged += self.judge(topic, fallbacks, set(), evidence)
+        judged += variants + self.judge(topic, fallbacks, set(), evidence)
         ranked = rank(judged + known)
         # one description, for the best name, written after it (the same topic prompt, still evaluated)
         best = ranked[0].candidate
@@ -396,6 +414,62 @@ def _ordered_map(workers: int) -> Iterator[Callable]:
         yield run
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def qualified(judged: list[Judged], names: list[str], texts: list[str]) -> list[Candidate]:
+    """The best model answers that another topic fits as well, each made specific with one of
+    `names` it lacks: "Web extensions" and "Flask" give "Flask web extensions" and "Web
+    extensions for Flask" (`texts` tell whether "Web" inside a name is "web")."""
+    answers = [j.candidate.label for j in rank(judged) if j.tier == 1][:QUALIFIED_ANSWERS]
+    variants = []
+    for answer in answers:
+        has = set(normalised(answer).split())
+        first, rest = answer.split(" ", 1) if " " in answer else (answer, "")
+        inner = " ".join([_as_written(first, texts), rest]).strip()
+        for name in [n for n in names if not set(normalised(n).split()) <= has][:QUALIFIERS]:
+            variants.append(f"{name} {inner}")
+            if " for " not in f" {answer.lower()} ":
+                variants.append(f"{answer} for {name}")
+    return _unique([Candidate(v, "llm-qualified") for v in variants])
+
+
+def written_names(keywords: list[str], texts: list[str]) -> list[str]:
+    """The keywords that the texts write as a name, as they write it ("Flask", "GNU SASL", "iOS":
+    a capital or a digit inside a sentence). Common words make poor qualifiers ("Logs basic
+    logging"), so they are left out."""
+    return [f for f in (written_form(k, texts) for k in keywords) if f and f != f.lower()]
+
+
+def written_form(phrase: str, texts: list[str]) -> str | None:
+    """How the texts write `phrase` (a lower-case keyword) inside a sentence, most often: "Flask",
+    "pytest", "Kubernetes"; None when they never do (only at a sentence's start, or not as written)."""
+    forms = _written(phrase, texts).most_common(1)
+    return forms[0][0] if forms else None
+
+
+def _written(phrase: str, texts: list[str]) -> Counter:
+    """How often the texts write `phrase` each way inside a sentence (not at the start of a text, line,
+    sentence or list item), and not as part of a longer name ("Context Protocol" of "Model Context
+    Protocol": a capitalised word just before or after it)."""
+    forms = Counter()
+    for text in texts:
+        for m in re.finditer(rf"(?<![\w.-]){re.escape(phrase)}(?![\w-])", text, re.IGNORECASE):
+            before, after = text[:m.start()].rstrip(" "), text[m.end():].lstrip(" ")
+            joined = re.search(r"\b[A-Z]\w*$", before)  # "This" or "A" opening a text only open a sentence
+            if not (re.search(r"(^|[.!?:;*•\n-])$", before) or re.match(r"[A-Z]", after)
+                    or (joined and joined.group(0).lower() not in OPENERS)):
+                forms[m.group(0)] += 1
+    return forms
+
+
+def _as_written(word: str, texts: list[str]) -> str:
+    """An answer's first word as it reads inside a name: lower case unless the texts capitalise
+    it more often than not, and more than once ("Python"; not "Security" of "Security Layer")."""
+    if not (word[:1].isupper() and word[1:].islower()):
+        return word  # an acronym, a name with inner capitals, or lower case already
+    forms = _written(word.lower(), texts)
+    capitalised = forms[word]
+    return word if capitalised >= 2 and capitalised > sum(forms.values()) - capitalised else word.lower()
 
 
 def _unique(candidates: list[Candidate]) -> list[Candidate]:
