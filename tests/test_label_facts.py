@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from atlas.pipeline.label import Candidate
-from atlas.pipeline.label_facts import fact_names, main_script, sampled_texts
+from atlas.pipeline.label_facts import fact_names, main_script, sampled_texts, topic_facts
 
 # PyPI summaries (real uploads) of the kinds the model cannot name
 CHINESE = ["关于B站的一个爬虫，可以获取视频的信息，下载视频等", "验证打包功能的测试包, 请勿下载",
@@ -45,15 +45,18 @@ def test_texts_mainly_in_a_non_latin_script_are_named_by_it():
 def test_a_text_repeated_by_most_records_is_quoted():
     quoted = Candidate('Repeated text: "A small example package"', "repeated",
                        'Most of these records read "A small example package".')
-    assert fact_names(PLACEHOLDERS) == [quoted]
-    # nearly every record (9 of 10): the topic's name, settled
-    assert fact_names(PLACEHOLDERS[:1] * 9 + ["Other"]) == [replace(quoted, settled=True)]
+    assert fact_names(PLACEHOLDERS[:3] + ENGLISH[:3]) == [quoted]  # half: a name, below the model's
+    # 60% or more (5 of 6): the topic's name, settled
+    assert fact_names(PLACEHOLDERS) == [replace(quoted, settled=True)]
     long = ["This package can be used to compute things in a long sentence"] * 3 + ["Other"]
     assert names(long) == [('Repeated text: "This package can be used…"', "repeated")]
     assert names(["", "", " ", "Chef-Solo"]) == [("Empty texts", "repeated")]
     # both facts, the one that holds for more of the texts first
-    assert names(["测试包"] * 3 + ["常用工具方法的封装", "Other"]) == [
+    assert names(["测试包"] * 3 + ["常用工具方法的封装", "内部系统的异步任务调度器", "Other"]) == [
         ("Texts in Chinese", "script"), ('Repeated text: "测试包"', "repeated")]
+    # a settled one first, though the other holds for more
+    assert names(["测试包"] * 3 + ["常用工具方法的封装", "Other"]) == [
+        ('Repeated text: "测试包"', "repeated"), ("Texts in Chinese", "script")]
 
 
 def test_an_english_topic_gets_no_fact_name():
@@ -86,3 +89,14 @@ def test_no_topic_of_the_small_debian_map_gets_a_fact_name(small_map):
     samples = sampled_texts(texts, labels, small_map.topics().num_rows)
     assert [len(s) for s in samples] == [min(50, n) for n in small_map.topics().column("size").to_pylist()]
     assert [fact_names(s) for s in samples] == [[]] * len(samples)
+
+
+def test_siblings_settled_names_are_numbered():
+    """Topics 1-3 are children of 0, topic 4 of 5: the second empty sibling is numbered, a
+    cousin is not, and a name that is not settled is left as it is."""
+    empty = ["", "", "", "Chef-Solo"]
+    samples = [[], empty, ENGLISH, empty, empty, PLACEHOLDERS[:3] + ENGLISH[:3]]
+    facts = topic_facts(samples, np.array([-1, 0, 0, 0, 5, -1]))
+    assert [[(c.label, c.settled) for c in names] for names in facts] == [
+        [], [("Empty texts", True)], [], [("Empty texts (2)", True)], [("Empty texts", True)],
+        [('Repeated text: "A small example package"', False)]]

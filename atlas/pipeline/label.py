@@ -160,7 +160,7 @@ def llm_labels(
 ) -> TopicLabels:
     """Label every topic (or only those at `levels`, keeping `current` for the rest), finest first.
 
-    `facts` holds each topic's names from facts about its texts (label_facts.fact_names).
+    `facts` holds each topic's names from facts about its texts (label_facts.topic_facts).
 
     `on_topic` gets the partial result (the same object, updated in place) after each topic.
     """

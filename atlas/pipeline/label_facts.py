@@ -7,7 +7,8 @@ a fact does. A seeded random sample of each topic's members (SAMPLED at most) is
 
 - **repeated**: one text (lower case, digits and punctuation ignored) is REPEATED_SHARE of
   the sample or more: `Repeated text: "A small example package"` (or `Empty texts`); at
-  NEARLY_ALL or more it is `settled`: the topic's name, whatever a model says;
+  SETTLED_SHARE or more it is `settled`: the topic's name, whatever a model says (a
+  sibling's second settled name is numbered: `Empty texts (2)`);
 - **script**: most of the sample's texts have letters, and REPEATED_SHARE or more of those are
   mainly written in non-Latin scripts: named by the main one, `Texts in Chinese` (kana makes it
   Japanese), `Texts in Korean`, `Texts in Cyrillic script`, or by two when each is SECOND_SCRIPT
@@ -22,6 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +34,8 @@ SAMPLED = 50  # member texts counted per topic
 REPEATED_SHARE = 0.5  # of the sample: one text, or one script (of the texts with letters)
 QUOTED_WORDS, QUOTED_CHARS = 5, 36  # a repeated text is quoted this far
 # one text this share of the sample or more is what the topic is: its name beats any answer
-NEARLY_ALL = 0.9
+# ("A package of examples" over 78% "A small example package", "Statistical error" over empties)
+SETTLED_SHARE = 0.6
 SECOND_SCRIPT = 0.2  # share of the lettered texts a second script needs to be named beside the first
 # scripts that (nearly) mean one language are named by it; the others by the script
 LANGUAGES = {"CJK": "Chinese", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "HANGUL": "Korean",
@@ -55,13 +58,27 @@ def sampled_texts(texts: pa.Array | pa.ChunkedArray, labels: np.ndarray, n_topic
     return [[text_of[i] for i in p.tolist()] for p in picks]
 
 
+def topic_facts(samples: list[list[str]], parent: np.ndarray) -> list[list[Candidate]]:
+    """Each topic's fact names (`fact_names` of its sampled texts). A settled name that a
+    sibling's settled name already reads is numbered in topic order ("Empty texts (2)"):
+    siblings keep distinct names, and a second group of empty records is still called that."""
+    facts = [fact_names(sample) for sample in samples]
+    seen = Counter()
+    for topic, names in enumerate(facts):
+        if names and names[0].settled:
+            seen[int(parent[topic]), names[0].label] += 1
+            count = seen[int(parent[topic]), names[0].label]
+            names[0] = replace(names[0], label=f"{names[0].label} ({count})") if count > 1 else names[0]
+    return facts
+
+
 def fact_names(texts: list[str]) -> list[Candidate]:
     """The names that facts about a topic's sampled texts give it, the fact that holds for more
     of them first (none for most topics)."""
     facts = []
     key, count = Counter(_normalised(t) for t in texts).most_common(1)[0] if texts else ("", 0)
     if count and count >= REPEATED_SHARE * len(texts):
-        settled = count >= NEARLY_ALL * len(texts)
+        settled = count >= SETTLED_SHARE * len(texts)
         facts.append((count, _repeated(key, [t for t in texts if _normalised(t) == key], settled)))
     scripts = Counter(script for script in map(main_script, texts) if script)
     lettered = sum(scripts.values())  # most texts must have letters: an empty topic is not "in Chinese"

@@ -18,7 +18,7 @@ from atlas.pipeline.embed import load_embedder
 from atlas.pipeline.engine import Engine, LocalEngine
 from atlas.pipeline.estimate import label_seconds, measure_pace, say
 from atlas.pipeline.label import TopicLabels, keyword_labels, llm_labels, representative_texts
-from atlas.pipeline.label_facts import fact_names, sampled_texts
+from atlas.pipeline.label_facts import sampled_texts, topic_facts
 from atlas.pipeline.label_fit import FitScorer, topic_centroids
 from atlas.progress import Progress
 from atlas.records import point_texts
@@ -87,7 +87,7 @@ def make_labels(
     parent, level = topics.column(PARENT_ID).fill_null(-1).to_numpy(), topics.column(LEVEL).to_numpy()
     examples = representative_texts(texts, vectors, labels, ~outlier, central=settings.central_texts,
                                     spread=settings.spread_texts)
-    facts = [fact_names(sample) for sample in sampled_texts(texts, labels, len(topics))]
+    facts = topic_facts(sampled_texts(texts, labels, len(topics)), parent)
     scorer = None
     if embedder:
         centroids = topic_centroids(vectors, labels, len(topics))
