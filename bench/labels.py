@@ -33,8 +33,9 @@ import pyarrow as pa
 
 from atlas.mapdir import MapDir
 from atlas.pipeline.embed import load_embedder
-from atlas.pipeline.label import FACT_SOURCES, normalised, representative_texts
+from atlas.pipeline.label import FACT_SOURCES, representative_texts
 from atlas.pipeline.label_fit import topic_centroids
+from atlas.pipeline.label_words import normalised
 from atlas.pipeline.relabel import relabel
 from atlas.records import point_texts
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir

@@ -37,14 +37,13 @@ from atlas.pipeline.label import (
     invented,
     label_problem,
     llm_labels,
-    normalised,
     qualified,
     representative_texts,
-    written_form,
-    written_names,
 )
 from atlas.pipeline.label_fit import FitScorer, topic_centroids
+from atlas.pipeline.label_qualify import written_form, written_names
 from atlas.pipeline.label_tree import Options, choose_names
+from atlas.pipeline.label_words import normalised
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 
 

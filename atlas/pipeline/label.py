@@ -25,7 +25,6 @@ every topic, and is most of its cost.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -49,7 +48,9 @@ from atlas.llm.prompts import (
     shown_keywords,
 )
 from atlas.pipeline.label_fit import MIN_OWN, Fit, FitScorer
+from atlas.pipeline.label_qualify import variants, written_names
 from atlas.pipeline.label_tree import Options, choose_names
+from atlas.pipeline.label_words import STOPWORDS, normalised
 from atlas.vectors import centre_similarity, topic_centres
 
 GENERIC = {
@@ -58,7 +59,6 @@ GENERIC = {
     "texts", "text", "subtopics", "group", "groups", "category", "categories", "dataset", "data", "records",
     "mixed", "assorted", "random", "example", "examples", "content", "list", "misc.",
 }
-STOPWORDS = {"a", "an", "and", "the", "of", "for", "in", "on", "to", "with", "by", "or", "from", "at", "as"}
 SUBTOPICS_SHOWN = 8
 LONGEST_WORD = 30  # characters: longer is words run together, not a name
 SAMPLE_TEMPERATURE = 0.8
@@ -71,8 +71,6 @@ DESCRIPTION_SLACK = 0.1
 FACT_SOURCES = ("script", "repeated")  # names from facts about a topic's texts (label_facts)
 # a finest topic's answers that another topic fits as well, and names tried on each, to make them specific
 QUALIFIED_ANSWERS = 3
-QUALIFIERS = 3
-OPENERS = STOPWORDS | {"this", "these", "your", "my", "our"}  # capitalised before a name, they join no name
 TIER_STEP = 10.0  # score between tiers when labels are chosen together: more than any fit score spans
 
 
@@ -296,13 +294,13 @@ class _Namer:
         judged = self.judge(topic, _unique([Candidate(a, "llm") for a in answers]), own, evidence)
         # answers that another topic fits as well, made specific with a name from the texts; those that
         # fit are kept, and the model is asked again only when none does
-        variants = [] if any(j.tier == 0 for j in judged) else [
+        specific = [] if any(j.tier == 0 for j in judged) else [
             j for j in self.judge(topic, qualify(judged), own, evidence) if j.tier == 0]
-        if not variants and not any(j.tier == 0 for j in judged):
+        if not specific and not any(j.tier == 0 for j in judged):
             retry = render(replace(evidence, avoid=[f"{j.candidate.label} ({j.reason})" for j in judged]), template)
             answer = self._ask(retry, LABEL_ONLY, SAMPLE_TEMPERATURE, samples).strip()
             judged += self.judge(topic, [Candidate(answer, "llm-retry")], own, evidence)
-        judged += variants + self.judge(topic, fallbacks, set(), evidence)
+        judged += specific + self.judge(topic, fallbacks, set(), evidence)
         ranked = rank(judged + known)
         # one description, for the best name, written after it (the same topic prompt, still evaluated)
         best = ranked[0].candidate
@@ -418,58 +416,9 @@ def _ordered_map(workers: int) -> Iterator[Callable]:
 
 def qualified(judged: list[Judged], names: list[str], texts: list[str]) -> list[Candidate]:
     """The best model answers that another topic fits as well, each made specific with one of
-    `names` it lacks: "Web extensions" and "Flask" give "Flask web extensions" and "Web
-    extensions for Flask" (`texts` tell whether "Web" inside a name is "web")."""
+    `names` it lacks (label_qualify.variants)."""
     answers = [j.candidate.label for j in rank(judged) if j.tier == 1][:QUALIFIED_ANSWERS]
-    variants = []
-    for answer in answers:
-        has = set(normalised(answer).split())
-        first, rest = answer.split(" ", 1) if " " in answer else (answer, "")
-        inner = " ".join([_as_written(first, texts), rest]).strip()
-        for name in [n for n in names if not set(normalised(n).split()) <= has][:QUALIFIERS]:
-            variants.append(f"{name} {inner}")
-            if " for " not in f" {answer.lower()} ":
-                variants.append(f"{answer} for {name}")
-    return _unique([Candidate(v, "llm-qualified") for v in variants])
-
-
-def written_names(keywords: list[str], texts: list[str]) -> list[str]:
-    """The keywords that the texts write as a name, as they write it ("Flask", "GNU SASL", "iOS":
-    a capital or a digit inside a sentence). Common words make poor qualifiers ("Logs basic
-    logging"), so they are left out."""
-    return [f for f in (written_form(k, texts) for k in keywords) if f and f != f.lower()]
-
-
-def written_form(phrase: str, texts: list[str]) -> str | None:
-    """How the texts write `phrase` (a lower-case keyword) inside a sentence, most often: "Flask",
-    "pytest", "Kubernetes"; None when they never do (only at a sentence's start, or not as written)."""
-    forms = _written(phrase, texts).most_common(1)
-    return forms[0][0] if forms else None
-
-
-def _written(phrase: str, texts: list[str]) -> Counter:
-    """How often the texts write `phrase` each way inside a sentence (not at the start of a text, line,
-    sentence or list item), and not as part of a longer name ("Context Protocol" of "Model Context
-    Protocol": a capitalised word just before or after it)."""
-    forms = Counter()
-    for text in texts:
-        for m in re.finditer(rf"(?<![\w.-]){re.escape(phrase)}(?![\w-])", text, re.IGNORECASE):
-            before, after = text[:m.start()].rstrip(" "), text[m.end():].lstrip(" ")
-            joined = re.search(r"\b[A-Z]\w*$", before)  # "This" or "A" opening a text only open a sentence
-            if not (re.search(r"(^|[.!?:;*•\n-])$", before) or re.match(r"[A-Z]", after)
-                    or (joined and joined.group(0).lower() not in OPENERS)):
-                forms[m.group(0)] += 1
-    return forms
-
-
-def _as_written(word: str, texts: list[str]) -> str:
-    """An answer's first word as it reads inside a name: lower case unless the texts capitalise
-    it more often than not, and more than once ("Python"; not "Security" of "Security Layer")."""
-    if not (word[:1].isupper() and word[1:].islower()):
-        return word  # an acronym, a name with inner capitals, or lower case already
-    forms = _written(word.lower(), texts)
-    capitalised = forms[word]
-    return word if capitalised >= 2 and capitalised > sum(forms.values()) - capitalised else word.lower()
+    return _unique([Candidate(v, "llm-qualified") for v in variants(answers, names, texts)])
 
 
 def _unique(candidates: list[Candidate]) -> list[Candidate]:
@@ -487,11 +436,6 @@ def _distinct(label: str, keywords: list[str], taken: set[str]) -> str:
         if normalised(candidate) not in taken:
             return candidate
     return label
-
-
-def normalised(label: str) -> str:
-    """Lower case, punctuation dropped, plural s dropped: labels equal under this read the same."""
-    return " ".join(w.rstrip("s") for w in re.findall(r"[\w+#]+", label.lower()))
 
 
 def representative_texts(
