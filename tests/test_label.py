@@ -105,6 +105,9 @@ def keywords_line(topics, topic: int) -> str:
     return ", ".join(shown_keywords(topics["keywords"][topic]))
 
 
+KIDS = {9: "GTK widget toolkits", 14: "Object-oriented display engine"}  # coarse topic 3's children
+
+
 def test_small_map_is_the_one_these_tests_read(topics):
     assert topics["fallback"][18] == "rust, source, crate" and topics["parent"][18] == 5
     assert topics["fallback"][12] == "sasl, aeson, tls" and topics["parent"][12] == 0
@@ -138,39 +141,72 @@ def test_a_name_must_find_its_topic_among_all_of_its_level(topics):
 
 
 def test_the_chooser_takes_the_best_fit_asks_again_then_a_subtopic_then_keywords(topics):
-    """Topic 18 (fine: Rust) and its parent 5 (coarse, 18 its only child, same keywords)."""
-    rust = keywords_line(topics, 18)
-    assert keywords_line(topics, 5) == rust
-    completer = scripted({rust: [
-        # topic 18: the greedy answer is about something else, a sampled one fits, one is generic
-        " Kitchen appliances\n", " Rust crates\n", " Miscellaneous\n",
-        # topic 5: nothing fits, and neither does the retry: its child's label is the next best
-        # (a parent gets twice as many answers)
-        " Kitchen appliances\n", " Bread baking recipes\n", " Rust, crates\n", " Rust versus Perl\n",
-        " Rust crates are\n", " Miscellaneous\n", " Bread baking recipes\n",
-    ]}, {rust: [" Rust crates for developers.", " Home recipes and instructions for Rust."]})
+    """Topic 18 (fine: Rust), and parent 3 (coarse: children 9 and 14, named as in KIDS)."""
+    rust, parent = keywords_line(topics, 18), keywords_line(topics, 3)
+    answers = {keywords_line(topics, t): [f" {name}\n"] for t, name in KIDS.items()}
+    # topic 18: the greedy answer is about something else, a sampled one fits, one is generic
+    answers[rust] = [" Kitchen appliances\n", " Rust crates\n", " Miscellaneous\n"]
+    # topic 3: nothing fits, and neither does the retry: a child's label is the next best
+    # (a parent gets twice as many answers)
+    answers[parent] = [" Kitchen appliances\n", " Bread baking recipes\n", " Widgets, engines\n",
+                       " Widgets versus engines\n", " Widget toolkits are\n", " Miscellaneous\n",
+                       " Bread baking recipes\n"]
+    descriptions = {rust: [" Rust crates for developers."], parent: [" Home recipes and instructions for widgets."]}
+    completer = scripted(answers, descriptions)
     result = label_all(topics, completer)
     assert (result.label[18], result.source[18], result.description[18]) == \
         ("Rust crates", "llm", "Rust crates for developers.")
-    assert (result.label[5], result.source[5]) == ("Rust crates", "subtopic")
-    assert result.description[5] == "Texts about rust, source, crate and cargo."  # it copied an example
-    rust_calls = [c for c in completer.calls if c[0] == rust]
-    assert [c[1:4] for c in rust_calls[:4]] == [(LABEL_ONLY, 0.0, 0), (LABEL_ONLY, 0.8, 1), (LABEL_ONLY, 0.8, 2),
-                                                (DESCRIPTION_ONLY, 0.0, 0)]
+    rust_calls = [c for c in completer.calls if c[0] == rust]  # topic 18's only: parent 5 is not asked
+    assert [c[1:4] for c in rust_calls] == [(LABEL_ONLY, 0.0, 0), (LABEL_ONLY, 0.8, 1), (LABEL_ONLY, 0.8, 2),
+                                            (DESCRIPTION_ONLY, 0.0, 0)]
     assert rust_calls[3][4].endswith("Label: Rust crates\nDescription:")
-    assert "Subtopics: Rust crates (100%)" in rust_calls[4][4]
-    retry = rust_calls[10][4]
-    assert rust_calls[10][1:4] == (LABEL_ONLY, 0.8, 6)
+    assert (result.label[3], result.source[3]) == ("GTK widget toolkits", "subtopic")
+    assert result.description[3] == "Texts about gtk, widgets, graphical and application."  # it copied an example
+    parent_calls = [c for c in completer.calls if c[0] == parent]
+    assert "Subtopics: GTK widget toolkits (63%); Object-oriented display engine (37%)" in parent_calls[0][4]
+    retry = parent_calls[6][4]
+    assert parent_calls[6][1:4] == (LABEL_ONLY, 0.8, 6)
     assert retry.count("Do not answer:") == 6
     for problem in ["Kitchen appliances (not about these texts)", "Bread baking recipes (copied from an example)",
-                    "Rust, crates (a list, not a name)", "Rust versus Perl (a comparison, not a name)",
-                    "Rust crates are (not a finished name)", "Miscellaneous (too generic)"]:
+                    "Widgets, engines (a list, not a name)", "Widgets versus engines (a comparison, not a name)",
+                    "Widget toolkits are (not a finished name)", "Miscellaneous (too generic)"]:
         assert f"Do not answer: {problem}" in retry
-    assert rust_calls[11][4].endswith("Label: Rust crates\nDescription:")
+    assert parent_calls[7][4].endswith("Label: GTK widget toolkits\nDescription:")
     # every other topic answered "Miscellaneous" every time: all fell back to their keyword labels
-    others = [t for t in range(len(result.label)) if t not in (5, 18)]
+    others = [t for t in range(len(result.label)) if t not in (3, 5, 9, 14, 18)]
     assert {result.source[t] for t in others} == {"keywords"}
     assert all(result.label[t].startswith(topics["fallback"][t]) for t in others)
+    # 2 and 4 hold the same records as their only children (6, 16), which fell back: they were asked
+    asked = {c[0] for c in completer.calls if "Subtopics:" in c[4].rsplit("Keywords: ", 1)[1]}
+    assert asked >= {keywords_line(topics, t) for t in (2, 4)}
+
+
+def test_a_topic_whose_one_child_holds_all_its_records_takes_its_name_unasked(topics):
+    """Coarse topics 2, 4 and 5 are the same records as their only children 6, 16 and 18: the
+    same place on the map, so the same name, source and description, and no model call."""
+    same = {2: 6, 4: 16, 5: 18}
+    assert all(topics["size"][p] == topics["size"][c] and topics["parent"][c] == p for p, c in same.items())
+    answers = {keywords_line(topics, 6): [" Document format converters\n"],
+               keywords_line(topics, 16): [" Haskell libraries\n"], keywords_line(topics, 18): [" Rust crates\n"]}
+    descriptions = {line: [f" {answer.strip()} for developers."] for line, [answer] in answers.items()}
+    completer = scripted(answers, descriptions)
+    result = label_all(topics, completer)
+    assert [(result.label[p], result.source[p], result.description[p]) for p in same] == [
+        (result.label[c], result.source[c], result.description[c]) for c in same.values()] == [
+        ("Document format converters", "llm", "Document format converters for developers."),
+        ("Haskell libraries", "llm", "Haskell libraries for developers."),
+        ("Rust crates", "llm", "Rust crates for developers.")]
+    assert not [c for c in completer.calls if "Subtopics:" in c[4].rsplit("Keywords: ", 1)[1]
+                and c[0] in answers]
+
+
+def test_a_topic_takes_its_same_place_childs_name_only_when_no_sibling_holds_it(topics):
+    """Without an embedder: children 6 and 16 (different parents) both answer one name; their
+    parents 2 and 4 are siblings, so the second takes its keyword label instead."""
+    answers = {keywords_line(topics, t): [" Documentation packages\n"] for t in (6, 16)}
+    result = label_all(topics, scripted(answers), scorer=False)
+    assert [result.label[t] for t in (6, 16, 2)] == ["Documentation packages"] * 3
+    assert (result.label[4], result.source[4]) == (topics["fallback"][4], "keywords")
 
 
 def test_a_subtopics_label_another_topic_fits_as_well_still_beats_a_keyword_list(topics):
@@ -196,15 +232,14 @@ CHINESE = Candidate("Texts in Chinese", "script", "Most of these texts are writt
 
 
 def test_a_fact_name_beats_a_subtopic_and_keywords_but_not_an_answer_that_fits(topics):
-    """Topic 18 (Rust) and its parent 5, as if most of their texts were Chinese (label_facts)."""
-    rust = keywords_line(topics, 18)
-    facts = [[CHINESE] if t in (5, 18) else [] for t in range(len(topics["parent"]))]
-    result = label_all(topics, scripted({rust: [" Rust crates\n"]}, {rust: [" Rust crates for developers."]}),
+    """Topic 9 (GTK widgets) and its parent 3, as if most of their texts were Chinese (label_facts)."""
+    line = keywords_line(topics, 9)
+    facts = [[CHINESE] if t in (3, 9) else [] for t in range(len(topics["parent"]))]
+    result = label_all(topics, scripted({line: [f" {KIDS[9]}\n"]}, {line: [" Toolkits of GTK widgets."]}),
                        facts=facts)
-    assert (result.label[18], result.source[18], result.description[18]) == \
-        ("Rust crates", "llm", "Rust crates for developers.")
+    assert (result.label[9], result.source[9], result.description[9]) == (KIDS[9], "llm", "Toolkits of GTK widgets.")
     # no answer about its texts: the fact's name and description, not its child's label
-    assert (result.label[5], result.source[5], result.description[5]) == \
+    assert (result.label[3], result.source[3], result.description[3]) == \
         ("Texts in Chinese", "script", "Most of these texts are written in Chinese.")
     assert result.origins() == (1, 1, len(result.label) - 2)
 
@@ -223,10 +258,10 @@ def test_a_text_nearly_every_record_repeats_beats_an_answer_that_fits(topics):
 
 
 def test_a_parent_takes_no_fact_name_from_a_child(topics):
-    facts = [[CHINESE] if t == 18 else [] for t in range(len(topics["parent"]))]
+    facts = [[CHINESE] if t == 9 else [] for t in range(len(topics["parent"]))]
     result = label_all(topics, scripted({}), facts=facts)
-    assert (result.label[18], result.source[18]) == ("Texts in Chinese", "script")
-    assert (result.label[5], result.source[5]) == ("rust, source, crate", "keywords")
+    assert (result.label[9], result.source[9]) == ("Texts in Chinese", "script")
+    assert (result.label[3], result.source[3]) == ("gtk, widgets, graphical", "keywords")
 
 
 def test_a_parent_is_judged_against_its_childrens_names_too(topics):
@@ -284,9 +319,6 @@ def test_a_qualified_answer_that_fits_wins_without_asking_again(topics, member_t
 
 # Labels chosen together (label_tree): a parent's name by how it gathers its own children's
 # names, siblings distinct; names the model was not shown rejected.
-
-KIDS = {9: "GTK widget toolkits", 14: "Object-oriented display engine"}
-
 
 def fixed_options(topics) -> list[Options]:
     """Every topic with one option: its keyword label, or the name given to parent 3's children."""

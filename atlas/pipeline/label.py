@@ -2,24 +2,26 @@
 
 Topics are labelled finest level first, so a parent is named from its children's labels
 (with their shares of it) and the hierarchy reads as one taxonomy. For each topic the model
-gives several answers (one greedy, the rest sampled; six for a parent, the model's own number
-for a finest topic).
-A candidate must pass cheap checks (length, no list, not generic, not a copied example, no
-repeated word, not a subtopic's name, nothing named that the model was not shown) and fit its
-topic by meaning better than any other topic of its level (label_fit). When none fits, a
-finest topic's answers that another topic fits as well are tried with a name its texts write
-("Web server" with "Haskell": `qualified`), and one that fits wins; else the set is
-asked for once more with the reasons; then comes a name from facts about its texts (label_facts:
-their script, or one text repeated); a parent takes a subtopic's label only when no answer
-is about its texts; the keyword list is the last resort. `source` records which happened. Once every level is
-named, the names are chosen together (label_tree): among each topic's names that fit
-nearly as well as its best, the ones under which children's names sit nearest their own
-parent's; a changed name keeps the description written for the earlier one when it still
-fits (checks, and meaning), else gets a new one. The topics of a level are named in
-parallel, one llama.cpp context per thread, and kept distinct from their siblings in topic
-order, so timing changes nothing. The model sees a topic's first keywords that each add a
-word and a few member texts cut short (prompts): that part of the prompt is read afresh for
-every topic, and is most of its cost.
+gives several answers (one greedy, the rest sampled; six for a parent, the model's own
+number for a finest topic). A candidate must pass cheap checks (length, no list, not
+generic, not a copied example, no repeated word, not a subtopic's name, nothing named that
+the model was not shown) and fit its topic by meaning better than any other topic of its
+level (label_fit). When none fits, a finest topic's answers that another topic fits as well
+are tried with a name its texts write ("Web server" with "Haskell": `qualified`), and one
+that fits wins; else the set is asked for once more with the reasons; then comes a name from
+facts about its texts (label_facts: their script, or one text repeated); a parent takes a
+subtopic's label only when no answer is about its texts; the keyword list is the last
+resort. `source` records which happened. A topic whose one child holds all its records is
+the same place on the map: it takes the child's name, source and description, and the model
+is not asked (unless the child fell back to its keyword list). Once every level is named,
+the names are chosen together (label_tree): among each topic's names that fit nearly as well
+as its best, the ones under which children's names sit nearest their own parent's; a changed
+name keeps the description written for the earlier one when it still fits (checks, and
+meaning), else gets a new one. The topics of a level are named in parallel, one llama.cpp
+context per thread, and kept distinct from their siblings in topic order, so timing changes
+nothing. The model sees a topic's first keywords that each add a word and a few member texts
+cut short (prompts): that part of the prompt is read afresh for every topic, and is most of
+its cost.
 """
 
 from __future__ import annotations
@@ -168,6 +170,9 @@ def llm_labels(
     for topic in np.argsort(-size, kind="stable"):
         if parent[topic] >= 0:
             children[parent[topic]].append(int(topic))
+    # a topic whose one child holds all its records is the same place on the map: it takes the child's name
+    # (unless the child fell back to keywords)
+    same = {t: kids[0] for t, kids in enumerate(children) if len(kids) == 1 and size[kids[0]] == size[t]}
     namer = _Namer(completer, scorer, samples, cache)
     taken: dict[int, set[str]] = {}
     options: dict[int, list[Judged]] = {}
@@ -181,6 +186,9 @@ def llm_labels(
 
     def name(topic: int) -> tuple[list[Judged], str]:
         kids = children[topic]
+        known = [*(facts[topic] if facts else []), Candidate(fallback[topic], "keywords")]
+        if topic in same:  # no model call: its facts and keywords only for when a sibling holds the name
+            return rank([Judged(c, None, None) for c in [_inherited(result, same[topic]), *known]]), ""
         own = {normalised(result.label[c]) for c in kids} if len(kids) > 1 else set()
         # a parent takes a fact's name from its own texts, not from a child's
         fallbacks = [Candidate(result.label[c], "subtopic") for c in kids
@@ -188,8 +196,7 @@ def llm_labels(
         # a parent is a category: one member's name would narrow it, so only a finest topic is made specific
         qualify = partial(qualified, names=[] if kids else written_names(keywords[topic], examples[topic]),
                           texts=examples[topic])
-        return namer.name(topic, evidence(topic), own, fallbacks, facts[topic] if facts else [],
-                          Candidate(fallback[topic], "keywords"), qualify)
+        return namer.name(topic, evidence(topic), own, fallbacks, known, qualify)
 
     def describe(topic: int) -> str:
         return namer.describe(topic, evidence(topic), result.label[topic])
@@ -210,6 +217,8 @@ def llm_labels(
             if levels is not None and lvl not in levels:
                 continue
             todo = [t for t in range(len(parent)) if level[t] == lvl]
+            # a same-place child the model could not name leaves its parent to be asked
+            same = {t: c for t, c in same.items() if level[t] != lvl or result.source[c] != "keywords"}
             if scorer:
                 namer.scorer = scorer.with_names(todo, [children[t] for t in todo], result.label, size)
             for topic, (ranked, description) in zip(todo, run(name, todo)):
@@ -237,7 +246,24 @@ def llm_labels(
             redo = sorted((t for t in changed if not still_describes(t, earlier[t])), key=lambda t: -level[t])
             for topic, description in zip(redo, run(describe, redo)):
                 result.description[topic] = description or keyword_description(keywords[topic])
+            _follow_children(result, {t: c for t, c in same.items() if t in options}, parent, level)
     return result
+
+
+def _inherited(result: TopicLabels, child: int) -> Candidate:
+    """The child's name, source and description, as a candidate for the topic that is the same place."""
+    return Candidate(result.label[child], result.source[child], result.description[child])
+
+
+def _follow_children(result: TopicLabels, same: dict[int, int], parent: np.ndarray, level: np.ndarray) -> None:
+    """Each topic in `same` takes its child's name as chosen together (finest first, so a chain of
+    them ends with its finest one's), in place, unless a sibling holds that name."""
+    for topic in sorted(same, key=lambda t: -level[t]):
+        child = _inherited(result, same[topic])
+        siblings = np.flatnonzero((parent == parent[topic]) & (np.arange(len(parent)) != topic))
+        if normalised(child.label) not in {normalised(result.label[s]) for s in siblings}:
+            result.label[topic], result.source[topic], result.description[topic] = (
+                child.label, child.source, child.description)
 
 
 def _choose_together(result: TopicLabels, options: dict[int, list[Judged]], parent: np.ndarray, level: np.ndarray,
@@ -278,12 +304,12 @@ class _Namer:
         self.completer, self.scorer, self.samples, self.cache = completer, scorer, samples, cache
 
     def name(self, topic: int, evidence: Evidence, own: set[str], fallbacks: list[Candidate],
-             facts: list[Candidate], keyword: Candidate,
-             qualify: Callable[[list[Judged]], list[Candidate]]) -> tuple[list[Judged], str]:
-        """Acceptable candidates best first (the keyword label last), and a description of the
-        best one that fits the topic, or '' (also when the best carries its own). `qualify` makes
-        answers that another topic fits as well more specific (`qualified`)."""
-        known = [Judged(c, None, None) for c in [*facts, keyword]]
+             known: list[Candidate], qualify: Callable[[list[Judged]], list[Candidate]]) -> tuple[list[Judged], str]:
+        """Acceptable candidates best first (`known`: names from facts, then the keyword label,
+        last), and a description of the best one that fits the topic, or '' (also when the best
+        carries its own). `qualify` makes answers that another topic fits as well more specific
+        (`qualified`)."""
+        known = [Judged(c, None, None) for c in known]
         if not (evidence.keywords or evidence.texts or evidence.subtopics):
             return known, ""
         template = self.completer.chat_template
