@@ -1,4 +1,4 @@
-"""Names from facts about a topic's texts: the script they are written in, or one text repeated."""
+"""Names from facts about a topic's texts: the script or language they are written in, or one text repeated."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from atlas.pipeline.label import Candidate
 from atlas.pipeline.label_facts import fact_names, main_script, sampled_texts, topic_facts
+from atlas.pipeline.languages import latin_language
 
 # PyPI summaries (real uploads) of the kinds the model cannot name
 CHINESE = ["关于B站的一个爬虫，可以获取视频的信息，下载视频等", "验证打包功能的测试包, 请勿下载",
@@ -20,6 +21,17 @@ PLACEHOLDERS = ["A small example package", "A small example package", "a small e
                 "A small example package 2", "My first Python package", "A small example package"]
 ENGLISH = ["A simple calculator for adding and multiplying two numbers", "RPN calculator for CLI",
            "Utils for tornado api cache, function timer.", "A text util package"]
+IBERIAN = ["Extractor automático de índices de notas desde PDFs financieros chilenos (NIIF)",
+           "Una biblioteca que contiene solo el ORM de Django",
+           "Pacote utilizado para fazer alterações em arquivos de texto",
+           "LITHO-SONIC: Lithospheric Resonance & Infrasonic Geomechanical Observatory",
+           "Un paquete para saludar y despedir", "Brincando com distribuição python", "Procesamiento de audios",
+           "Ampliando o acesso aos dados e ao conhecimento sobre as favelas brasileiras.",
+           "Fast univariate time series models that run in Pyodide"]
+FRENCH = ["Encodage/décodage réversible de texte selon le protocole KODE 8", "ncurses based TUI framwork",
+          "Génère des quittances de loyers.", "Client Python pour interagir avec l'API Pilote (DITP).",
+          "A fast implementation of the longest common subsequence.", "Outil pour déboguer Flutter/Android en Wi-Fi",
+          "asdasdasd"]
 
 
 def names(texts: list[str]) -> list[tuple[str, str]]:
@@ -57,6 +69,30 @@ def test_a_text_repeated_by_most_records_is_quoted():
     # a settled one first, though the other holds for more
     assert names(["测试包"] * 3 + ["常用工具方法的封装", "Other"]) == [
         ('Repeated text: "测试包"', "repeated"), ("Texts in Chinese", "script")]
+
+
+def test_texts_mainly_in_a_language_other_than_english_are_named_by_it():
+    assert fact_names(IBERIAN) == [Candidate("Texts in Spanish and Portuguese", "script",
+                                             "Most of these texts are written in Spanish and Portuguese.")]
+    assert fact_names(FRENCH) == [Candidate("Texts in French", "script", "Most of these texts are written in French.")]
+    # most texts too short to tell: not named from the few that tell
+    assert names(FRENCH[:3] + ["asdasdasd", "fundrive-alipan", "Digimat Simple DataLogger", "TUI framework"]) == []
+    english = ["A tool for the analysis of logs", "Python client for the Foo API", "Utilities for working with dates"]
+    assert [latin_language(t) for t in FRENCH[2:5] + english] == ["French", "French"] + ["English"] * 4
+    assert names(FRENCH[2:5] + english) == []  # 2 of the 6 told are French
+
+
+def test_latin_language():
+    assert [latin_language(t) for t in IBERIAN[:4] + FRENCH[:2] + ENGLISH[:2]] == [
+        "Spanish", "Spanish", "Portuguese", None, "French", None, "English", None]
+    assert [latin_language(t) for t in [
+        "Eine einfache Bibliothek für die Analyse von Daten", "Yeşilçam filmleri seçme ve oynatma uygulaması.",
+        "Thư viện phép tính cơ bản và công thức hình chữ nhật", "Prosta biblioteka przykład (Poetry)",
+        "Pustaka sederhana untuk membuat API dengan mudah", "Een eenvoudige bibliotheek voor het lezen van bestanden",
+        "Una semplice libreria per la gestione dei dati",
+        "Especificaciones para Sistema de Control de Inventario",  # para, de, de: Spanish or Portuguese
+        "Die roller for board games"]] == [
+        "German", "Turkish", "Vietnamese", "Polish", "Indonesian", "Dutch", "Italian", None, None]
 
 
 def test_an_english_topic_gets_no_fact_name():

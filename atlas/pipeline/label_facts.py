@@ -1,18 +1,21 @@
 """Names from facts about a topic's texts, for topics the model could not name.
 
 Some topics are not about a subject a small model can name from four texts: texts in a script
-it cannot read (Chinese, Cyrillic, Korean...), or the same placeholder uploaded many times ("A
-small example package", "UNKNOWN", empty texts). Their keyword lists say nothing to a reader;
-a fact does. A seeded random sample of each topic's members (SAMPLED at most) is counted:
+or language it cannot read (Chinese, Cyrillic, Korean, Spanish, French...), or the same
+placeholder uploaded many times ("A small example package", "UNKNOWN", empty texts). Their
+keyword lists say nothing to a reader; a fact does. A seeded random sample of each topic's
+members (SAMPLED at most) is counted:
 
 - **repeated**: one text (lower case, digits and punctuation ignored) is REPEATED_SHARE of
   the sample or more: `Repeated text: "A small example package"` (or `Empty texts`); at
   SETTLED_SHARE or more it is `settled`: the topic's name, whatever a model says (a
   sibling's second settled name is numbered: `Empty texts (2)`);
-- **script**: most of the sample's texts have letters, and REPEATED_SHARE or more of those are
-  mainly written in non-Latin scripts: named by the main one, `Texts in Chinese` (kana makes it
-  Japanese), `Texts in Korean`, `Texts in Cyrillic script`, or by two when each is SECOND_SCRIPT
-  of them or more: `Texts in Chinese and Korean`.
+- **script**: most of the sample's texts have letters, most of those say what they are written
+  in (a non-Latin script, or a language their words tell: languages.py), and REPEATED_SHARE or
+  more of those are in non-Latin scripts or languages other than English: named by the main
+  one, `Texts in Chinese` (kana makes it Japanese), `Texts in Korean`, `Texts in Cyrillic
+  script`, `Texts in Spanish`, or by two when each is SECOND_SCRIPT of the texts with letters
+  or more: `Texts in Spanish and Portuguese`.
 
 label.py ranks these (but a settled one) below any acceptable model answer and above a
 subtopic's label and the keyword list; each carries its own description.
@@ -29,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from atlas.pipeline.label import Candidate
+from atlas.pipeline.languages import WORDS, latin_language
 
 SAMPLED = 50  # member texts counted per topic
 REPEATED_SHARE = 0.5  # of the sample: one text, or one script (of the texts with letters)
@@ -80,17 +84,27 @@ def fact_names(texts: list[str]) -> list[Candidate]:
     if count and count >= REPEATED_SHARE * len(texts):
         settled = count >= SETTLED_SHARE * len(texts)
         facts.append((count, _repeated(key, [t for t in texts if _normalised(t) == key], settled)))
-    scripts = Counter(script for script in map(main_script, texts) if script)
-    lettered = sum(scripts.values())  # most texts must have letters: an empty topic is not "in Chinese"
-    ranked = [(s, n) for s, n in scripts.most_common() if s != "LATIN"]
+    writings = Counter(w for w in map(writing, texts) if w)
+    lettered = sum(writings.values())  # most texts must have letters: an empty topic is not "in Chinese"
+    told = lettered - writings["LATIN"]  # most of those must say what they are written in
+    ranked = [(s, n) for s, n in writings.most_common() if s not in ("LATIN", "English")]
     shown = [(s, n) for s, n in ranked[:2] if n >= SECOND_SCRIPT * lettered] or ranked[:1]
     written = sum(n for _, n in ranked)
-    if ranked and written >= REPEATED_SHARE * lettered and lettered >= REPEATED_SHARE * len(texts):
+    if (ranked and written >= REPEATED_SHARE * told and told >= REPEATED_SHARE * lettered
+            and lettered >= REPEATED_SHARE * len(texts)):
         language = " and ".join(_script_name(s) for s, _ in shown)
         most = "Most" if sum(n for _, n in shown) >= REPEATED_SHARE * lettered else "Many"
         facts.append((written, Candidate(f"Texts in {language}", "script",
                                          f"{most} of these texts are written in {language}.")))
     return [c for _, c in sorted(facts, key=lambda f: (not f[1].settled, -f[0]))]
+
+
+def writing(text: str) -> str | None:
+    """What a text is written in: its main script (`main_script`), or for the Latin script the
+    language its words tell (languages.latin_language: "English", "Spanish"...), "LATIN" when
+    they do not; None without letters."""
+    script = main_script(text)
+    return (latin_language(text) or script) if script == "LATIN" else script
 
 
 def main_script(text: str) -> str | None:
@@ -104,8 +118,8 @@ def main_script(text: str) -> str | None:
     return "HIRAGANA" if kana and script in ("CJK", "HIRAGANA", "KATAKANA") else script
 
 
-def _script_name(script: str) -> str:
-    return LANGUAGES.get(script) or f"{script.title()} script"
+def _script_name(writing: str) -> str:
+    return LANGUAGES.get(writing) or (writing if writing in WORDS else f"{writing.title()} script")
 
 
 def _repeated(key: str, texts: list[str], settled: bool) -> Candidate:
