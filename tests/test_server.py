@@ -3,6 +3,8 @@ edit log and tile cache), so no test depends on another or on their order. Expec
 computed here from the map's tables with numpy, not by the code under test."""
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -424,3 +426,13 @@ def test_export_download_and_report(client, small_table, points):
     report = client.get("/api/report")
     assert report.status_code == 200 and report.text.startswith("<!doctype html")
     assert "data:image/png;base64" in report.text
+
+
+def test_exit_waits_for_the_embedder_load_under_way(sample_map):
+    """The app loads the query embedder in a thread a few seconds after it starts; a process
+    that exits while it loads (ONNX Runtime starting its threads) used to abort (rc 134)."""
+    code = ("import sys; from pathlib import Path; import atlas.server.app as app; "
+            "app.EMBEDDER_DELAY_S = 0; app.create_app(Path(sys.argv[1]))")
+    done = subprocess.run([sys.executable, "-c", code, str(sample_map.path)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -3,7 +3,9 @@ handlers, all behind the security guard (atlas.server.security)."""
 
 from __future__ import annotations
 
+import atexit
 import threading
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,6 +27,16 @@ from atlas.tiles import DISK_BYTES, DiskCache, TileRenderer
 
 WEB = Path(__file__).resolve().parent.parent.parent / "web"
 EMBEDDER_DELAY_S = 4.0
+_LOADERS: weakref.WeakSet[threading.Timer] = weakref.WeakSet()  # embedder loads not yet finished
+
+
+@atexit.register
+def _wait_for_loaders() -> None:
+    """Cancel the embedder loads not started and wait for those under way: a load that
+    interpreter exit cuts off aborts the process (its runtime's threads are killed)."""
+    for loader in list(_LOADERS):
+        loader.cancel()
+        loader.join()
 
 
 def create_app(map_dir: Path, *, token: str | None = None, hosts: Iterable[str] = (),
@@ -46,6 +58,7 @@ def create_app(map_dir: Path, *, token: str | None = None, hosts: Iterable[str] 
         loader = threading.Timer(EMBEDDER_DELAY_S, lambda: data.embedder)
         loader.daemon = True
         loader.start()
+        _LOADERS.add(loader)
     policy = Policy.create(hosts=hosts, token=token, frame_ancestors=frame_ancestors)
     app = FastAPI(title="Atlas", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     curation = Curation.of(data)
