@@ -257,6 +257,16 @@ def test_a_text_nearly_every_record_repeats_beats_an_answer_that_fits(topics):
         ('Repeated text: "GTK widgets"', "repeated"), ("Object-oriented display engine", "llm")]
 
 
+def test_siblings_of_one_fact_are_numbered_rather_than_falling_back(topics):
+    """Siblings 9 and 14 (and a cousin, 18) as if most of their texts were Chinese, none
+    named by the model: the second sibling is numbered, the cousin is not."""
+    facts = [[CHINESE] if t in (9, 14, 18) else [] for t in range(len(topics["parent"]))]
+    result = label_all(topics, scripted({}), facts=facts)
+    assert [(result.label[t], result.source[t]) for t in (9, 14, 18)] == [
+        ("Texts in Chinese", "script"), ("Texts in Chinese (2)", "script"), ("Texts in Chinese", "script")]
+    assert result.description[14] == CHINESE.description
+
+
 def test_a_parent_takes_no_fact_name_from_a_child(topics):
     facts = [[CHINESE] if t == 9 else [] for t in range(len(topics["parent"]))]
     result = label_all(topics, scripted({}), facts=facts)

@@ -74,6 +74,8 @@ FACT_SOURCES = ("script", "repeated")  # names from facts about a topic's texts 
 # a finest topic's answers that another topic fits as well, and names tried on each, to make them specific
 QUALIFIED_ANSWERS = 3
 TIER_STEP = 10.0  # score between tiers when labels are chosen together: more than any fit score spans
+# siblings that may share a fact's name (`Texts in Chinese (2)`), rather than one falling back to keywords
+FACT_COPIES = 4
 
 
 @dataclass
@@ -186,7 +188,7 @@ def llm_labels(
 
     def name(topic: int) -> tuple[list[Judged], str]:
         kids = children[topic]
-        known = [*(facts[topic] if facts else []), Candidate(fallback[topic], "keywords")]
+        known = [*numbered(facts[topic] if facts else []), Candidate(fallback[topic], "keywords")]
         if topic in same:  # no model call: its facts and keywords only for when a sibling holds the name
             return rank([Judged(c, None, None) for c in [_inherited(result, same[topic]), *known]]), ""
         own = {normalised(result.label[c]) for c in kids} if len(kids) > 1 else set()
@@ -248,6 +250,13 @@ def llm_labels(
                 result.description[topic] = description or keyword_description(keywords[topic])
             _follow_children(result, {t: c for t, c in same.items() if t in options}, parent, level)
     return result
+
+
+def numbered(facts: list[Candidate]) -> list[Candidate]:
+    """Each fact's name, then (but for a settled one: label_facts numbers those) the same
+    numbered for when siblings hold it: `Texts in Chinese (2)`, ... (FACT_COPIES in all)."""
+    return [replace(f, label=f"{f.label} ({n})") if n > 1 else f
+            for f in facts for n in range(1, 2 if f.settled else FACT_COPIES + 1)]
 
 
 def _inherited(result: TopicLabels, child: int) -> Candidate:
