@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from atlas.pipeline.label import Candidate
-from atlas.pipeline.label_facts import fact_names, main_script, sampled_texts, topic_facts
+from atlas.pipeline.label_facts import fact_names, main_script, map_writing, sampled_texts, topic_facts
 from atlas.pipeline.languages import latin_language
 
 # PyPI summaries (real uploads) of the kinds the model cannot name
@@ -40,6 +40,8 @@ def names(texts: list[str]) -> list[tuple[str, str]]:
 
 def test_texts_mainly_in_a_non_latin_script_are_named_by_it():
     assert names(CHINESE) == [("Texts in Chinese", "script")]
+    assert fact_names(CHINESE)[0].settled  # 7 of 8 texts with letters: the model cannot read them
+    assert not fact_names(CHINESE, common="CJK")[0].settled  # but a map of Chinese texts wants their subjects
     assert fact_names(CHINESE)[0].description == "Most of these texts are written in Chinese."
     assert names(CYRILLIC) == [("Texts in Cyrillic script", "script")]
     assert names(["ゲームのツール", "日本語の形態素解析器", "Python tools"]) == [("Texts in Japanese", "script")]
@@ -66,14 +68,15 @@ def test_a_text_repeated_by_most_records_is_quoted():
     # both facts, the one that holds for more of the texts first
     assert names(["测试包"] * 3 + ["常用工具方法的封装", "内部系统的异步任务调度器", "Other"]) == [
         ("Texts in Chinese", "script"), ('Repeated text: "测试包"', "repeated")]
-    # a settled one first, though the other holds for more
+    # a settled one first, though the other holds for more; of two settled, the repeated text
     assert names(["测试包"] * 3 + ["常用工具方法的封装", "Other"]) == [
         ('Repeated text: "测试包"', "repeated"), ("Texts in Chinese", "script")]
 
 
 def test_texts_mainly_in_a_language_other_than_english_are_named_by_it():
+    # 6 of the 9 texts with letters (60% or more): settled; the French 4 of 7 are not
     assert fact_names(IBERIAN) == [Candidate("Texts in Spanish and Portuguese", "script",
-                                             "Most of these texts are written in Spanish and Portuguese.")]
+                                             "Most of these texts are written in Spanish and Portuguese.", True)]
     assert fact_names(FRENCH) == [Candidate("Texts in French", "script", "Most of these texts are written in French.")]
     # most texts too short to tell: not named from the few that tell
     assert names(FRENCH[:3] + ["asdasdasd", "fundrive-alipan", "Digimat Simple DataLogger", "TUI framework"]) == []
@@ -132,7 +135,18 @@ def test_siblings_settled_names_are_numbered():
     cousin is not, and a name that is not settled is left as it is."""
     empty = ["", "", "", "Chef-Solo"]
     samples = [[], empty, ENGLISH, empty, empty, PLACEHOLDERS[:3] + ENGLISH[:3]]
-    facts = topic_facts(samples, np.array([-1, 0, 0, 0, 5, -1]))
+    facts = topic_facts(samples, np.array([-1, 0, 0, 0, 5, -1]), np.array([12, 4, 4, 4, 4, 6]))
     assert [[(c.label, c.settled) for c in names] for names in facts] == [
         [], [("Empty texts", True)], [], [("Empty texts (2)", True)], [("Empty texts", True)],
         [('Repeated text: "A small example package"', False)]]
+
+
+def test_a_map_mostly_in_one_script_settles_no_name_by_it():
+    """Topics 0 and 2 are the top level: weighted by size, the map is mostly Chinese (0) or
+    mostly English (2 outweighs 0), which decides whether Chinese topic 1 is settled by it."""
+    samples = [CHINESE, CHINESE, ENGLISH]
+    parent = np.array([-1, 0, -1])
+    assert map_writing(samples, parent, np.array([100, 100, 10])) == "CJK"
+    assert map_writing(samples, parent, np.array([10, 10, 100])) == "LATIN"
+    assert [names[0].settled for names in topic_facts(samples, parent, np.array([100, 100, 10]))[:2]] == [False] * 2
+    assert [names[0].settled for names in topic_facts(samples, parent, np.array([10, 10, 100]))[:2]] == [True] * 2

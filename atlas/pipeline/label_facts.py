@@ -15,7 +15,9 @@ members (SAMPLED at most) is counted:
   more of those are in non-Latin scripts or languages other than English: named by the main
   one, `Texts in Chinese` (kana makes it Japanese), `Texts in Korean`, `Texts in Cyrillic
   script`, `Texts in Spanish`, or by two when each is SECOND_SCRIPT of the texts with letters
-  or more: `Texts in Spanish and Portuguese`.
+  or more: `Texts in Spanish and Portuguese`. When the named ones are SETTLED_SHARE of the texts with
+  letters or more it is settled too (the bundled model reads English: what it says about
+  Chinese texts is made up), unless the map is mostly written in it.
 
 label.py ranks these (but a settled one) below any acceptable model answer and above a
 subtopic's label and the keyword list; each carries its own description.
@@ -62,11 +64,14 @@ def sampled_texts(texts: pa.Array | pa.ChunkedArray, labels: np.ndarray, n_topic
     return [[text_of[i] for i in p.tolist()] for p in picks]
 
 
-def topic_facts(samples: list[list[str]], parent: np.ndarray) -> list[list[Candidate]]:
-    """Each topic's fact names (`fact_names` of its sampled texts). A settled name that a
-    sibling's settled name already reads is numbered in topic order ("Empty texts (2)"):
-    siblings keep distinct names, and a second group of empty records is still called that."""
-    facts = [fact_names(sample) for sample in samples]
+def topic_facts(samples: list[list[str]], parent: np.ndarray, size: np.ndarray) -> list[list[Candidate]]:
+    """Each topic's fact names (`fact_names` of its sampled texts; the map's own writing never
+    settles one: a map of French texts wants its topics' subjects, not "Texts in French"). A
+    settled name that a sibling's settled name already reads is numbered in topic order
+    ("Empty texts (2)"): siblings keep distinct names, and a second group of empty records is
+    still called that."""
+    common = map_writing(samples, parent, size)
+    facts = [fact_names(sample, common) for sample in samples]
     seen = Counter()
     for topic, names in enumerate(facts):
         if names and names[0].settled:
@@ -76,9 +81,20 @@ def topic_facts(samples: list[list[str]], parent: np.ndarray) -> list[list[Candi
     return facts
 
 
-def fact_names(texts: list[str]) -> list[Candidate]:
+def map_writing(samples: list[list[str]], parent: np.ndarray, size: np.ndarray) -> str:
+    """What most of the map's texts are written in (`writing`; "LATIN" for English or untold),
+    estimated from the top-level topics' samples, each weighted by its topic's size."""
+    shares = Counter()
+    for topic in np.flatnonzero(parent < 0):
+        for w, n in Counter(writing(t) or "LATIN" for t in samples[topic]).items():
+            shares["LATIN" if w == "English" else w] += size[topic] * n / len(samples[topic])
+    return shares.most_common(1)[0][0] if shares else "LATIN"
+
+
+def fact_names(texts: list[str], common: str = "LATIN") -> list[Candidate]:
     """The names that facts about a topic's sampled texts give it, the fact that holds for more
-    of them first (none for most topics)."""
+    of them first (none for most topics). A script or language other than `common` (the map's
+    own writing) that SETTLED_SHARE of the texts with letters are written in is settled."""
     facts = []
     key, count = Counter(_normalised(t) for t in texts).most_common(1)[0] if texts else ("", 0)
     if count and count >= REPEATED_SHARE * len(texts):
@@ -93,10 +109,13 @@ def fact_names(texts: list[str]) -> list[Candidate]:
     if (ranked and written >= REPEATED_SHARE * told and told >= REPEATED_SHARE * lettered
             and lettered >= REPEATED_SHARE * len(texts)):
         language = " and ".join(_script_name(s) for s, _ in shown)
-        most = "Most" if sum(n for _, n in shown) >= REPEATED_SHARE * lettered else "Many"
-        facts.append((written, Candidate(f"Texts in {language}", "script",
-                                         f"{most} of these texts are written in {language}.")))
-    return [c for _, c in sorted(facts, key=lambda f: (not f[1].settled, -f[0]))]
+        share = sum(n for _, n in shown) / lettered
+        settled = share >= SETTLED_SHARE and common not in (s for s, _ in shown)
+        said = f"{'Most' if share >= REPEATED_SHARE else 'Many'} of these texts are written in {language}."
+        facts.append((written, Candidate(f"Texts in {language}", "script", said, settled)))
+    # settled first, a repeated text first among those (it says more), then the fact that holds for more
+    return [c for _, c in sorted(facts, key=lambda f: (not f[1].settled, f[1].settled and f[1].source != "repeated",
+                                                        -f[0]))]
 
 
 def writing(text: str) -> str | None:

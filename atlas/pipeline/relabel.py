@@ -87,7 +87,7 @@ def make_labels(
     parent, level = topics.column(PARENT_ID).fill_null(-1).to_numpy(), topics.column(LEVEL).to_numpy()
     examples = representative_texts(texts, vectors, labels, ~outlier, central=settings.central_texts,
                                     spread=settings.spread_texts)
-    facts = topic_facts(sampled_texts(texts, labels, len(topics)), parent)
+    facts = topic_facts(sampled_texts(texts, labels, len(topics)), parent, topics.column(SIZE).to_numpy())
     scorer = None
     if embedder:
         centroids = topic_centroids(vectors, labels, len(topics))
