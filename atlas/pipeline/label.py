@@ -9,19 +9,19 @@ the model was not shown) and fit its topic by meaning better than any other topi
 level (label_fit). When none fits, a finest topic's answers that another topic fits as well
 are tried with a name its texts write ("Web server" with "Haskell": `qualified`), and one
 that fits wins; else the set is asked for once more with the reasons; then comes a name from
-facts about its texts (label_facts: their script, or one text repeated); a parent takes a
-subtopic's label only when no answer is about its texts; the keyword list is the last
-resort. `source` records which happened. A topic whose one child holds all its records is
-the same place on the map: it takes the child's name, source and description, and the model
-is not asked (unless the child fell back to its keyword list). Once every level is named,
-the names are chosen together (label_tree): among each topic's names that fit nearly as well
-as its best, the ones under which children's names sit nearest their own parent's; a changed
-name keeps the description written for the earlier one when it still fits (checks, and
-meaning), else gets a new one. The topics of a level are named in parallel, one llama.cpp
-context per thread, and kept distinct from their siblings in topic order, so timing changes
-nothing. The model sees a topic's first keywords that each add a word and a few member texts
-cut short (prompts): that part of the prompt is read afresh for every topic, and is most of
-its cost.
+facts about its texts (label_facts: their script or language, or one text repeated); a
+parent takes a subtopic's label only when no answer is about its texts; the keyword list is
+the last resort. `source` records which happened. A topic whose one child holds all its
+records is the same place on the map: it takes the child's name, source and description, and
+the model is not asked (unless the child fell back to its keyword list). Once every level is
+named, the names are chosen together (label_tree): among each topic's names that fit nearly
+as well as its best, the ones under which children's names sit nearest their own parent's; a
+changed name keeps the description written for the earlier one when it still fits (checks,
+and meaning), else gets a new one. The topics of a level are named in parallel, one
+llama.cpp context per thread, and kept distinct from their siblings in topic order, so
+timing changes nothing. The model sees a topic's first keywords that each add a word and a
+few member texts cut short (prompts): that part of the prompt is read afresh for every
+topic, and is most of its cost.
 """
 
 from __future__ import annotations
@@ -109,8 +109,9 @@ class Judged:
 
     @property
     def tier(self) -> int | None:
-        """-1: a text nearly every record repeats (label_facts: what the records are, whatever
-        the model says; the model is still asked, for when a sibling holds that name); 0: a
+        """-1: a settled fact, a text or a script most records share (label_facts: what the
+        records are, whatever the model says; the model is still asked, for when a sibling
+        holds that name); 0: a
         model's answer that fits; 1: a model's answer about these texts that another
         topic fits as well; 2: a name from facts about the texts (their script, a repeated
         text: true, so never judged, but less than a name of what they are about); 3 and 4:

@@ -15,9 +15,9 @@ members (SAMPLED at most) is counted:
   more of those are in non-Latin scripts or languages other than English: named by the main
   one, `Texts in Chinese` (kana makes it Japanese), `Texts in Korean`, `Texts in Cyrillic
   script`, `Texts in Spanish`, or by two when each is SECOND_SCRIPT of the texts with letters
-  or more: `Texts in Spanish and Portuguese`. When the named ones are SETTLED_SHARE of the texts with
-  letters or more it is settled too (the bundled model reads English: what it says about
-  Chinese texts is made up), unless the map is mostly written in it.
+  or more: `Texts in Spanish and Portuguese`. When the named ones are SETTLED_SHARE of the
+  texts with letters or more it is settled too (the bundled model reads English: what it says
+  about Chinese texts is made up), unless the map is mostly written in them.
 
 label.py ranks these (but a settled one) below any acceptable model answer and above a
 subtopic's label and the keyword list; each carries its own description.
