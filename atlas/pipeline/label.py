@@ -111,10 +111,10 @@ class Judged:
     def tier(self) -> int | None:
         """-1: a settled fact, a text or a script most records share (label_facts: what the
         records are, whatever the model says; the model is still asked, for when a sibling
-        holds that name); 0: a
-        model's answer that fits; 1: a model's answer about these texts that another
-        topic fits as well; 2: a name from facts about the texts (their script, a repeated
-        text: true, so never judged, but less than a name of what they are about); 3 and 4:
+        holds that name); 0: a model's answer that fits; 1: a model's answer about these
+        texts that another topic fits as well; 2: a name from facts about the texts (their
+        script or language, a repeated text: true, so never judged, but less than a name of
+        what they are about); 3 and 4:
         as 0 and 1 for a subtopic's label (a parent named after one child names a member, not
         the group: better than a keyword list, worse than a name for the whole); 5: the
         keyword label; None: not acceptable."""
