@@ -130,6 +130,20 @@ def test_no_topic_of_the_small_debian_map_gets_a_fact_name(small_map):
     assert [fact_names(s) for s in samples] == [[]] * len(samples)
 
 
+def test_a_few_texts_repeated_by_most_records_are_named_by_the_commonest():
+    junk = ["", "", "", "UNKNOWN", "unknown", "UNKNOWN", "Add your description here", "Add your description here",
+            "Add your description here.", "A tool for X"]
+    assert fact_names(junk) == [Candidate(
+        'Empty texts and "UNKNOWN"', "repeated",
+        'Most of these records are empty or repeat a few texts: "UNKNOWN", "Add your description here".', True)]
+    templates = PLACEHOLDERS[:2] + ["Add your description here"] * 3 + ["A small example package 2"] + ENGLISH
+    assert fact_names(templates) == [Candidate(
+        'Repeated texts like "A small example package"', "repeated",
+        'Most of these records repeat a few texts: "A small example package", "Add your description here".', True)]
+    # copies of a few texts, but not most of the records: no name from them
+    assert names(templates[:5] + ENGLISH + ["Data tools", "Web tools"]) == []
+
+
 def test_siblings_settled_names_are_numbered():
     """Topics 1-3 are children of 0, topic 4 of 5: the second empty sibling is numbered, a
     cousin is not, and a name that is not settled is left as it is."""

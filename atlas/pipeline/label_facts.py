@@ -9,7 +9,10 @@ members (SAMPLED at most) is counted:
 - **repeated**: one text (lower case, digits and punctuation ignored) is REPEATED_SHARE of
   the sample or more: `Repeated text: "A small example package"` (or `Empty texts`); at
   SETTLED_SHARE or more it is `settled`: the topic's name, whatever a model says (a
-  sibling's second settled name is numbered: `Empty texts (2)`);
+  sibling's second settled name is numbered: `Empty texts (2)`); when no text is that many
+  but texts written MIN_COPIES times or more (placeholders, templates, empty texts) are
+  together, the same: `Empty texts and "Add your description here"`, `Repeated texts like
+  "A small example package"`;
 - **script**: most of the sample's texts have letters, most of those say what they are written
   in (a non-Latin script, or a language their words tell: languages.py), and REPEATED_SHARE or
   more of those are in non-Latin scripts or languages other than English: named by the main
@@ -39,6 +42,7 @@ from atlas.pipeline.languages import WORDS, latin_language
 SAMPLED = 50  # member texts counted per topic
 REPEATED_SHARE = 0.5  # of the sample: one text, or one script (of the texts with letters)
 QUOTED_WORDS, QUOTED_CHARS = 5, 36  # a repeated text is quoted this far
+MIN_COPIES = 3  # of the sample: a text written this often is boilerplate (a placeholder, a template)
 # one text this share of the sample or more is what the topic is: its name beats any answer
 # ("A package of examples" over 78% "A small example package", "Statistical error" over empties)
 SETTLED_SHARE = 0.6
@@ -96,10 +100,16 @@ def fact_names(texts: list[str], common: str = "LATIN") -> list[Candidate]:
     of them first (none for most topics). A script or language other than `common` (the map's
     own writing) that SETTLED_SHARE of the texts with letters are written in is settled."""
     facts = []
-    key, count = Counter(_normalised(t) for t in texts).most_common(1)[0] if texts else ("", 0)
+    keys = Counter(_normalised(t) for t in texts)
+    key, count = keys.most_common(1)[0] if texts else ("", 0)
+    copies = [(k, n) for k, n in keys.most_common() if n >= MIN_COPIES]
+    copied = sum(n for _, n in copies)
     if count and count >= REPEATED_SHARE * len(texts):
         settled = count >= SETTLED_SHARE * len(texts)
-        facts.append((count, _repeated(key, [t for t in texts if _normalised(t) == key], settled)))
+        facts.append((count, _repeated(key, _written(key, texts), settled)))
+    elif len(copies) > 1 and copied >= REPEATED_SHARE * len(texts):
+        said = [_written(k, texts) for k, _ in copies if k][:2]
+        facts.append((copied, _boilerplate(said, any(not k for k, _ in copies), copied >= SETTLED_SHARE * len(texts))))
     writings = Counter(w for w in map(writing, texts) if w)
     lettered = sum(writings.values())  # most texts must have letters: an empty topic is not "in Chinese"
     told = lettered - writings["LATIN"]  # most of those must say what they are written in
@@ -141,18 +151,37 @@ def _script_name(writing: str) -> str:
     return LANGUAGES.get(writing) or (writing if writing in WORDS else f"{writing.title()} script")
 
 
-def _repeated(key: str, texts: list[str], settled: bool) -> Candidate:
+def _written(key: str, texts: list[str]) -> str:
+    """The commonest way the texts of one normalised `key` are written, spaces collapsed."""
+    return " ".join(Counter(t for t in texts if _normalised(t) == key).most_common(1)[0][0].split())
+
+
+def _repeated(key: str, text: str, settled: bool) -> Candidate:
     if not key:
         return Candidate("Empty texts", "repeated",
                          "Most of these records have no words (empty, or only digits and punctuation).", settled)
-    text = " ".join(Counter(texts).most_common(1)[0][0].split())
+    return Candidate(f'Repeated text: "{_quoted(text)}"', "repeated", f'Most of these records read "{text[:200]}".',
+                     settled)
+
+
+def _boilerplate(texts: list[str], empty: bool, settled: bool) -> Candidate:
+    """Records that mostly repeat a few texts (`texts`, the commonest first), or are empty."""
+    quoted = ", ".join(f'"{t[:100]}"' for t in texts)
+    if empty:
+        return Candidate(f'Empty texts and "{_quoted(texts[0])}"', "repeated",
+                         f"Most of these records are empty or repeat a few texts: {quoted}.", settled)
+    return Candidate(f'Repeated texts like "{_quoted(texts[0])}"', "repeated",
+                     f"Most of these records repeat a few texts: {quoted}.", settled)
+
+
+def _quoted(text: str) -> str:
+    """The text's first words, up to QUOTED_WORDS and QUOTED_CHARS, with … when cut."""
     whole = text.rstrip(" ,.;:!")
     words = whole.split(" ")[:QUOTED_WORDS]
     while len(words) > 1 and len(" ".join(words)) > QUOTED_CHARS:
         words.pop()
     quoted = " ".join(words)[:QUOTED_CHARS].rstrip(" ,.;:!")
-    quoted += "…" if len(quoted) < len(whole) else ""
-    return Candidate(f'Repeated text: "{quoted}"', "repeated", f'Most of these records read "{text[:200]}".', settled)
+    return quoted + ("…" if len(quoted) < len(whole) else "")
 
 
 def _normalised(text: str) -> str:
