@@ -136,10 +136,11 @@ def test_a_few_texts_repeated_by_most_records_are_named_by_the_commonest():
     assert fact_names(junk) == [Candidate(
         'Empty texts and "UNKNOWN"', "repeated",
         'Most of these records are empty or repeat a few texts: "UNKNOWN", "Add your description here".', True)]
+    # without empty texts not settled, though 60%: a family of records can share a template
     templates = PLACEHOLDERS[:2] + ["Add your description here"] * 3 + ["A small example package 2"] + ENGLISH
     assert fact_names(templates) == [Candidate(
         'Repeated texts like "A small example package"', "repeated",
-        'Most of these records repeat a few texts: "A small example package", "Add your description here".', True)]
+        'Most of these records repeat a few texts: "A small example package", "Add your description here".')]
     # copies of a few texts, but not most of the records: no name from them
     assert names(templates[:5] + ENGLISH + ["Data tools", "Web tools"]) == []
 

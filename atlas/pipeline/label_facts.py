@@ -12,7 +12,8 @@ members (SAMPLED at most) is counted:
   sibling's second settled name is numbered: `Empty texts (2)`); when no text is that many
   but texts written MIN_COPIES times or more (placeholders, templates, empty texts) are
   together, the same: `Empty texts and "Add your description here"`, `Repeated texts like
-  "A small example package"`;
+  "A small example package"` (never settled without empty texts: a family of packages can
+  share one template, and a model names it better);
 - **script**: most of the sample's texts have letters, most of those say what they are written
   in (a non-Latin script, or a language their words tell: languages.py), and REPEATED_SHARE or
   more of those are in non-Latin scripts or languages other than English: named by the main
@@ -108,8 +109,10 @@ def fact_names(texts: list[str], common: str = "LATIN") -> list[Candidate]:
         settled = count >= SETTLED_SHARE * len(texts)
         facts.append((count, _repeated(key, _written(key, texts), settled)))
     elif len(copies) > 1 and copied >= REPEATED_SHARE * len(texts):
-        said = [_written(k, texts) for k, _ in copies if k][:2]
-        facts.append((copied, _boilerplate(said, any(not k for k, _ in copies), copied >= SETTLED_SHARE * len(texts))))
+        said, empty = [_written(k, texts) for k, _ in copies if k][:2], any(not k for k, _ in copies)
+        # settled only with empty texts among them: a few texts without them can be a family's template
+        # (Debian's "GNU C Library: n32 Shared libraries" for each architecture), which a model names better
+        facts.append((copied, _boilerplate(said, empty, empty and copied >= SETTLED_SHARE * len(texts))))
     writings = Counter(w for w in map(writing, texts) if w)
     lettered = sum(writings.values())  # most texts must have letters: an empty topic is not "in Chinese"
     told = lettered - writings["LATIN"]  # most of those must say what they are written in
