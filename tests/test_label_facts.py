@@ -163,5 +163,6 @@ def test_a_map_mostly_in_one_script_settles_no_name_by_it():
     parent = np.array([-1, 0, -1])
     assert map_writing(samples, parent, np.array([100, 100, 10])) == "CJK"
     assert map_writing(samples, parent, np.array([10, 10, 100])) == "LATIN"
+    assert map_writing([[], CHINESE, []], parent, np.array([100, 100, 10])) == "LATIN"  # nothing drawn: no guess
     assert [names[0].settled for names in topic_facts(samples, parent, np.array([100, 100, 10]))[:2]] == [False] * 2
     assert [names[0].settled for names in topic_facts(samples, parent, np.array([10, 10, 100]))[:2]] == [True] * 2

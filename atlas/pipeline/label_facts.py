@@ -90,7 +90,7 @@ def map_writing(samples: list[list[str]], parent: np.ndarray, size: np.ndarray) 
     """What most of the map's texts are written in (`writing`; "LATIN" for English or untold),
     estimated from the top-level topics' samples, each weighted by its topic's size."""
     shares = Counter()
-    for topic in np.flatnonzero(parent < 0):
+    for topic in (t for t in np.flatnonzero(parent < 0) if samples[t]):
         for w, n in Counter(writing(t) or "LATIN" for t in samples[topic]).items():
             shares["LATIN" if w == "English" else w] += size[topic] * n / len(samples[topic])
     return shares.most_common(1)[0][0] if shares else "LATIN"
