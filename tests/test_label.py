@@ -245,8 +245,8 @@ def test_a_fact_name_beats_a_subtopic_and_keywords_but_not_an_answer_that_fits(t
 
 
 def test_a_text_nearly_every_record_repeats_beats_an_answer_that_fits(topics):
-    """Siblings 9 and 14 as if nearly all their records read one placeholder: the first takes
-    it over its fitting answer, the second (its sibling holds the name) its own answer."""
+    """Siblings 9 and 14 as if nearly all their records read one placeholder: both take it
+    over their fitting answers, the second numbered (its sibling holds the name)."""
     placeholder = Candidate('Repeated text: "GTK widgets"', "repeated", 'Most of these records read "GTK widgets".',
                             settled=True)
     facts = [[placeholder] if t in (9, 14) else [] for t in range(len(topics["parent"]))]
@@ -254,7 +254,7 @@ def test_a_text_nearly_every_record_repeats_beats_an_answer_that_fits(topics):
                keywords_line(topics, 14): [" Object-oriented display engine\n"]}
     result = label_all(topics, scripted(answers), facts=facts)
     assert [(result.label[t], result.source[t]) for t in (9, 14)] == [
-        ('Repeated text: "GTK widgets"', "repeated"), ("Object-oriented display engine", "llm")]
+        ('Repeated text: "GTK widgets"', "repeated"), ('Repeated text: "GTK widgets" (2)', "repeated")]
 
 
 def test_siblings_of_one_fact_are_numbered_rather_than_falling_back(topics):

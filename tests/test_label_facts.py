@@ -145,14 +145,14 @@ def test_a_few_texts_repeated_by_most_records_are_named_by_the_commonest():
     assert names(templates[:5] + ENGLISH + ["Data tools", "Web tools"]) == []
 
 
-def test_siblings_settled_names_are_numbered():
-    """Topics 1-3 are children of 0, topic 4 of 5: the second empty sibling is numbered, a
-    cousin is not, and a name that is not settled is left as it is."""
+def test_each_topic_is_named_from_its_own_sample():
+    """Topics 1-3 are children of 0, topic 4 of 5: siblings of one fact get the same name here
+    (label.py numbers the second when it chooses), and a name not settled stays so."""
     empty = ["", "", "", "Chef-Solo"]
     samples = [[], empty, ENGLISH, empty, empty, PLACEHOLDERS[:3] + ENGLISH[:3]]
     facts = topic_facts(samples, np.array([-1, 0, 0, 0, 5, -1]), np.array([12, 4, 4, 4, 4, 6]))
     assert [[(c.label, c.settled) for c in names] for names in facts] == [
-        [], [("Empty texts", True)], [], [("Empty texts (2)", True)], [("Empty texts", True)],
+        [], [("Empty texts", True)], [], [("Empty texts", True)], [("Empty texts", True)],
         [('Repeated text: "A small example package"', False)]]
 
 

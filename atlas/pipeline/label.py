@@ -74,8 +74,6 @@ FACT_SOURCES = ("script", "repeated")  # names from facts about a topic's texts 
 # a finest topic's answers that another topic fits as well, and names tried on each, to make them specific
 QUALIFIED_ANSWERS = 3
 TIER_STEP = 10.0  # score between tiers when labels are chosen together: more than any fit score spans
-# siblings that may share a fact's name (`Texts in Chinese (2)`), rather than one falling back to keywords
-FACT_COPIES = 4
 
 
 @dataclass
@@ -189,7 +187,7 @@ def llm_labels(
 
     def name(topic: int) -> tuple[list[Judged], str]:
         kids = children[topic]
-        known = [*numbered(facts[topic] if facts else []), Candidate(fallback[topic], "keywords")]
+        known = [*(facts[topic] if facts else []), Candidate(fallback[topic], "keywords")]
         if topic in same:  # no model call: its facts and keywords only for when a sibling holds the name
             return rank([Judged(c, None, None) for c in [_inherited(result, same[topic]), *known]]), ""
         own = {normalised(result.label[c]) for c in kids} if len(kids) > 1 else set()
@@ -226,10 +224,9 @@ def llm_labels(
                 namer.scorer = scorer.with_names(todo, [children[t] for t in todo], result.label, size)
             for topic, (ranked, description) in zip(todo, run(name, todo)):
                 siblings = taken.setdefault(int(parent[topic]), set())
-                chosen = next(j.candidate for j in ranked
-                              if j.candidate.source == "keywords" or normalised(j.candidate.label) not in siblings)
-                label = (_distinct(chosen.label, keywords[topic], siblings) if chosen.source == "keywords"
-                         else chosen.label)
+                chosen = next(j.candidate for j in ranked if _shareable(j.candidate)
+                              or normalised(j.candidate.label) not in siblings)
+                label = _distinct(chosen, keywords[topic], siblings)
                 result.label[topic], result.source[topic] = label, chosen.source
                 if chosen.description:
                     result.description[topic] = chosen.description
@@ -251,13 +248,6 @@ def llm_labels(
                 result.description[topic] = description or keyword_description(keywords[topic])
             _follow_children(result, {t: c for t, c in same.items() if t in options}, parent, level)
     return result
-
-
-def numbered(facts: list[Candidate]) -> list[Candidate]:
-    """Each fact's name, then (but for a settled one: label_facts numbers those) the same
-    numbered for when siblings hold it: `Texts in Chinese (2)`, ... (FACT_COPIES in all)."""
-    return [replace(f, label=f"{f.label} ({n})") if n > 1 else f
-            for f in facts for n in range(1, 2 if f.settled else FACT_COPIES + 1)]
 
 
 def _inherited(result: TopicLabels, child: int) -> Candidate:
@@ -285,18 +275,19 @@ def _choose_together(result: TopicLabels, options: dict[int, list[Judged]], pare
     labels = [j.candidate.label for r in ranked for j in r]
     vectors = scorer.embed(labels)
     start, tree = 0, []
-    for r in ranked:
+    for topic, r in enumerate(ranked):
         # a worse tier is taken only when siblings hold every name of the better ones
         scores = np.array([(j.fit.score if j.fit else 0.0) - TIER_STEP * (j.tier or 0) for j in r])
-        tree.append(Options([normalised(j.candidate.label) for j in r], scores, vectors[start:start + len(r)]))
+        # siblings may share a keyword list or a fact's name: `_distinct` tells them apart afterwards
+        keys = [normalised(j.candidate.label) + (f"\0{topic}" if _shareable(j.candidate) else "") for j in r]
+        tree.append(Options(keys, scores, vectors[start:start + len(r)]))
         start += len(r)
     chosen = choose_names(tree, parent, level)
     changed, taken = [], {}
     for topic, pick in enumerate(chosen):
         candidate = ranked[topic][pick].candidate
         siblings = taken.setdefault(int(parent[topic]), set())
-        label = (_distinct(candidate.label, keywords[topic], siblings) if candidate.source == "keywords"
-                 else candidate.label)
+        label = _distinct(candidate, keywords[topic], siblings)
         siblings.add(normalised(label))
         if topic in options and (label, candidate.source) != (result.label[topic], result.source[topic]):
             result.label[topic], result.source[topic] = label, candidate.source
@@ -465,13 +456,23 @@ def _unique(candidates: list[Candidate]) -> list[Candidate]:
     return list(seen.values())
 
 
-def _distinct(label: str, keywords: list[str], taken: set[str]) -> str:
-    """A keyword label, extended with the next keyword while a sibling already uses it."""
-    for extra in ["", *keywords]:
-        candidate = f"{label}, {extra}" if extra and extra not in label else label
-        if normalised(candidate) not in taken:
-            return candidate
-    return label
+def _shareable(candidate: Candidate) -> bool:
+    """Whether siblings may both take this candidate (`_distinct` then tells them apart): a
+    keyword list, or a fact's name (a second group of empty records is still called that)."""
+    return candidate.source == "keywords" or candidate.source in FACT_SOURCES
+
+
+def _distinct(candidate: Candidate, keywords: list[str], taken: set[str]) -> str:
+    """The candidate's label, told apart from its siblings' (`taken`, normalised) when they hold
+    it: a keyword list extended with its next keyword, a fact's name numbered (`Empty texts (2)`)."""
+    label = candidate.label
+    if candidate.source == "keywords":
+        variants = [f"{label}, {k}" for k in keywords if k not in label]
+    elif candidate.source in FACT_SOURCES:
+        variants = [f"{label} ({n})" for n in range(2, len(taken) + 2)]
+    else:
+        variants = []
+    return next((v for v in [label, *variants] if normalised(v) not in taken), label)
 
 
 def representative_texts(

@@ -8,8 +8,7 @@ members (SAMPLED at most) is counted:
 
 - **repeated**: one text (lower case, digits and punctuation ignored) is REPEATED_SHARE of
   the sample or more: `Repeated text: "A small example package"` (or `Empty texts`); at
-  SETTLED_SHARE or more it is `settled`: the topic's name, whatever a model says (a
-  sibling's second settled name is numbered: `Empty texts (2)`); when no text is that many
+  SETTLED_SHARE or more it is `settled`: the topic's name, whatever a model says; when no text is that many
   but texts written MIN_COPIES times or more (placeholders, templates, empty texts) are
   together, the same: `Empty texts and "Add your description here"`, `Repeated texts like
   "A small example package"` (never settled without empty texts: a family of packages can
@@ -32,7 +31,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -71,19 +69,10 @@ def sampled_texts(texts: pa.Array | pa.ChunkedArray, labels: np.ndarray, n_topic
 
 def topic_facts(samples: list[list[str]], parent: np.ndarray, size: np.ndarray) -> list[list[Candidate]]:
     """Each topic's fact names (`fact_names` of its sampled texts; the map's own writing never
-    settles one: a map of French texts wants its topics' subjects, not "Texts in French"). A
-    settled name that a sibling's settled name already reads is numbered in topic order
-    ("Empty texts (2)"): siblings keep distinct names, and a second group of empty records is
-    still called that."""
+    settles one: a map of French texts wants its topics' subjects, not "Texts in French").
+    label.py numbers a name a sibling already holds ("Empty texts (2)")."""
     common = map_writing(samples, parent, size)
-    facts = [fact_names(sample, common) for sample in samples]
-    seen = Counter()
-    for topic, names in enumerate(facts):
-        if names and names[0].settled:
-            seen[int(parent[topic]), names[0].label] += 1
-            count = seen[int(parent[topic]), names[0].label]
-            names[0] = replace(names[0], label=f"{names[0].label} ({count})") if count > 1 else names[0]
-    return facts
+    return [fact_names(sample, common) for sample in samples]
 
 
 def map_writing(samples: list[list[str]], parent: np.ndarray, size: np.ndarray) -> str:
