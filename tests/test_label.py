@@ -459,6 +459,8 @@ def test_answers_are_cached_and_a_rerun_costs_nothing(topics, tmp_path):
     ("Rust TOML parser", "a subtopic has this label"),
     ("Lua developmentfilesoftheludexlibLuac2015", "words run together"),
     ("Books. This product is a library", "a sentence, not a name"),
+    ("Modeler is a Python library", "a sentence, not a name"),
+    ("Python library designed...", "not a finished name"),
     ("Node.js stream modules", None),
 ])
 def test_cheap_checks(label, problem):
@@ -539,9 +541,11 @@ def test_llama_is_called_with_its_real_signature(tmp_path):
 
 def test_answer_shapes_accept_what_their_grammar_allows():
     label, description = SHAPES[LABEL_ONLY].pattern, SHAPES[DESCRIPTION_ONLY].pattern
+    # a 7th word is allowed, to be rejected: a name cut at 6 words would pass for finished
     assert [bool(label.fullmatch(a)) for a in (" C++ and C# tools", " Node.js web apps", " One two three four five six",
-                                               " One two three four five six seven", " Foo, bar", "Bread",
-                                               " Bread  baking", " (Bread)")] == [True, True, True] + [False] * 5
+                                               " One two three four five six seven",
+                                               " One two three four five six seven eight", " Foo, bar", "Bread",
+                                               " Bread  baking", " (Bread)")] == [True] * 4 + [False] * 5
     assert [bool(description.fullmatch(a)) for a in (" Tools for Rust and C++", " tools for Rust", " Two\nlines",
                                                      " A <b> tag", " A")] == [True] + [False] * 4
 

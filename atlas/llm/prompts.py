@@ -1,7 +1,9 @@
 """Label prompts: a few worked examples, then one topic's evidence, in the model's own prompt form.
 
 Instruct models get their chat template (from the GGUF metadata); base models get the same
-examples as plain text to continue. A grammar forces the answer into `Label: <1-6 words>`;
+examples as plain text to continue. A grammar forces the answer into `Label: <1-7 words>` (a
+7th word marks a name cut short or too long: label.py rejects it, where a 6-word cap would
+have passed "Django application to create reports using");
 a description is asked separately, after the chosen label, as `Description: <one sentence>.`
 """
 
@@ -22,7 +24,7 @@ KEYWORDS_SHOWN = 6
 # count is bounded: a bounded repeat of characters ({12,110}) expands into many grammar rules
 # and made each token several times slower.
 _RULES = r"""
-label ::= word (" " word){0,5}
+label ::= word (" " word){0,6}
 word ::= [A-Za-z0-9] [A-Za-z0-9+#&'./-]*
 sentence ::= [A-Z] [^\n.<>…]+ "."
 """
@@ -43,7 +45,7 @@ class Shape:
 
 # Checking a grammar costs a pass over the whole vocabulary per token (Qwen's 152k tokens:
 # as much as the token itself), so a completer may answer freely first and keep what fits.
-SHAPES = {LABEL_ONLY: Shape(re.compile(rf" {_WORD}(?: {_WORD}){{0,5}}"), "\n"),
+SHAPES = {LABEL_ONLY: Shape(re.compile(rf" {_WORD}(?: {_WORD}){{0,6}}"), "\n"),
           DESCRIPTION_ONLY: Shape(re.compile(r" [A-Z][^\n.<>…]+"), ".")}
 
 

@@ -386,11 +386,11 @@ def label_problem(label: str, taken: set[str]) -> str | None:
         return "a list, not a name"
     if max(len(w) for w in words) > LONGEST_WORD:
         return "words run together"
-    if re.search(r"\w\.\s", label):
+    if re.search(r"\w\.\s|\b(?:is|are) (?:a|an|the)\b", label, re.IGNORECASE):
         return "a sentence, not a name"
     if re.search(r"\bvs\b|\bversus\b", label.lower()):
         return "a comparison, not a name"
-    if words[-1].lower() in STOPWORDS | {"is", "are", "its"} or re.match(r"\d+[.)] ", label):
+    if words[-1].lower() in STOPWORDS | {"is", "are", "its"} or re.match(r"\d+[.)] ", label) or label.endswith(".."):
         return "not a finished name"
     content = [w for w in re.findall(r"[\w+#]+", label.lower()) if w not in STOPWORDS]
     if not content or all(w in GENERIC for w in content):
