@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from atlas.llm.models import naming_models
 from atlas.mapdir import MapDir
 from atlas.schema import LABEL, LEVEL, SIZE
 
@@ -51,6 +52,7 @@ def _labels(info: dict, status: dict | None) -> str:
                 f"{status['done']:,} of {status['total']:,} named ({status['state']})")
     if info.get("method") != "llm":
         return "keywords (c-TF-IDF)"
-    return (f"{info['model']} ({info['prompt_form']} prompt), {info['seconds_per_topic']:.2f}s per topic, "
+    return (f"{naming_models(info['model'], info.get('finest_model'))} ({info['prompt_form']} prompt), "
+            f"{info['seconds_per_topic']:.2f}s per topic, "
             f"{info.get('named_by_facts', 0):,} named by facts about their texts, "
             f"{info['fell_back']:,} fell back to keywords")

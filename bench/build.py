@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from atlas.llm.models import naming_models
+
 RATED = {"embed", "neighbors", "project", "cluster", "keywords", "dedup"}
 STAGES = ["ingest", "embed", "neighbors", "project", "cluster", "keywords", "label", "dedup", "write", "index", "ann"]
 ESTIMATED = ["embed", "project", "label"]  # stages that print an estimate before they start
@@ -94,7 +96,8 @@ def row(result: dict) -> str:
     m = result["manifest"]
     stages = m["stages"]
     cells = [cell(s, stages.get(s), m["labels"]) for s in STAGES]
-    labels = m["labels"].get("model", "keywords")
+    info = m["labels"]
+    labels = naming_models(info["model"], info.get("finest_model")) if "model" in info else "keywords"
     name = m["embedder"]["spec"] or m["embedder"]["name"]
     seed = "none" if result["seed"] is None else result["seed"]
     return (f"| {m['records']:,} | {name}, {seed}, {labels} | " + " | ".join(cells)

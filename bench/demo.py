@@ -6,9 +6,10 @@ It drives Debian's Chromium with playwright, which the dev install adds (`script
 alone installs what `atlas demo` needs, not the browser driver).
 
 Runs `atlas demo` with a fresh ATLAS_CACHE (so the ONNX export and every label answer are
-made anew) into a fresh map folder, opens the page in headless Chromium as soon as the server
-answers, and prints when the first tiles (and the keyword labels) were drawn, then when
-the page showed the last LLM name (labels_status.json "done" and the note gone).
+made anew; it sees the label models scripts/setup installed there) into a fresh map folder,
+opens the page in headless Chromium as soon as the server answers, and prints when the
+first tiles (and the keyword labels) were drawn, then when the page showed the last LLM name
+(labels_status.json "done" and the note gone).
 """
 
 import argparse
@@ -21,6 +22,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from atlas.settings import cache_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,6 +52,10 @@ def main() -> None:
         raise SystemExit("bench/demo.py drives Chromium with playwright: run scripts/setup --dev") from None
 
     scratch = Path(tempfile.mkdtemp(prefix="atlas-demo-"))
+    models = cache_dir() / "models"
+    if models.is_dir():
+        (scratch / "cache").mkdir()
+        (scratch / "cache" / "models").symlink_to(models.resolve())
     env = {**os.environ, "ATLAS_CACHE": str(scratch / "cache"), "PYTHONPATH": str(ROOT)}
     url = f"http://127.0.0.1:{args.port}/"
     start = time.perf_counter()

@@ -3,6 +3,7 @@ relabelling copies of the map with several models side by side (cold answer cach
 
     python bench/labels.py MAP                                   # the map's labels as they are
     python bench/labels.py MAP --relabel smollm2 qwen-0.5b       # each model on a copy of MAP
+    python bench/labels.py MAP --relabel default                 # as `atlas relabel MAP` chooses (no --llm)
     python bench/labels.py MAP --table 20 > judged.md            # + 20 random topics per level
     python bench/labels.py MAP --relabel qwen-0.5b --calls       # + where each model's CPU went, per call
     python bench/labels.py MAP --changed BEFORE                  # + the names that differ from BEFORE's
@@ -11,7 +12,8 @@ Per level it prints: topics; fallback share (keyword labels); the share named by
 their texts (script, repeated text: label_facts); label->topic retrieval
 accuracy@1 and @5 (each label embedded and all topics of its level ranked by centroid
 similarity); duplicate sibling labels; child->parent consistency (the parent label nearest a
-topic's label is its own parent's); comma-list labels; and seconds per topic of the run.
+topic's label is its own parent's) and the same for the topics' centroids (what the
+clustering allows names to reach); comma-list labels; and seconds per topic of the run.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from atlas.records import point_texts
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 
 HEADER = ("| labels | level | topics | fallbacks | fact names | acc@1 | acc@5 | dup. siblings | child->parent "
-          "| comma lists | s/topic | CPU s/topic |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| centroids' child->parent | comma lists | s/topic | CPU s/topic |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def quality(mapdir: MapDir, encode) -> list[dict]:
@@ -62,17 +65,17 @@ def quality(mapdir: MapDir, encode) -> list[dict]:
             key = (parent[t], normalised(topics[t]["label"]))
             duplicates += key in seen
             seen.add(key)
-        consistency = None
+        consistency = placed = None
         if lvl > 0:
             parents = np.flatnonzero(level == lvl - 1)
-            nearest = parents[np.argmax(vectors[ids] @ vectors[parents].T, axis=1)]
-            consistency = float(np.mean(nearest == parent[ids]))
+            consistency, placed = (float(np.mean(parents[np.argmax(v[ids] @ v[parents].T, axis=1)] == parent[ids]))
+                                   for v in (vectors, centroids))
         rows.append({
             "level": lvl, "topics": len(ids),
             "fallbacks": sum(topics[t]["label_source"] == "keywords" for t in ids) / len(ids),
             "facts": sum(topics[t]["label_source"] in FACT_SOURCES for t in ids) / len(ids),
             "acc1": float(np.mean(rank < 1)), "acc5": float(np.mean(rank < 5)),
-            "duplicates": duplicates, "consistency": consistency,
+            "duplicates": duplicates, "consistency": consistency, "placed": placed,
             "commas": sum("," in topics[t]["label"] for t in ids),
             "seconds": manifest.get("labels", {}).get("seconds_per_topic"),
             "cpu": manifest.get("labels", {}).get("cpu_seconds_per_topic"),
@@ -141,10 +144,10 @@ def _texts(mapdir: MapDir) -> list[str]:
 
 def print_rows(name: str, rows: list[dict]) -> None:
     for r in rows:
-        consistency = "-" if r["consistency"] is None else f"{r['consistency']:.2f}"
-        seconds, cpu = ("-" if r[k] is None else f"{r[k]:.2f}" for k in ("seconds", "cpu"))
+        consistency, placed, seconds, cpu = ("-" if r[k] is None else f"{r[k]:.2f}"
+                                             for k in ("consistency", "placed", "seconds", "cpu"))
         print(f"| {name} | {r['level']} | {r['topics']} | {r['fallbacks']:.0%} | {r['facts']:.0%} | {r['acc1']:.2f} "
-              f"| {r['acc5']:.2f} | {r['duplicates']} | {consistency} | {r['commas']} | {seconds} | {cpu} |",
+              f"| {r['acc5']:.2f} | {r['duplicates']} | {consistency} | {placed} | {r['commas']} | {seconds} | {cpu} |",
               flush=True)
 
 
@@ -152,7 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("map", type=Path)
     parser.add_argument("--relabel", nargs="+", metavar="MODEL", default=[],
-                        help="relabel a copy of MAP with each model (cold answer cache) and measure it")
+                        help="relabel a copy of MAP with each model (cold answer cache) and measure it; "
+                        "'default' chooses as atlas relabel does without --llm")
     parser.add_argument("--threads", type=int, default=LabelSettings.threads)
     parser.add_argument("--contexts", type=int, default=LabelSettings.contexts)
     parser.add_argument("--samples", type=int, default=LabelSettings.samples)
@@ -174,8 +178,8 @@ def main() -> None:
         for model in args.relabel:
             copy = MapDir(shutil.copytree(args.map, work / f"map-{model}", ignore=shutil.ignore_patterns("tiles"),
                                           dirs_exist_ok=True))
-            settings = LabelSettings(method="llm", model=model, threads=args.threads, contexts=args.contexts,
-                                     samples=args.samples)
+            settings = LabelSettings(method="llm", model=None if model == "default" else model,
+                                     threads=args.threads, contexts=args.contexts, samples=args.samples)
             with _cold_cache(work / f"cache-{model}"), _calls(args.calls) as calls:
                 started = time.perf_counter()
                 relabel(copy, settings, levels=set(args.level) if args.level else None, quiet=True,

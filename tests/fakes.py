@@ -67,12 +67,14 @@ class KeywordCompleter(ScriptedCompleter):
 
 def scripted_labels(set_attribute, model_path, stall_after: int | None = None,
                     completer: type = ScriptedCompleter) -> None:
-    """Make LLM labelling use `completer` and a dummy model file; `set_attribute` is
-    `setattr`, or pytest's monkeypatch.setattr."""
+    """Make LLM labelling use `completer` and a dummy model file (written at `model_path` if
+    missing: its size prices the estimate); `set_attribute` is `setattr`, or pytest's
+    monkeypatch.setattr."""
     import atlas.llm.llama
     import atlas.pipeline.relabel
     from atlas.llm.models import ModelFile
 
+    model_path.touch()
     completer.stall_after, completer.asked = stall_after, []
     set_attribute(atlas.pipeline.relabel, "find_model", lambda *args: ModelFile("scripted", model_path))
     set_attribute(atlas.llm.llama, "LlamaCompleter", completer)

@@ -96,7 +96,9 @@ def test_umap_and_label_estimates():
             fixed + fitting + placed)
     # 886k PyPI records, fit 200k: 60 s on the quiet box (56-62 s measured), 102 s seeded
     assert [round(estimate.umap_seconds(886_323, ProjectSettings(), 1.0, seeded=s)) for s in (False, True)] == [60, 102]
-    assert estimate.label_seconds(100, 1.5) == 100 * estimate.LABEL_S_PER_TOPIC * 1.5
+    # per topic: the floor for SmolLM2's 98 MB, 2 s per GB above it (Qwen2.5-Coder-0.5B: 0.98 s)
+    assert estimate.label_seconds(100, 1.5, 98_362_432) == pytest.approx(100 * 0.6 * 1.5)
+    assert estimate.label_seconds(100, 1.0, 491_400_064) == pytest.approx(100 * 0.9828)
     assert [estimate.say(s) for s in (3, 42, 89, 91, 400)] == [
         "about 5 s", "about 40 s", "about 90 s", "about 2 min", "about 7 min"]
 

@@ -440,6 +440,18 @@ def test_parallel_contexts_give_the_same_labels_and_report_each_topic(topics):
     assert two.label[18] == "Rust packages" and two.source.count("llm") >= 5
 
 
+def test_another_model_names_the_finest_level(topics):
+    answers = {keywords_line(topics, t): [f" {topics['keywords'][t][0].title()} packages\n"] * 6
+               for t in range(len(topics["parent"]))}
+    main, fast = scripted(answers), scripted(answers)
+    result = label_all(topics, main, samples=3, finest=(fast, 2))
+    finest = {keywords_line(topics, t) for t in np.flatnonzero(topics["level"] == topics["level"].max())}
+    asked = [{c[0] for c in completer.calls if c[1] == LABEL_ONLY} for completer in (main, fast)]
+    assert asked[1] == finest and not asked[0] & finest and asked[0]  # parents asked of the main model only
+    assert [sum(c[0] == keywords_line(topics, 18) for c in fast.calls if c[1] == LABEL_ONLY)] == [2]
+    assert result.label[18] == "Rust packages"
+
+
 def test_answers_are_cached_and_a_rerun_costs_nothing(topics, tmp_path):
     cache = AnswerCache(tmp_path / "answers.sqlite")
     first = label_all(topics, scripted({}), cache=cache)

