@@ -120,6 +120,7 @@ def test_without_llm_qwen_is_used_once_installed_else_smollm2(tmp_path, monkeypa
 def test_on_a_map_with_many_topics_the_fast_model_names_the_finest_level(small_map, tmp_path):
     """Without --llm, the default model names every level unless that would take over
     FULL_NAMING_S; then SmolLM2 names the finest level. A file's size prices its topics."""
+    from atlas.pipeline.engine import LocalEngine
     from atlas.pipeline.relabel import FULL_NAMING_S, finest_model
     from atlas.settings import LabelSettings
 
@@ -138,4 +139,7 @@ def test_on_a_map_with_many_topics_the_fast_model_names_the_finest_level(small_m
     assert finest_model(ModelFile("qwen-0.5b", large), default, topics, {1}) is None
     assert finest_model(ModelFile("qwen-0.5b", huge), default, topics, {1}) == fast
     assert finest_model(ModelFile("qwen-0.5b", huge), default, topics, {0}) is None
+    # on a cluster one model names every level: a second pool of actors would wait for the first's CPUs
+    assert finest_model(ModelFile("qwen-0.5b", huge), default, topics, None, LocalEngine()) == fast
+    assert finest_model(ModelFile("qwen-0.5b", huge), default, topics, None, object()) is None
     assert models.naming_models("qwen-0.5b", "smollm2") == "qwen-0.5b (finest level: smollm2)"

@@ -70,12 +70,15 @@ def label_model(settings: LabelSettings, log: Log) -> ModelFile | None:
     return model
 
 
-def finest_model(model: ModelFile, settings: LabelSettings, topics: pa.Table,
-                 levels: set[int] | None) -> ModelFile | None:
+def finest_model(model: ModelFile, settings: LabelSettings, topics: pa.Table, levels: set[int] | None,
+                 engine: Engine | None = None) -> ModelFile | None:
     """The fast model, to name the finest level, when the default model was not asked for by
-    name and would take over FULL_NAMING_S to name every topic to label; else None."""
+    name and would take over FULL_NAMING_S to name every topic to label in this process; else
+    None. On a cluster (an `engine` other than LocalEngine) one model names every level: each
+    model takes an actor per CPU there, so a second pool would wait for the first's CPUs."""
     deepest = int(pc.max(topics.column(LEVEL)).as_py())
-    if (settings.model is not None or model.name != DEFAULT or (levels is not None and deepest not in levels)
+    if (settings.model is not None or model.name != DEFAULT or not isinstance(engine or LocalEngine(), LocalEngine)
+            or (levels is not None and deepest not in levels)
             or label_seconds(topics_to_label(topics, levels), 1.0, model.path.stat().st_size) <= FULL_NAMING_S):
         return None
     path = installed_path(FAST, cache_dir())
@@ -185,7 +188,7 @@ def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None 
     labels = np.stack([points.column(topic_column(lvl)).to_numpy() for lvl in range(manifest["levels"])])
     current = (TopicLabels(*(topics.column(c).to_pylist() for c in LABEL_COLUMNS))
                if LABEL_SOURCE in topics.column_names else None)
-    finest = finest_model(model, settings, topics, levels)
+    finest = finest_model(model, settings, topics, levels, engine)
     status = {"state": "naming", "done": 0, "total": topics_to_label(topics, levels),
               "model": naming_models(model.name, finest and finest.name)}
     mapdir.write_labels_status(status)
