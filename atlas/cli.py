@@ -77,7 +77,8 @@ def main() -> None:
               help="Who names the topics [default: llm when a local model is installed, else keywords].")
 @click.option("--llm", metavar="NAME|PATH",
               help="Local model for labels: a name from `atlas models`, or any .gguf file "
-                   "[default: qwen-0.5b if installed, else smollm2].")
+                   "[default: qwen-0.5b if installed, else smollm2; on a map of over about 300 topics smollm2 "
+                   "names the finest level].")
 @LLM_THREADS
 @LLM_CONTEXTS
 @_ray_option("the heavy stages (embedding, dedup's features, UMAP's placement of the records beyond its fitted "
@@ -109,7 +110,8 @@ def info(map_dir) -> None:
 @_ray_option("the label model")
 @click.option("--llm", "llm_model", metavar="NAME|PATH",
               help="Local model: a name from `atlas models`, or any .gguf file "
-                   "[default: qwen-0.5b if installed, else smollm2].")
+                   "[default: qwen-0.5b if installed, else smollm2; on a map of over about 300 topics smollm2 "
+                   "names the finest level].")
 @click.option("--level", "levels", type=int, multiple=True, help="Only this level (0 is coarsest); repeatable.")
 @click.option("--keywords", is_flag=True, help="Go back to keyword labels.")
 @LLM_THREADS

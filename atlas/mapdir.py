@@ -9,7 +9,8 @@
                         keyword_label, keywords, size, x, y; rewritten (atomically) every few
                         topics while the LLM names them, after the map is published
       labels_status.json  where naming stands: {"state": "waiting" | "naming" | "done" |
-                        "stopped", "done": topics named, "total", "model"}; absent for a map
+                        "stopped", "done": topics named, "total", "model", and
+                        "finest_model" when another model names the finest level}; absent for a map
                         labelled by keywords only
       embeddings.npy    float16, one unit vector per record, row-aligned with points.parquet
       neighbors.npy     int32 (N, k): each point's nearest neighbours in embedding space

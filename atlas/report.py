@@ -48,7 +48,8 @@ def describe(path: Path, top: int = 8) -> str:
 
 def _labels(info: dict, status: dict | None) -> str:
     if status and status["state"] != "done":
-        return (f"keywords (c-TF-IDF) until {status['model']} has named every topic: "
+        return (f"keywords (c-TF-IDF) until {naming_models(status['model'], status.get('finest_model'))} "
+                "has named every topic: "
                 f"{status['done']:,} of {status['total']:,} named ({status['state']})")
     if info.get("method") != "llm":
         return "keywords (c-TF-IDF)"

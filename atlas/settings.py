@@ -73,7 +73,8 @@ class LabelSettings:
         choices=("llm", "keywords"),
     )
     model: str | None = _help(
-        None, "a model name from `atlas models` or PATH to a .gguf file (None: qwen-0.5b if installed, else smollm2)"
+        None, "a model name from `atlas models` or PATH to a .gguf file (None: qwen-0.5b if installed, else smollm2; "
+        "smollm2 names the finest level of a map qwen would take over 5 minutes to name)"
     )
     threads: int = _help(1, "llama.cpp threads per context: 2 is faster on a quiet 2-core machine, "
                               "but calls stall (60x slower) when anything else wants a core", least=1)

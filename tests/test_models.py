@@ -119,9 +119,10 @@ def test_without_llm_qwen_is_used_once_installed_else_smollm2(tmp_path, monkeypa
 
 def test_on_a_map_with_many_topics_the_fast_model_names_the_finest_level(small_map, tmp_path):
     """Without --llm, the default model names every level unless that would take over
-    FULL_NAMING_S; then SmolLM2 names the finest level. A file's size prices its topics."""
+    FULL_NAMING_S; then SmolLM2 names the finest level (every level when only the finest is
+    to be named). A file's size prices its topics."""
     from atlas.pipeline.engine import LocalEngine
-    from atlas.pipeline.relabel import FULL_NAMING_S, finest_model
+    from atlas.pipeline.relabel import FULL_NAMING_S, naming_plan
     from atlas.settings import LabelSettings
 
     topics = small_map.topics()
@@ -131,15 +132,58 @@ def test_on_a_map_with_many_topics_the_fast_model_names_the_finest_level(small_m
         with open(path, "wb") as f:
             f.truncate(int(seconds / 2.0 * 1e9))  # 2 s per GB and topic (estimate.LABEL_S_PER_GB), sparse
     default = LabelSettings()
-    assert finest_model(ModelFile("qwen-0.5b", small), default, topics, None) is None
-    fast = finest_model(ModelFile("qwen-0.5b", large), default, topics, None)
-    assert fast == ModelFile("smollm2", models.installed_path("smollm2", tmp_path))
-    assert finest_model(ModelFile("qwen-0.5b", large), LabelSettings(model="qwen-0.5b"), topics, None) is None
-    # only the topics to name count, and only when the finest level is among them
-    assert finest_model(ModelFile("qwen-0.5b", large), default, topics, {1}) is None
-    assert finest_model(ModelFile("qwen-0.5b", huge), default, topics, {1}) == fast
-    assert finest_model(ModelFile("qwen-0.5b", huge), default, topics, {0}) is None
+    qwen = {path: ModelFile("qwen-0.5b", path) for path in (small, large, huge)}
+    fast = ModelFile("smollm2", models.installed_path("smollm2", tmp_path))
+    assert naming_plan(qwen[small], default, topics, None) == (qwen[small], None)
+    assert naming_plan(qwen[large], default, topics, None) == (qwen[large], fast)
+    assert naming_plan(qwen[large], LabelSettings(model="qwen-0.5b"), topics, None) == (qwen[large], None)
+    # only the topics to name count; the fast model names them all when only the finest level is named
+    assert naming_plan(qwen[large], default, topics, {1}) == (qwen[large], None)
+    assert naming_plan(qwen[huge], default, topics, {1}) == (fast, None)
+    assert naming_plan(qwen[huge], default, topics, {0, 1}) == (qwen[huge], fast)
+    assert naming_plan(qwen[huge], default, topics, {0}) == (qwen[huge], None)
     # on a cluster one model names every level: a second pool of actors would wait for the first's CPUs
-    assert finest_model(ModelFile("qwen-0.5b", huge), default, topics, None, LocalEngine()) == fast
-    assert finest_model(ModelFile("qwen-0.5b", huge), default, topics, None, object()) is None
+    assert naming_plan(qwen[huge], default, topics, None, LocalEngine()) == (qwen[huge], fast)
+    assert naming_plan(qwen[huge], default, topics, None, object()) == (qwen[huge], None)
     assert models.naming_models("qwen-0.5b", "smollm2") == "qwen-0.5b (finest level: smollm2)"
+
+
+def test_relabel_splits_the_levels_between_the_two_models(small_map, tmp_path, monkeypatch):
+    """Both models named what the plan gave them, and the manifest, status and `atlas info` say so."""
+    import shutil
+
+    from fakes import KeywordCompleter, scripted_labels
+
+    import atlas.pipeline.relabel as relabel_module
+    from atlas.mapdir import MapDir
+    from atlas.report import describe
+    from atlas.settings import LabelSettings
+
+    class Recording(KeywordCompleter):
+        calls: list[tuple[str, bool]] = []
+
+        def __init__(self, model, *, threads: int = 1, contexts: int = 1):
+            self.model = model.name
+
+        def complete(self, prompt: str, **kwargs) -> str:
+            Recording.calls.append((self.model, "Subtopics:" in prompt.rsplit("Keywords:", 1)[1]))
+            return super().complete(prompt, **kwargs)
+
+    qwen, fast = tmp_path / "qwen.gguf", tmp_path / "smollm2.gguf"
+    with open(qwen, "wb") as f:
+        f.truncate(10**12)  # sparse: priced at 2,000 s per topic, over FULL_NAMING_S
+    scripted_labels(monkeypatch.setattr, fast, completer=Recording)
+    monkeypatch.setattr(relabel_module, "find_model", lambda *args: ModelFile("qwen-0.5b", qwen))
+    monkeypatch.setattr(relabel_module, "installed_path", lambda name, cache: fast if name == "smollm2" else None)
+    monkeypatch.setenv("ATLAS_CACHE", str(tmp_path / "cache"))
+    mapdir = MapDir(shutil.copytree(small_map.path, tmp_path / "map"))
+    said = []
+    relabel_module.relabel(mapdir, LabelSettings(), quiet=True, log=said.append)
+    assert {m for m, parent in Recording.calls if parent} == {"qwen-0.5b"}
+    assert {m for m, parent in Recording.calls if not parent} == {"smollm2"}
+    labels = mapdir.manifest()["labels"]
+    assert (labels["model"], labels["finest_model"], labels["samples"], labels["finest_samples"]) == (
+        "qwen-0.5b", "smollm2", 2, 3)
+    assert mapdir.labels_status()["model"] == "qwen-0.5b" and mapdir.labels_status()["finest_model"] == "smollm2"
+    assert said[0].startswith(f"naming {mapdir.topics().num_rows} topics with qwen-0.5b (finest level: smollm2)")
+    assert "qwen-0.5b (finest level: smollm2) (completion prompt)" in describe(mapdir.path)

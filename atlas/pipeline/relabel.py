@@ -70,19 +70,30 @@ def label_model(settings: LabelSettings, log: Log) -> ModelFile | None:
     return model
 
 
-def finest_model(model: ModelFile, settings: LabelSettings, topics: pa.Table, levels: set[int] | None,
-                 engine: Engine | None = None) -> ModelFile | None:
-    """The fast model, to name the finest level, when the default model was not asked for by
-    name and would take over FULL_NAMING_S to name every topic to label in this process; else
-    None. On a cluster (an `engine` other than LocalEngine) one model names every level: each
-    model takes an actor per CPU there, so a second pool would wait for the first's CPUs."""
+def naming_plan(model: ModelFile, settings: LabelSettings, topics: pa.Table, levels: set[int] | None,
+                engine: Engine | None = None) -> tuple[ModelFile, ModelFile | None]:
+    """The model that names the levels above the finest, and the one that names the finest
+    (None: the first names every level). The fast model names the finest level when the
+    default was not asked for by name and would take over FULL_NAMING_S to name every topic to
+    label in this process (and every level when only the finest is to be named). On a cluster
+    (an `engine` other than LocalEngine) one model names every level: each model takes an actor
+    per CPU there, so a second pool would wait for the first's CPUs."""
     deepest = int(pc.max(topics.column(LEVEL)).as_py())
     if (settings.model is not None or model.name != DEFAULT or not isinstance(engine or LocalEngine(), LocalEngine)
             or (levels is not None and deepest not in levels)
             or label_seconds(topics_to_label(topics, levels), 1.0, model.path.stat().st_size) <= FULL_NAMING_S):
-        return None
+        return model, None
     path = installed_path(FAST, cache_dir())
-    return ModelFile(FAST, path) if path else None
+    if path is None:
+        return model, None
+    fast = ModelFile(FAST, path)
+    above = set(range(deepest)) if levels is None else levels - {deepest}
+    return (model, fast) if above else (fast, None)
+
+
+def naming_status(model: ModelFile, finest: ModelFile | None, **status) -> dict:
+    """labels_status.json's fields, with the models that name the topics."""
+    return {**status, "model": model.name, **({"finest_model": finest.name} if finest else {})}
 
 
 def initial_labels(topics: pa.Table) -> TopicLabels:
@@ -108,7 +119,7 @@ def make_labels(
     `embedder` is the spec that made `vectors` (it judges candidate names by meaning; None
     when the vectors came from the input, and then only the cheap checks apply).
     `engine` hosts the model (default: this process; on Ray, a pool of actors); `finest`,
-    when given, names the finest level instead (finest_model).
+    when given, names the finest level instead (naming_plan).
     `on_topic` gets the partial result after each topic.
     """
     keywords = topics.column(KEYWORDS).to_pylist()
@@ -130,6 +141,7 @@ def make_labels(
                        if m else None for m in (model, finest))
     todo = topics_to_label(topics, levels)
     samples = settings.samples or answers_per_topic(model)
+    finest_samples = settings.samples or answers_per_topic(finest) if finest else 0
     fine = int((level == level.max()).sum()) if finest else 0
     pace = measure_pace()
     guess = (label_seconds(todo - fine, pace, model.path.stat().st_size)
@@ -146,12 +158,13 @@ def make_labels(
             result = llm_labels(parent, level, topics.column(SIZE).to_numpy(), keywords, fallback, examples,
                                 completer, scorer=scorer, samples=samples, cache=cache, facts=facts, levels=levels,
                                 current=current, on_topic=progressed,
-                                finest=fast and (fast, settings.samples or answers_per_topic(finest)))
+                                finest=fast and (fast, finest_samples))
     finally:
         cache.close()
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return result, {"method": "llm", "model": model.name, "model_path": str(model.path),
-                    **({"finest_model": finest.name} if finest else {}),
+                    **({"finest_model": finest.name, "finest_model_path": str(finest.path),
+                        "finest_samples": finest_samples} if finest else {}),
                     "prompt_form": "chat template" if completer.chat_template else "completion",
                     "judged_by": embedder, "contexts": completer.contexts, "samples": samples,
                     "seconds": round(seconds, 2), "seconds_per_topic": round(seconds / max(todo, 1), 3),
@@ -188,9 +201,8 @@ def relabel(mapdir: MapDir, settings: LabelSettings, *, levels: set[int] | None 
     labels = np.stack([points.column(topic_column(lvl)).to_numpy() for lvl in range(manifest["levels"])])
     current = (TopicLabels(*(topics.column(c).to_pylist() for c in LABEL_COLUMNS))
                if LABEL_SOURCE in topics.column_names else None)
-    finest = finest_model(model, settings, topics, levels, engine)
-    status = {"state": "naming", "done": 0, "total": topics_to_label(topics, levels),
-              "model": naming_models(model.name, finest and finest.name)}
+    model, finest = naming_plan(model, settings, topics, levels, engine)
+    status = naming_status(model, finest, state="naming", done=0, total=topics_to_label(topics, levels))
     mapdir.write_labels_status(status)
     last = time.monotonic()
 

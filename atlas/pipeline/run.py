@@ -39,7 +39,7 @@ from atlas.pipeline.ingest import MAX_TEXT_CHARS, Dataset, read_dataset
 from atlas.pipeline.keywords import topic_keywords
 from atlas.pipeline.neighbors import nearest_neighbors
 from atlas.pipeline.project import project
-from atlas.pipeline.relabel import initial_labels, label_model, relabel, with_labels
+from atlas.pipeline.relabel import initial_labels, label_model, naming_plan, naming_status, relabel, with_labels
 from atlas.progress import Progress
 from atlas.records import iter_texts
 from atlas.schema import (
@@ -164,8 +164,8 @@ def build(
             staging.write_points(_points_table(data, xy, hierarchy, dups, order, codes))
             staging.write_topics(with_labels(topics, initial_labels(topics)))
             if model:
-                staging.write_labels_status({"state": "waiting", "done": 0, "total": len(topics),
-                                             "model": model.name})
+                staging.write_labels_status(naming_status(*naming_plan(model, settings.label, topics, None, engine),
+                                                          state="waiting", done=0, total=len(topics)))
             vectors = vectors[order]  # map order from here on: Morton order keeps similar records together
             staging.write_embeddings(vectors)
             position = np.empty_like(order)
