@@ -143,7 +143,8 @@ def models(ctx) -> None:
     click.echo(f"{'name':<12} {'size':>8}  {'licence':<24} model / where")
     for entry in CATALOGUE.values():
         default = (" (default)" if entry.name == DEFAULT else
-                   f" (used when {DEFAULT} is not installed)" if entry.name in PREFERRED else "")
+                   f" (the finest level of large maps; every level without {DEFAULT})" if entry.name in PREFERRED
+                   else "")
         click.echo(f"{entry.name:<12} {entry.size / 1e6:>5,.0f} MB  {entry.licence.split(' (')[0]:<24} "
                    f"{entry.title}{default}\n{'':<48}{status(entry, cache_dir())}")
     click.echo("The Qwen parts ship no licence file; upstream Qwen2.5-Coder 0.5B and 1.5B are Apache-2.0.")

@@ -100,7 +100,8 @@ def test_models_lists_the_catalogue_with_size_and_licence(tmp_path, monkeypatch)
     lines = out.splitlines()
     assert lines[0].split() == ["name", "size", "licence", "model", "/", "where"]
     assert lines[1].split()[:5] == ["smollm2", "98", "MB", "Apache-2.0", "SmolLM2-135M-Instruct"]
-    assert lines[1].endswith("(used when qwen-0.5b is not installed)") and lines[2].strip().endswith(".gguf")
+    assert lines[1].endswith("(the finest level of large maps; every level without qwen-0.5b)")
+    assert lines[2].strip().endswith(".gguf")
     assert lines[3].split()[:4] == ["qwen-0.5b", "491", "MB", "Apache-2.0"]
     assert lines[3].endswith("(default)") and lines[4].strip() == "not installed"
     assert lines[5].split()[:4] == ["qwen-1.5b", "1,117", "MB", "Apache-2.0"]
