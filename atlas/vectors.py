@@ -13,6 +13,13 @@ def topic_centres(vectors: np.ndarray, topic: np.ndarray, n_topics: int,
     """float32 (n_topics, dim): each topic's mean vector (records weighted by `weights`, e.g. a
     kept mask), scaled to unit length; zero for a topic with no (weighted) records.
     `topic` (N,) holds topic ids below n_topics, row-aligned with `vectors`."""
+    sums = topic_sums(vectors, topic, n_topics, weights, block)
+    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def topic_sums(vectors: np.ndarray, topic: np.ndarray, n_topics: int,
+               weights: np.ndarray | None = None, block: int = BLOCK) -> np.ndarray:
+    """float64 (n_topics, dim): the sum of each topic's (weighted) record vectors (`topic_centres`)."""
     from scipy.sparse import csr_matrix
 
     sums = np.zeros((n_topics, vectors.shape[1]), np.float64)
@@ -21,7 +28,7 @@ def topic_centres(vectors: np.ndarray, topic: np.ndarray, n_topics: int,
         weight = np.ones(len(rows)) if weights is None else weights[start:start + block].astype(np.float64)
         members = csr_matrix((weight, (rows, np.arange(len(rows)))), shape=(n_topics, len(rows)))
         sums += members @ np.asarray(vectors[start:start + block], np.float32)
-    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return sums
 
 
 def centre_similarity(vectors: np.ndarray, topic: np.ndarray, centres: np.ndarray,

@@ -12,8 +12,9 @@ Per level it prints: topics; fallback share (keyword labels); the share named by
 their texts (script, repeated text: label_facts); label->topic retrieval
 accuracy@1 and @5 (each label embedded and all topics of its level ranked by centroid
 similarity); duplicate sibling labels; child->parent consistency (the parent label nearest a
-topic's label is its own parent's) and the same for the topics' centroids (what the
-clustering allows names to reach); comma-list labels; and seconds per topic of the run.
+topic's label is its own parent's) and the same for the topics' centroids, each child's records
+left out of its own parent's centroid (how far the clustering itself keeps children under
+their parent); comma-list labels; and seconds per topic of the run.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ from atlas.pipeline.label_words import normalised
 from atlas.pipeline.relabel import relabel
 from atlas.records import point_texts
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
+from atlas.vectors import topic_sums
 
 HEADER = ("| labels | level | topics | fallbacks | fact names | acc@1 | acc@5 | dup. siblings | child->parent "
-          "| centroids' child->parent | comma lists | s/topic | CPU s/topic |\n"
+          "| centroids' child->parent (child left out) | comma lists | s/topic | CPU s/topic |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
@@ -51,7 +53,9 @@ def quality(mapdir: MapDir, encode) -> list[dict]:
     """Per level, the figures above."""
     manifest = mapdir.manifest()
     topics = mapdir.topics().to_pylist()
-    centroids = topic_centroids(mapdir.embeddings(), _members(mapdir), len(topics))
+    members, embeddings = _members(mapdir), mapdir.embeddings()
+    centroids = topic_centroids(embeddings, members, len(topics))
+    sums = sum(topic_sums(embeddings, level_labels, len(topics)) for level_labels in members)
     vectors = np.asarray(encode([t["label"] for t in topics]), np.float32)
     level = np.array([t["level"] for t in topics])
     parent = np.array([-1 if t["parent_id"] is None else t["parent_id"] for t in topics])
@@ -68,8 +72,8 @@ def quality(mapdir: MapDir, encode) -> list[dict]:
         consistency = placed = None
         if lvl > 0:
             parents = np.flatnonzero(level == lvl - 1)
-            consistency, placed = (float(np.mean(parents[np.argmax(v[ids] @ v[parents].T, axis=1)] == parent[ids]))
-                                   for v in (vectors, centroids))
+            consistency = float(np.mean(parents[np.argmax(vectors[ids] @ vectors[parents].T, axis=1)] == parent[ids]))
+            placed = left_out_placement(sums, ids, parents, parent)
         rows.append({
             "level": lvl, "topics": len(ids),
             "fallbacks": sum(topics[t]["label_source"] == "keywords" for t in ids) / len(ids),
@@ -81,6 +85,23 @@ def quality(mapdir: MapDir, encode) -> list[dict]:
             "cpu": manifest.get("labels", {}).get("cpu_seconds_per_topic"),
         })
     return rows
+
+
+def left_out_placement(sums: np.ndarray, ids: np.ndarray, parents: np.ndarray, parent: np.ndarray) -> float | None:
+    """The share of topics `ids` whose centroid is nearest their own parent's among `parents`'
+    centroids, each taken with the topic's own records left out of its parent's (a child is part
+    of its parent's mean, so with them in, a mix of unrelated children would place every one);
+    `sums` are the topics' vector sums. A parent's only child is not counted: they are one place."""
+    unit = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    column = {p: i for i, p in enumerate(parents)}
+    counted = [t for t in ids if np.count_nonzero(parent[ids] == parent[t]) > 1]
+    placed = 0
+    for t in counted:
+        without = sums[parent[t]] - sums[t]
+        similarity = unit[parents] @ unit[t]
+        similarity[column[parent[t]]] = without @ unit[t] / max(np.linalg.norm(without), 1e-12)
+        placed += parents[np.argmax(similarity)] == parent[t]
+    return placed / len(counted) if counted else None
 
 
 def retrieval_rank(names: np.ndarray, centroids: np.ndarray, level: np.ndarray) -> np.ndarray:
