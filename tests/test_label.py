@@ -491,8 +491,9 @@ def test_prompt_forms():
     completion = render(evidence, None)
     assert completion.endswith("Subtopics: Rust TOML crates (75%)\nTexts:\n- A Rust crate for TOML.\nLabel:")
     # a parent (it has subtopics) gets the examples of categories, a leaf the others
-    assert completion.count("Label:") == len(PARENT_EXAMPLES) + 1 == 4
+    assert completion.count("Label:") == len(PARENT_EXAMPLES) + 1 == 5
     assert "Label: Musical instruments and lessons" in completion and "Bread baking" not in completion
+    assert completion.count("Label: Empty and placeholder entries") == 1  # junk gathers into parents too
     leaf = render(Evidence(["rust", "crate"], ["A Rust crate for TOML."]), None)
     assert leaf.count("Label:") == len(EXAMPLES) + 1 and "Musical instruments" not in leaf
     assert render(evidence, None, label="Rust crates") == completion + " Rust crates\nDescription:"

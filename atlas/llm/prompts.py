@@ -108,6 +108,12 @@ PARENT_EXAMPLES = [
                      subtopics=[("Chocolate cake recipes", 0.35), ("Chicken soup", 0.25), ("Pasta sauces", 0.25),
                                 ("Sourdough starter", 0.15)]),
             "Cooking recipes", "Recipes for cakes, soups, sauces and bread."),
+    # junk gathers into parents too: a parent of empty and placeholder records is called that
+    Example(Evidence(["test", "placeholder", "description", "reserved", "dummy"],
+                     subtopics=[("Empty texts", 0.4), ('Repeated text: "test package"', 0.35),
+                                ("Name reservation placeholders", 0.25)]),
+            "Empty and placeholder entries",
+            "Records with no real content: empty, test uploads or names held for later."),
 ]
 EXAMPLE_LABELS = {e.label.lower() for e in EXAMPLES + PARENT_EXAMPLES}
 

@@ -62,7 +62,9 @@ GENERIC = {
     "texts", "text", "subtopics", "group", "groups", "category", "categories", "dataset", "data", "records",
     "mixed", "assorted", "random", "example", "examples", "content", "list", "misc.",
 }
-SUBTOPICS_SHOWN = 8
+# a parent's largest subtopics shown: a broad mix (the sample's coarse topics hold up to 26) named
+# from its 8 largest was named after them ("Perl development" over fonts, XML and spell checkers)
+SUBTOPICS_SHOWN = 16
 LONGEST_WORD = 30  # characters: longer is words run together, not a name
 SAMPLE_TEMPERATURE = 0.8
 # answers for a parent, whatever the model: few topics, the hardest to name, and each sampled
