@@ -34,6 +34,7 @@ from atlas.pipeline.label import (
     Candidate,
     Judged,
     TopicLabels,
+    as_written,
     invented,
     label_problem,
     llm_labels,
@@ -484,6 +485,14 @@ def test_descriptions_that_copy_an_example_are_caught():
     assert copies_an_example("Home recipes and instructions for Perl.") is True
     assert copies_an_example(EXAMPLES[0].description) is True
     assert copies_an_example("Reports on Haskell and programming languages.") is True  # an example's opening
+
+
+def test_answers_write_names_as_the_evidence_does():
+    parent = Evidence(["esr", "firefox"], subtopics=[("Firefox ESR language packages", 0.6), ("Firefox add-ons", 0.4)])
+    assert as_written("EsR language packs", parent) == "ESR language packs"
+    texts = Evidence(["github"], ["A GitHub client.", "Uses OpenMP and openmp flags.", "OpenMP runtime", "github"])
+    assert as_written("Github and openMP tools", texts) == "GitHub and OpenMP tools"
+    assert as_written("Python and Node.js tools", texts) == "Python and Node.js tools"  # no inner capital shown
 
 
 def test_prompt_forms():

@@ -28,6 +28,7 @@ on a map with many topics): it holds most of the topics, and a reader zooms in t
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -76,6 +77,7 @@ DESCRIPTION_SLACK = 0.1
 FACT_SOURCES = ("script", "repeated")  # names from facts about a topic's texts (label_facts)
 # a finest topic's answers that another topic fits as well, and names tried on each, to make them specific
 QUALIFIED_ANSWERS = 3
+WORD = re.compile(r"[\w+#]+(?:[.-][\w+#]+)*")  # a word of a name, with its inner dots and hyphens (Node.js)
 TIER_STEP = 10.0  # score between tiers when labels are chosen together: more than any fit score spans
 
 
@@ -329,7 +331,7 @@ class _Namer:
         samples = PARENT_SAMPLES if evidence.subtopics else self.samples
         answers = [self._ask(prompt, LABEL_ONLY, SAMPLE_TEMPERATURE if seed else 0.0, seed).strip()
                    for seed in range(samples)]
-        judged = self.judge(topic, _unique([Candidate(a, "llm") for a in answers]), own, evidence)
+        judged = self.judge(topic, _unique([Candidate(as_written(a, evidence), "llm") for a in answers]), own, evidence)
         # answers that another topic fits as well, made specific with a name from the texts; those that
         # fit are kept, and the model is asked again only when none does
         specific = [] if any(j.tier == 0 for j in judged) else [
@@ -337,7 +339,7 @@ class _Namer:
         if not specific and not any(j.tier == 0 for j in judged):
             retry = render(replace(evidence, avoid=[f"{j.candidate.label} ({j.reason})" for j in judged]), template)
             answer = self._ask(retry, LABEL_ONLY, SAMPLE_TEMPERATURE, samples).strip()
-            judged += self.judge(topic, [Candidate(answer, "llm-retry")], own, evidence)
+            judged += self.judge(topic, [Candidate(as_written(answer, evidence), "llm-retry")], own, evidence)
         judged += specific + self.judge(topic, fallbacks, set(), evidence)
         ranked = rank(judged + known)
         # one description, for the best name, written after it (the same topic prompt, still evaluated)
@@ -422,7 +424,7 @@ def invented(text: str, evidence: Evidence, label: str = "") -> str | None:
     case ("Calendar and Date Converter") a capital marks no proper name: only digits and
     inner capitals count."""
     shown = " ".join([*evidence.keywords, *evidence.texts, *(s for s, _ in evidence.subtopics), label]).lower()
-    words = re.findall(r"[\w+#]+(?:[.-][\w+#]+)*", text)
+    words = WORD.findall(text)
     named = [w for w in words if w[0].isalpha() and w.lower() not in STOPWORDS]
     title_case = len(named) > 2 and all(w[0].isupper() for w in named)
     for i, word in enumerate(words):
@@ -430,6 +432,18 @@ def invented(text: str, evidence: Evidence, label: str = "") -> str | None:
         if proper and word.lower().rstrip("s") not in shown:
             return f"names {word}, which these texts do not mention"
     return None
+
+
+def as_written(answer: str, evidence: Evidence) -> str:
+    """The answer with each word that the evidence's texts or subtopic names write with a capital
+    after its first letter (ESR, OpenMP, GitHub) written as they most often do: the model's
+    "EsR" or "Github" is not the name a reader knows."""
+    forms = Counter(w for text in [*evidence.texts, *(s for s, _ in evidence.subtopics)] for w in WORD.findall(text)
+                    if re.search(r"[A-Z]", w[1:]))
+    written: dict[str, str] = {}
+    for form, _ in forms.most_common():
+        written.setdefault(form.lower(), form)
+    return WORD.sub(lambda m: written.get(m.group(0).lower(), m.group(0)), answer)
 
 
 @contextmanager
