@@ -451,6 +451,12 @@ def test_another_model_names_the_finest_level(topics):
     assert asked[1] == finest and not asked[0] & finest and asked[0]  # parents asked of the main model only
     assert [sum(c[0] == keywords_line(topics, 18) for c in fast.calls if c[1] == LABEL_ONLY)] == [2]
     assert result.label[18] == "Rust packages"
+    # a finest topic the fast model leaves to its keyword list is asked of the other model, and only that one
+    rust = keywords_line(topics, 18)
+    main, fast = scripted({**answers, rust: [" Rust crates\n"]}), scripted({**answers, rust: []})
+    result = label_all(topics, main, samples=3, finest=(fast, 2))
+    assert (result.label[18], result.source[18]) == ("Rust crates", "llm")
+    assert {c[0] for c in main.calls if c[1] == LABEL_ONLY} & finest == {rust}
 
 
 def test_answers_are_cached_and_a_rerun_costs_nothing(topics, tmp_path):

@@ -22,7 +22,8 @@ llama.cpp context per thread, and kept distinct from their siblings in topic ord
 timing changes nothing. The model sees a topic's first keywords that each add a word and a
 few member texts cut short (prompts): that part of the prompt is read afresh for every
 topic, and is most of its cost. Another model may name the finest level (`finest`: a fast one,
-on a map with many topics): it holds most of the topics, and a reader zooms in to it last.
+on a map with many topics): it holds most of the topics, and a reader zooms in to it last; a
+topic it can only leave to its keyword list is asked of the other model (a few percent of them).
 """
 
 from __future__ import annotations
@@ -169,7 +170,8 @@ def llm_labels(
 
     `facts` holds each topic's names from facts about its texts (label_facts.topic_facts).
     `finest` (a completer and its answers per topic) names the finest level instead of
-    `completer`, which then names the levels above.
+    `completer`, which then names the levels above and the finest topics that `finest` can
+    only leave to their keyword lists.
 
     `on_topic` gets the partial result (the same object, updated in place) after each topic.
     """
@@ -183,10 +185,10 @@ def llm_labels(
     # (unless the child fell back to keywords)
     same = {t: kids[0] for t, kids in enumerate(children) if len(kids) == 1 and size[kids[0]] == size[t]}
     deepest = int(level.max()) if len(level) else 0
-    namers = {}
+    namers: dict[int, list[_Namer]] = {}  # per level, in the order asked: the next only where one leaves keywords
     for lvl in np.unique(level):
-        model, answers = finest if finest and lvl == deepest else (completer, samples)
-        namers[int(lvl)] = _Namer(model, scorer, answers, cache)
+        models = [finest, (completer, samples)] if finest and lvl == deepest else [(completer, samples)]
+        namers[int(lvl)] = [_Namer(model, scorer, answers, cache) for model, answers in models]
     taken: dict[int, set[str]] = {}
     options: dict[int, list[Judged]] = {}
     written: set[int] = set()  # topics whose description the model wrote, for the name they had then
@@ -209,10 +211,14 @@ def llm_labels(
         # a parent is a category: one member's name would narrow it, so only a finest topic is made specific
         qualify = partial(qualified, names=[] if kids else written_names(keywords[topic], examples[topic]),
                           texts=examples[topic])
-        return namers[int(level[topic])].name(topic, evidence(topic), own, fallbacks, known, qualify)
+        for namer in namers[int(level[topic])]:
+            ranked, description = namer.name(topic, evidence(topic), own, fallbacks, known, qualify)
+            if ranked[0].candidate.source != "keywords":
+                break
+        return ranked, description
 
     def describe(topic: int) -> str:
-        return namers[int(level[topic])].describe(topic, evidence(topic), result.label[topic])
+        return namers[int(level[topic])][0].describe(topic, evidence(topic), result.label[topic])
 
     def still_describes(topic: int, earlier: str) -> bool:
         """Whether the description the model wrote for the topic's earlier name serves its chosen
@@ -220,13 +226,13 @@ def llm_labels(
         earlier name (another of a topic's names can read the texts another way: "Cluster
         monitoring" and "Data mining and clustering")."""
         description, label = result.description[topic], result.label[topic]
-        namer = namers[int(level[topic])]
+        namer = namers[int(level[topic])][0]
         if topic not in written or not namer.description_fits(topic, description, evidence(topic), label):
             return False
         said, chosen, before = scorer.embed([description, label, earlier])
         return float(said @ chosen) >= float(said @ before) - DESCRIPTION_SLACK
 
-    with _ordered_map(max((n.completer.contexts for n in namers.values()), default=1)) as run:
+    with _ordered_map(max((n.completer.contexts for ns in namers.values() for n in ns), default=1)) as run:
         for lvl in sorted({int(v) for v in level}, reverse=True):
             if levels is not None and lvl not in levels:
                 continue
@@ -234,7 +240,9 @@ def llm_labels(
             # a same-place child the model could not name leaves its parent to be asked
             same = {t: c for t, c in same.items() if level[t] != lvl or result.source[c] != "keywords"}
             if scorer:
-                namers[lvl].scorer = scorer.with_names(todo, [children[t] for t in todo], result.label, size)
+                level_scorer = scorer.with_names(todo, [children[t] for t in todo], result.label, size)
+                for namer in namers[lvl]:
+                    namer.scorer = level_scorer
             for topic, (ranked, description) in zip(todo, run(name, todo)):
                 siblings = taken.setdefault(int(parent[topic]), set())
                 chosen = next(j.candidate for j in ranked if _shareable(j.candidate)
