@@ -156,18 +156,20 @@ def test_relabel_splits_the_levels_between_the_two_models(small_map, tmp_path, m
     from fakes import KeywordCompleter, scripted_labels
 
     import atlas.pipeline.relabel as relabel_module
+    from atlas.llm.prompts import shown_keywords
     from atlas.mapdir import MapDir
     from atlas.report import describe
     from atlas.settings import LabelSettings
 
     class Recording(KeywordCompleter):
-        calls: list[tuple[str, bool]] = []
+        calls: list[tuple[str, bool, str]] = []
 
         def __init__(self, model, *, threads: int = 1, contexts: int = 1):
             self.model = model.name
 
         def complete(self, prompt: str, **kwargs) -> str:
-            Recording.calls.append((self.model, "Subtopics:" in prompt.rsplit("Keywords:", 1)[1]))
+            topic = prompt.rsplit("Keywords: ", 1)[1]
+            Recording.calls.append((self.model, "Subtopics:" in topic, topic.split("\n", 1)[0]))
             return super().complete(prompt, **kwargs)
 
     qwen, fast = tmp_path / "qwen.gguf", tmp_path / "smollm2.gguf"
@@ -180,8 +182,15 @@ def test_relabel_splits_the_levels_between_the_two_models(small_map, tmp_path, m
     mapdir = MapDir(shutil.copytree(small_map.path, tmp_path / "map"))
     said = []
     relabel_module.relabel(mapdir, LabelSettings(), quiet=True, log=said.append)
-    assert {m for m, parent in Recording.calls if parent} == {"qwen-0.5b"}
-    assert {m for m, parent in Recording.calls if not parent} == {"smollm2"}
+    assert {m for m, parent, _ in Recording.calls if parent} == {"qwen-0.5b"}
+    finest = {m: {kw for model, parent, kw in Recording.calls if model == m and not parent}
+              for m in ("smollm2", "qwen-0.5b")}
+    # both answer alike here: the finest topics SmolLM2 left to their keyword lists, Qwen was asked and left too
+    topics = mapdir.topics().to_pylist()
+    deepest = max(t["level"] for t in topics)
+    fell_back = {", ".join(shown_keywords(t["keywords"])) for t in topics
+                 if t["level"] == deepest and t["label_source"] == "keywords"}
+    assert fell_back and finest["qwen-0.5b"] == fell_back and fell_back < finest["smollm2"]
     labels = mapdir.manifest()["labels"]
     assert (labels["model"], labels["finest_model"], labels["samples"], labels["finest_samples"]) == (
         "qwen-0.5b", "smollm2", 2, 3)
