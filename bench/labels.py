@@ -7,6 +7,7 @@ relabelling copies of the map with several models side by side (cold answer cach
     python bench/labels.py MAP --table 20 > judged.md            # + 20 random topics per level
     python bench/labels.py MAP --relabel qwen-0.5b --calls       # + where each model's CPU went, per call
     python bench/labels.py MAP --changed BEFORE                  # + the names that differ from BEFORE's
+    python bench/labels.py MAP --sources                         # + accuracy@1 per label source
 
 Per level it prints: topics; fallback share (keyword labels); the share named by facts about
 their texts (script, repeated text: label_facts); label->topic retrieval
@@ -81,10 +82,18 @@ def quality(mapdir: MapDir, encode) -> list[dict]:
             "acc1": float(np.mean(rank < 1)), "acc5": float(np.mean(rank < 5)),
             "duplicates": duplicates, "consistency": consistency, "placed": placed,
             "commas": sum("," in topics[t]["label"] for t in ids),
+            "sources": {source: (len(found), float(np.mean(found))) for source, found in _by_source(
+                [topics[t]["label_source"] for t in ids], rank < 1).items()},
             "seconds": manifest.get("labels", {}).get("seconds_per_topic"),
             "cpu": manifest.get("labels", {}).get("cpu_seconds_per_topic"),
         })
     return rows
+
+
+def _by_source(sources: list[str], found: np.ndarray) -> dict[str, np.ndarray]:
+    """`found` split by each topic's label source, commonest source first."""
+    names = sorted(set(sources), key=lambda s: (-sources.count(s), s))
+    return {name: found[[s == name for s in sources]] for name in names}
 
 
 def left_out_placement(sums: np.ndarray, ids: np.ndarray, parents: np.ndarray, parent: np.ndarray) -> float | None:
@@ -182,6 +191,9 @@ def main() -> None:
     parser.add_argument("--contexts", type=int, default=LabelSettings.contexts)
     parser.add_argument("--samples", type=int, default=LabelSettings.samples)
     parser.add_argument("--level", type=int, action="append", help="relabel only this level (repeatable)")
+    parser.add_argument("--sources", action="store_true", help="+ accuracy@1 per level and label source (llm, "
+                        "llm-retry, a fact's name...): names shared by several topics (\"Empty texts\") cannot find "
+                        "their own")
     parser.add_argument("--table", type=int, default=0, metavar="N", help="print N random topics per level")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="keep the relabelled copies in this folder")
@@ -193,7 +205,7 @@ def main() -> None:
     source = MapDir(args.map)
     embedder = load_embedder(source.manifest()["embedder"]["spec"], EmbedSettings(), cache_dir())
     print(HEADER)
-    maps = {"as built": source}
+    maps, measured = {"as built": source}, {}
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         for model in args.relabel:
@@ -209,9 +221,17 @@ def main() -> None:
             for kind, (count, cpu) in sorted(calls.items()):
                 print(f"<!-- {model} {kind}: {count} calls, {cpu:.1f} CPU s, {cpu / count:.2f} s per call -->")
             maps[model] = copy
-            print_rows(model, quality(copy, embedder.encode))
+            measured[model] = quality(copy, embedder.encode)
+            print_rows(model, measured[model])
         if not args.relabel:
-            print_rows("as built", quality(source, embedder.encode))
+            measured["as built"] = quality(source, embedder.encode)
+            print_rows("as built", measured["as built"])
+        if args.sources:
+            print("\n| labels | level | source | topics | acc@1 |\n|---|---|---|---|---|")
+            for name, rows in measured.items():
+                for r in rows:
+                    for source, (count, found) in r["sources"].items():
+                        print(f"| {name} | {r['level']} | {source} | {count} | {found:.2f} |")
         for name, mapdir in maps.items() if args.table else ():
             print(f"\n### {name}\n\n{judge_table(mapdir, args.table, args.seed)}")
         if args.changed:
