@@ -499,6 +499,9 @@ def test_answers_write_names_as_the_evidence_does():
     texts = Evidence(["github"], ["A GitHub client.", "Uses OpenMP and openmp flags.", "OpenMP runtime", "github"])
     assert as_written("Github and openMP tools", texts) == "GitHub and OpenMP tools"
     assert as_written("Python and Node.js tools", texts) == "Python and Node.js tools"  # no inner capital shown
+    shouted = Evidence(["description"], ["DESCRIPTION", "UNKNOWN", "TO DO AND MORE", "Multi-Criteria analysis"])
+    assert as_written("Project description and unknown data", shouted) == "Project description and unknown data"
+    assert as_written("Multi-criteria tools to do", shouted) == "Multi-criteria tools to do"
 
 
 def test_prompt_forms():

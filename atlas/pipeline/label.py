@@ -79,6 +79,7 @@ FACT_SOURCES = ("script", "repeated")  # names from facts about a topic's texts 
 # a finest topic's answers that another topic fits as well, and names tried on each, to make them specific
 QUALIFIED_ANSWERS = 3
 WORD = re.compile(r"[\w+#]+(?:[.-][\w+#]+)*")  # a word of a name, with its inner dots and hyphens (Node.js)
+CAMEL = re.compile(r"[a-z][A-Z]")  # a capital after a small letter: a name's own casing (GitHub), not a title's
 TIER_STEP = 10.0  # score between tiers when labels are chosen together: more than any fit score spans
 
 
@@ -192,6 +193,7 @@ def llm_labels(
     taken: dict[int, set[str]] = {}
     options: dict[int, list[Judged]] = {}
     written: set[int] = set()  # topics whose description the model wrote, for the name they had then
+    named_by: dict[int, _Namer] = {}  # the namer whose answers each topic's names are (it describes them)
 
     def evidence(topic: int) -> Evidence:
         kids = children[topic]
@@ -212,13 +214,15 @@ def llm_labels(
         qualify = partial(qualified, names=[] if kids else written_names(keywords[topic], examples[topic]),
                           texts=examples[topic])
         for namer in namers[int(level[topic])]:
+            named_by[topic] = namer
             ranked, description = namer.name(topic, evidence(topic), own, fallbacks, known, qualify)
             if ranked[0].candidate.source != "keywords":
                 break
         return ranked, description
 
     def describe(topic: int) -> str:
-        return namers[int(level[topic])][0].describe(topic, evidence(topic), result.label[topic])
+        namer = named_by.get(topic) or namers[int(level[topic])][0]  # a same-place topic asked no model
+        return namer.describe(topic, evidence(topic), result.label[topic])
 
     def still_describes(topic: int, earlier: str) -> bool:
         """Whether the description the model wrote for the topic's earlier name serves its chosen
@@ -443,15 +447,23 @@ def invented(text: str, evidence: Evidence, label: str = "") -> str | None:
 
 
 def as_written(answer: str, evidence: Evidence) -> str:
-    """The answer with each word that the evidence's texts or subtopic names write with a capital
-    after its first letter (ESR, OpenMP, GitHub) written as they most often do: the model's
-    "EsR" or "Github" is not the name a reader knows."""
-    forms = Counter(w for text in [*evidence.texts, *(s for s, _ in evidence.subtopics)] for w in WORD.findall(text)
-                    if re.search(r"[A-Z]", w[1:]))
-    written: dict[str, str] = {}
+    """The answer with each word that the model cased in a way the evidence (its texts and
+    subtopic names) never does written as the evidence most often does, when that is a name
+    with a capital after a small letter (OpenMP, GitHub, iOS), or an acronym (ESR) the model
+    cased so (EsR): "Github" and "openMP" are not names a reader knows. A shouted ordinary word
+    (DESCRIPTION, UNKNOWN, AND) is left as the model wrote it."""
+    forms = Counter(w for text in [*evidence.texts, *(s for s, _ in evidence.subtopics)] for w in WORD.findall(text))
+    commonest: dict[str, str] = {}
     for form, _ in forms.most_common():
-        written.setdefault(form.lower(), form)
-    return WORD.sub(lambda m: written.get(m.group(0).lower(), m.group(0)), answer)
+        commonest.setdefault(form.lower(), form)
+
+    def written(word: str) -> str:
+        form = commonest.get(word.lower(), word)
+        if word in forms or word.lower() in STOPWORDS:
+            return word
+        return form if CAMEL.search(form) or (form.isupper() and CAMEL.search(word)) else word
+
+    return WORD.sub(lambda m: written(m.group(0)), answer)
 
 
 @contextmanager
