@@ -13,8 +13,12 @@ def topic_centres(vectors: np.ndarray, topic: np.ndarray, n_topics: int,
     """float32 (n_topics, dim): each topic's mean vector (records weighted by `weights`, e.g. a
     kept mask), scaled to unit length; zero for a topic with no (weighted) records.
     `topic` (N,) holds topic ids below n_topics, row-aligned with `vectors`."""
-    sums = topic_sums(vectors, topic, n_topics, weights, block)
-    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return unit_rows(topic_sums(vectors, topic, n_topics, weights, block))
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """float32: each row scaled to unit length (a zero row stays zero)."""
+    return (matrix / np.maximum(np.linalg.norm(matrix, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def topic_sums(vectors: np.ndarray, topic: np.ndarray, n_topics: int,

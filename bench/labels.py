@@ -43,7 +43,7 @@ from atlas.pipeline.label_words import normalised
 from atlas.pipeline.relabel import relabel
 from atlas.records import point_texts
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
-from atlas.vectors import topic_sums
+from atlas.vectors import topic_sums, unit_rows
 
 HEADER = ("| labels | level | topics | fallbacks | fact names | acc@1 | acc@5 | dup. siblings | child->parent "
           "| centroids' child->parent (child left out) | comma lists | s/topic | CPU s/topic |\n"
@@ -54,9 +54,10 @@ def quality(mapdir: MapDir, encode) -> list[dict]:
     """Per level, the figures above."""
     manifest = mapdir.manifest()
     topics = mapdir.topics().to_pylist()
-    members, embeddings = _members(mapdir), mapdir.embeddings()
-    centroids = topic_centroids(embeddings, members, len(topics))
-    sums = sum(topic_sums(embeddings, level_labels, len(topics)) for level_labels in members)
+    embeddings = mapdir.embeddings()
+    # one pass over the embeddings: a topic id belongs to one level, so its sum is its level's
+    sums = sum(topic_sums(embeddings, level_labels, len(topics)) for level_labels in _members(mapdir))
+    centroids = unit_rows(sums)
     vectors = np.asarray(encode([t["label"] for t in topics]), np.float32)
     level = np.array([t["level"] for t in topics])
     parent = np.array([-1 if t["parent_id"] is None else t["parent_id"] for t in topics])
@@ -101,14 +102,14 @@ def left_out_placement(sums: np.ndarray, ids: np.ndarray, parents: np.ndarray, p
     centroids, each taken with the topic's own records left out of its parent's (a child is part
     of its parent's mean, so with them in, a mix of unrelated children would place every one);
     `sums` are the topics' vector sums. A parent's only child is not counted: they are one place."""
-    unit = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    unit = unit_rows(sums)
     column = {p: i for i, p in enumerate(parents)}
     counted = [t for t in ids if np.count_nonzero(parent[ids] == parent[t]) > 1]
     placed = 0
     for t in counted:
         without = sums[parent[t]] - sums[t]
         similarity = unit[parents] @ unit[t]
-        similarity[column[parent[t]]] = without @ unit[t] / max(np.linalg.norm(without), 1e-12)
+        similarity[column[parent[t]]] = unit_rows(without) @ unit[t]
         placed += parents[np.argmax(similarity)] == parent[t]
     return placed / len(counted) if counted else None
 

@@ -220,9 +220,12 @@ def llm_labels(
                 break
         return ranked, description
 
+    def namer_of(topic: int) -> _Namer:
+        """The namer whose answers name the topic (a same-place topic asked none: its level's first)."""
+        return named_by.get(topic) or namers[int(level[topic])][0]
+
     def describe(topic: int) -> str:
-        namer = named_by.get(topic) or namers[int(level[topic])][0]  # a same-place topic asked no model
-        return namer.describe(topic, evidence(topic), result.label[topic])
+        return namer_of(topic).describe(topic, evidence(topic), result.label[topic])
 
     def still_describes(topic: int, earlier: str) -> bool:
         """Whether the description the model wrote for the topic's earlier name serves its chosen
@@ -230,8 +233,7 @@ def llm_labels(
         earlier name (another of a topic's names can read the texts another way: "Cluster
         monitoring" and "Data mining and clustering")."""
         description, label = result.description[topic], result.label[topic]
-        namer = namers[int(level[topic])][0]
-        if topic not in written or not namer.description_fits(topic, description, evidence(topic), label):
+        if topic not in written or not namer_of(topic).description_fits(topic, description, evidence(topic), label):
             return False
         said, chosen, before = scorer.embed([description, label, earlier])
         return float(said @ chosen) >= float(said @ before) - DESCRIPTION_SLACK
