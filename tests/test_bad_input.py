@@ -85,7 +85,7 @@ ERRORS = [
     ("number_lists.jsonl", lambda texts: jsonl({"text": [i, i + 1], "body": t} for i, t in enumerate(texts[:12])),
      (), "column 'text' holds lists of int64, not text"),
     ("same.jsonl", lambda texts: jsonl({"text": texts[0]} for _ in range(30)), (),
-     "all 30 texts have the same embedding (the same text?); a map needs texts that differ"),
+     "all 30 texts are the same; a map needs texts that differ"),
     ("ragged.tsv", lambda texts: b"text\tn\n" + b"".join(b"t%d\t%d\n" % (i, i) for i in range(12)) + b"x\t1\t2\n",
      (), "cannot read {source} as tsv: line 14 has 3 fields, the header 2; fix it, or pass --skip-bad-lines to "
      "leave it out"),

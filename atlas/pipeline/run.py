@@ -32,6 +32,7 @@ from atlas.pipeline import estimate
 from atlas.pipeline.ann import build_index
 from atlas.pipeline.cluster import Hierarchy, cluster, label_positions
 from atlas.pipeline.dedup import KINDS, Duplicates, block_features, duplicates_from
+from atlas.pipeline.distinct import distinct_texts
 from atlas.pipeline.encode import EncodeTexts
 from atlas.pipeline.engine import Engine, LocalEngine, Task, concat
 from atlas.pipeline.gpu import device_label, gpu_name, layout_backend
@@ -128,24 +129,32 @@ def build(
     if data.skipped_lines:
         count = len(data.skipped_lines)
         log(f"skipped {count:,} bad line{'s' if count > 1 else ''}: {_numbers(data.skipped_lines)}")
+    distinct = distinct_texts(data.text)
+    places = len(distinct.first)
+    if not distinct.all_distinct:
+        log(f"{n - places:,} records repeat another's text: the kNN graph and UMAP see {places:,} distinct "
+            "texts, and a text's copies share its place on the map")
     staging = staging_for(out)
     staging.path.mkdir(parents=True, exist_ok=True)
     try:
         vectors, embedder_info = _embed(data, settings, source_hash, staging, out, timer, progress, log, engine,
                                         gpu)
-        with progress.ticking("neighbors"), timer.stage("neighbors", k=settings.neighbors.k):
-            neighbors = nearest_neighbors(vectors, k=settings.neighbors.k, seed=settings.seed)
+        with progress.ticking("neighbors"), timer.stage("neighbors", k=settings.neighbors.k, texts=places):
+            texts_vectors = distinct.rows(vectors)  # one copy for the graph and UMAP
+            graph = nearest_neighbors(texts_vectors, k=settings.neighbors.k, seed=settings.seed)
         pace = estimate.measure_pace()
-        with timer.stage("project", **vars(settings.project), backend=backend) as info:
+        with timer.stage("project", **vars(settings.project), backend=backend, points=places) as info:
             info["pace"] = round(pace, 2)
-            info["estimate_s"] = round(estimate.umap_seconds(n, settings.project, pace,
+            info["estimate_s"] = round(estimate.umap_seconds(places, settings.project, pace,
                                                              seeded=settings.seed is not None), 1)
-            log(f"projecting {n:,} points with UMAP: {estimate.say(info['estimate_s'])}")
+            log(f"projecting {places:,} points with UMAP: {estimate.say(info['estimate_s'])}")
             with progress.ticking("project"):
-                xy = project(vectors, neighbors, settings=settings.project, seed=settings.seed, engine=engine,
-                             backend=backend)
+                layout = project(texts_vectors, graph, settings=settings.project, seed=settings.seed,
+                                 engine=engine, backend=backend)
+        neighbors, xy = distinct.neighbors(graph), distinct.spread(layout, settings.seed)
+        del graph, texts_vectors
         with progress.ticking("cluster"), timer.stage("cluster", **vars(settings.cluster), backend=backend):
-            hierarchy = cluster(xy, vectors, settings=settings.cluster, backend=backend)
+            hierarchy = cluster(distinct.every(layout), vectors, settings=settings.cluster, backend=backend)
         with progress.ticking("keywords"), timer.stage("keywords", **vars(settings.keywords)):
             keywords, keyword_labels = topic_keywords(data.text, hierarchy, settings=settings.keywords)
         topics = _topics_table(xy, hierarchy, keywords, keyword_labels)
