@@ -21,7 +21,7 @@ def test_identical_texts_map_to_their_first_row():
 
 def test_every_record_takes_its_texts_neighbours_itself_first():
     distinct = distinct_texts(TEXTS)
-    graph = Neighbors(np.array([[0, 3, 1], [1, 2, 0], [2, 0, 3], [3, 0, 2]], np.int32),
+    graph = Neighbors(np.array([[0, 3, 1], [1, 2, 0], [2, 0, -1], [3, 0, 2]], np.int32),
                       np.array([[0, .1, .5], [0, .4, .5], [0, .2, .3], [0, .1, .3]], np.float32))
     every = distinct.neighbors(graph)
     # record 5 repeats record 0's text: its neighbours are that text's, each by its first record
@@ -29,6 +29,7 @@ def test_every_record_takes_its_texts_neighbours_itself_first():
     assert every.indices[4].tolist() == [4, 3, 0]
     assert every.distances[5].tolist() == pytest.approx([0, .1, .5])
     assert every.indices[:, 0].tolist() == list(range(7))
+    assert every.indices[3].tolist() == [3, 0, -1]  # NN-descent's "none found" stays none
 
 
 def test_copies_lie_evenly_in_a_disc_around_their_texts_place_sized_by_their_number():

@@ -45,10 +45,12 @@ class Distinct:
 
     def neighbors(self, graph: Neighbors) -> Neighbors:
         """Every record's neighbours from the distinct texts' `graph` (row u: text u's, itself
-        first): the record itself, then its text's other neighbours, each by its first record."""
+        first; -1: none): the record itself, then its text's other neighbours, each by its first
+        record."""
         if self.all_distinct:
             return graph
-        indices = self.first[graph.indices[self.inverse]].astype(np.int32)
+        texts = graph.indices[self.inverse]
+        indices = np.where(texts >= 0, self.first[texts], -1).astype(np.int32)
         indices[:, 0] = np.arange(len(self.inverse))
         distances = graph.distances[self.inverse]
         distances[:, 0] = 0.0
