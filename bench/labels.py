@@ -8,6 +8,7 @@ relabelling copies of the map with several models side by side (cold answer cach
     python bench/labels.py MAP --relabel qwen-0.5b --calls       # + where each model's CPU went, per call
     python bench/labels.py MAP --changed BEFORE                  # + the names that differ from BEFORE's
     python bench/labels.py MAP --sources                         # + accuracy@1 per label source
+    python bench/labels.py MAP --repeats 5                       # + how many topics the 5 commonest texts span
 
 Per level it prints: topics; fallback share (keyword labels); the share named by facts about
 their texts (script, repeated text: label_facts); label->topic retrieval
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from atlas.mapdir import MapDir
 from atlas.pipeline.embed import load_embedder
@@ -161,6 +163,25 @@ def judge_table(mapdir: MapDir, per_level: int, seed: int) -> str:
     return "\n".join(lines)
 
 
+def repeats_table(mapdir: MapDir, count: int) -> str:
+    """The `count` texts most records repeat (the empty one too): per level, how many topics hold
+    their copies, and the largest one's share of them (one text is one place: 1, 100%)."""
+    rows = mapdir.points().column("row").to_numpy()
+    texts = point_texts(mapdir.records(), mapdir.manifest()["columns"]["text"], rows)
+    codes = pc.dictionary_encode(texts)
+    text_of = codes.indices.to_numpy(zero_copy_only=False)
+    copies = np.bincount(text_of)
+    members = _members(mapdir)
+    levels = range(len(members))
+    lines = ["| text | copies | " + " | ".join(f"level {lvl}: topics (largest share)" for lvl in levels) + " |",
+             "|---|---|" + "---|" * len(members)]
+    for text in np.argsort(-copies, kind="stable")[:count]:
+        held = [np.unique(level_members[text_of == text], return_counts=True)[1] for level_members in members]
+        cells = " | ".join(f"{len(c)} ({c.max() / c.sum():.0%})" for c in held)
+        lines.append(f"| {_clip(codes.dictionary[text].as_py(), 40) or '(empty)'} | {copies[text]:,} | {cells} |")
+    return "\n".join(lines)
+
+
 def _members(mapdir: MapDir) -> np.ndarray:
     """(levels, points) the topic id of every point at each level."""
     points = mapdir.points()
@@ -195,6 +216,8 @@ def main() -> None:
     parser.add_argument("--sources", action="store_true", help="+ accuracy@1 per level and label source (llm, "
                         "llm-retry, a fact's name...): names shared by several topics (\"Empty texts\") cannot find "
                         "their own")
+    parser.add_argument("--repeats", type=int, default=0, metavar="N", help="+ the N texts most records repeat: "
+                        "per level, how many topics hold their copies")
     parser.add_argument("--table", type=int, default=0, metavar="N", help="print N random topics per level")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="keep the relabelled copies in this folder")
@@ -233,6 +256,8 @@ def main() -> None:
                 for r in rows:
                     for source, (count, found) in r["sources"].items():
                         print(f"| {name} | {r['level']} | {source} | {count} | {found:.2f} |")
+        if args.repeats:
+            print(f"\n### the {args.repeats} commonest texts\n\n{repeats_table(source, args.repeats)}")
         for name, mapdir in maps.items() if args.table else ():
             print(f"\n### {name}\n\n{judge_table(mapdir, args.table, args.seed)}")
         if args.changed:
