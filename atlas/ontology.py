@@ -41,9 +41,10 @@ def topic_tree(mapdir: MapDir) -> list[dict]:
 def _links(topic: np.ndarray, neighbors: np.ndarray, n_topics: int) -> dict[int, list[tuple[int, float]]]:
     """Per topic: the topics its records' neighbours fall in most, when both directions link."""
     k = neighbors.shape[1] - 1
+    found = np.asarray(neighbors[:, 1:]).ravel()
     src = np.repeat(topic, k).astype(np.int64)
-    dst = topic[np.asarray(neighbors[:, 1:]).ravel()].astype(np.int64)
-    cross = src != dst
+    dst = topic[found].astype(np.int64)
+    cross = (src != dst) & (found >= 0)  # -1: NN-descent found no more neighbours
     pairs, counts = np.unique(src[cross] * n_topics + dst[cross], return_counts=True)
     edges = dict(zip(pairs.tolist(), counts.tolist()))
     sizes = np.bincount(topic, minlength=n_topics)

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from atlas.mapdir import MapDir
+from atlas.pipeline.distinct import distinct_texts
 from atlas.pipeline.embed import load_embedder
 from atlas.pipeline.label import FACT_SOURCES, representative_texts
 from atlas.pipeline.label_fit import topic_centroids
@@ -168,8 +168,8 @@ def repeats_table(mapdir: MapDir, count: int) -> str:
     their copies, and the largest one's share of them (one text is one place: 1, 100%)."""
     rows = mapdir.points().column("row").to_numpy()
     texts = point_texts(mapdir.records(), mapdir.manifest()["columns"]["text"], rows)
-    codes = pc.dictionary_encode(texts)
-    text_of = codes.indices.to_numpy(zero_copy_only=False)
+    distinct = distinct_texts(texts)
+    text_of = distinct.inverse
     copies = np.bincount(text_of)
     members = _members(mapdir)
     levels = range(len(members))
@@ -178,7 +178,8 @@ def repeats_table(mapdir: MapDir, count: int) -> str:
     for text in np.argsort(-copies, kind="stable")[:count]:
         held = [np.unique(level_members[text_of == text], return_counts=True)[1] for level_members in members]
         cells = " | ".join(f"{len(c)} ({c.max() / c.sum():.0%})" for c in held)
-        lines.append(f"| {_clip(codes.dictionary[text].as_py(), 40) or '(empty)'} | {copies[text]:,} | {cells} |")
+        shown = _clip(texts[int(distinct.first[text])].as_py(), 40) or "(empty)"
+        lines.append(f"| {shown} | {copies[text]:,} | {cells} |")
     return "\n".join(lines)
 
 
@@ -254,8 +255,8 @@ def main() -> None:
             print("\n| labels | level | source | topics | acc@1 |\n|---|---|---|---|---|")
             for name, rows in measured.items():
                 for r in rows:
-                    for source, (count, found) in r["sources"].items():
-                        print(f"| {name} | {r['level']} | {source} | {count} | {found:.2f} |")
+                    for kind, (count, found) in r["sources"].items():
+                        print(f"| {name} | {r['level']} | {kind} | {count} | {found:.2f} |")
         if args.repeats:
             print(f"\n### the {args.repeats} commonest texts\n\n{repeats_table(source, args.repeats)}")
         for name, mapdir in maps.items() if args.table else ():

@@ -86,6 +86,8 @@ ERRORS = [
      (), "column 'text' holds lists of int64, not text"),
     ("same.jsonl", lambda texts: jsonl({"text": texts[0]} for _ in range(30)), (),
      "all 30 texts are the same; a map needs texts that differ"),
+    ("few.jsonl", lambda texts: jsonl({"text": texts[i % 4]} for i in range(20)), (),
+     "only 4 of the 20 texts differ; a map needs at least 10 different texts"),
     ("ragged.tsv", lambda texts: b"text\tn\n" + b"".join(b"t%d\t%d\n" % (i, i) for i in range(12)) + b"x\t1\t2\n",
      (), "cannot read {source} as tsv: line 14 has 3 fields, the header 2; fix it, or pass --skip-bad-lines to "
      "leave it out"),
@@ -214,3 +216,14 @@ def test_a_parquet_id_column_of_numbers(tmp_path, small_table):
                                        "--text", "text", *BUILD])
     _, records = built(result, tmp_path / "map")
     assert records.column("id").to_pylist() == [str(i) for i in range(12)]
+
+
+def test_equal_texts_with_their_own_vectors_are_points_of_their_own(tmp_path):
+    """Vectors from a column (`--embeddings`) need not follow the text: equal captions of
+    different images stay apart, and a constant text column still makes a map."""
+    rows = [{"text": "a photo", "v": [float(i % 5 == j) + 0.1 * i for j in range(5)]} for i in range(30)]
+    result, _, out = build(tmp_path, "captions.jsonl", jsonl(rows), "--text", "text", "--embeddings", "v")
+    assert result.exit_code == 0, result.output
+    points = MapDir(out).points(["x", "y"])
+    assert len({(x, y) for x, y in zip(points.column("x").to_pylist(), points.column("y").to_pylist())}) == 30
+

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from atlas.errors import AtlasError
+from atlas.pipeline.ingest import MIN_RECORDS
 from atlas.pipeline.neighbors import Neighbors
 
 # a disc of copies is this many times as dense as the map's points would be, spread evenly over the
@@ -29,8 +30,17 @@ DENSER = 200.0
 
 @dataclass(frozen=True)
 class Distinct:
+    """Which records share a text: `rows` takes the distinct texts' rows of a per-record array,
+    `every` gives each record its text's row of a per-text one."""
+
     first: np.ndarray  # int64 (U,): the first row of each distinct text, ascending
     inverse: np.ndarray  # int64 (N,): each row's distinct text
+
+    @classmethod
+    def each(cls, n: int) -> Distinct:
+        """Every record its own point: for vectors read from a column, which equal texts need not share."""
+        rows = np.arange(n, dtype=np.int64)
+        return cls(rows, rows)
 
     @property
     def all_distinct(self) -> bool:
@@ -50,10 +60,11 @@ class Distinct:
         record."""
         if self.all_distinct:
             return graph
-        texts = graph.indices[self.inverse]
+        own = _own_first(graph)
+        texts = own.indices[self.inverse]
         indices = np.where(texts >= 0, self.first[texts], -1).astype(np.int32)
         indices[:, 0] = np.arange(len(self.inverse))
-        distances = graph.distances[self.inverse]
+        distances = own.distances[self.inverse]
         distances[:, 0] = 0.0
         return Neighbors(indices, distances)
 
@@ -71,13 +82,30 @@ class Distinct:
         return self.every(xy) + np.stack([reach * np.cos(turn), reach * np.sin(turn)], axis=1).astype(np.float32)
 
 
-def distinct_texts(texts: pa.ChunkedArray | pa.Array) -> Distinct:
-    """Which rows hold the same text (byte for byte, as the embedder reads it)."""
+def _own_first(graph: Neighbors) -> Neighbors:
+    """`graph` with each row's own text in its first column: NN-descent may list another text
+    first when both embed alike ("UNKNOWN" and "unknown" under an uncased model)."""
+    rows = np.arange(len(graph.indices))
+    own = graph.indices == rows[:, None]
+    column = np.where(own.any(axis=1), own.argmax(axis=1), 0)
+    moved = np.flatnonzero(column)
+    if not len(moved):
+        return graph
+    indices, distances = graph.indices.copy(), graph.distances.copy()
+    for values in (indices, distances):
+        values[moved, column[moved]], values[moved, 0] = values[moved, 0], values[moved, column[moved]]
+    return Neighbors(indices, distances)
+
+
+def distinct_texts(texts: pa.ChunkedArray | pa.Array, least: int = MIN_RECORDS) -> Distinct:
+    """Which rows hold the same text (byte for byte, as the embedder reads it); at least `least`
+    texts must differ (a map's fewest records)."""
     codes = pc.dictionary_encode(texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts)
     inverse = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    # the dictionary lists texts in order of first appearance, so first occurrences ascend
-    first = np.full(len(codes.dictionary), len(inverse), np.int64)
-    np.minimum.at(first, inverse, np.arange(len(inverse)))
-    if len(first) < 2:
+    first = np.unique(inverse, return_index=True)[1]  # in order of first appearance, as the dictionary
+    if len(first) == 1:
         raise AtlasError(f"all {len(inverse):,} texts are the same; a map needs texts that differ")
+    if len(first) < least:
+        raise AtlasError(f"only {len(first)} of the {len(inverse):,} texts differ; a map needs at least "
+                         f"{least} different texts")
     return Distinct(first, inverse)

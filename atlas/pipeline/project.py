@@ -42,8 +42,7 @@ def project(
     """float32 (N, 2) map coordinates; `engine` places the records beyond the sample (default:
     this process); `backend`: "cpu" (umap-learn) or "cuml" (atlas.pipeline.gpu) fits the layout."""
     if _all_equal(vectors):  # UMAP's PCA init divides by their zero spread
-        raise AtlasError(f"all {len(vectors):,} texts have the same embedding (the same text?); "
-                         "a map needs texts that differ")
+        raise AtlasError(f"all {len(vectors):,} texts have the same embedding; a map needs texts that differ")
     n = len(vectors)
     if n <= settings.fit_sample:
         return fit_layout(vectors, neighbors, settings=settings, seed=seed, backend=backend).xy

@@ -32,7 +32,7 @@ from atlas.pipeline import estimate
 from atlas.pipeline.ann import build_index
 from atlas.pipeline.cluster import Hierarchy, cluster, label_positions
 from atlas.pipeline.dedup import KINDS, Duplicates, block_features, duplicates_from
-from atlas.pipeline.distinct import distinct_texts
+from atlas.pipeline.distinct import Distinct, distinct_texts
 from atlas.pipeline.encode import EncodeTexts
 from atlas.pipeline.engine import Engine, LocalEngine, Task, concat
 from atlas.pipeline.gpu import device_label, gpu_name, layout_backend
@@ -129,7 +129,7 @@ def build(
     if data.skipped_lines:
         count = len(data.skipped_lines)
         log(f"skipped {count:,} bad line{'s' if count > 1 else ''}: {_numbers(data.skipped_lines)}")
-    distinct = distinct_texts(data.text)
+    distinct = Distinct.each(n) if settings.embeddings_column else distinct_texts(data.text)
     places = len(distinct.first)
     if not distinct.all_distinct:
         log(f"{n - places:,} records repeat another's text: the kNN graph and UMAP see {places:,} distinct "
@@ -179,7 +179,8 @@ def build(
             staging.write_embeddings(vectors)
             position = np.empty_like(order)
             position[order] = np.arange(len(order))
-            staging.write_neighbors(position[neighbors.indices[order]], 1 - neighbors.distances[order])
+            found = neighbors.indices[order]
+            staging.write_neighbors(np.where(found >= 0, position[found], -1), 1 - neighbors.distances[order])
             staging.write_dup_pairs(dups.pairs.to_table(position))
         with progress.ticking("index"), timer.stage("index"):
             staging.write_search_index(iter_texts(data.text, order))
