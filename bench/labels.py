@@ -135,7 +135,7 @@ def changed_table(before: MapDir, after: MapDir, encode) -> str:
     level = np.array([t["level"] for t in new])
     found = [retrieval_rank(np.asarray(encode([t["label"] for t in topics]), np.float32), centroids, level) == 0
              for topics in (old, new)]
-    central = representative_texts(pa.array(_texts(after)), vectors, members, np.ones(members.shape[1], bool),
+    central = representative_texts(_texts(after), vectors, members, np.ones(members.shape[1], bool),
                                    central=2, spread=0)
     lines = ["| level | topic (size) | before | @1 | after | @1 | source | 2 central member texts |",
              "|---|---|---|---|---|---|---|---|"]
@@ -150,7 +150,7 @@ def changed_table(before: MapDir, after: MapDir, encode) -> str:
 def judge_table(mapdir: MapDir, per_level: int, seed: int) -> str:
     """Random topics per level, each name beside 3 random member texts, with a blank verdict."""
     topics = mapdir.topics().to_pylist()
-    members, text = _members(mapdir), _texts(mapdir)
+    members, text = _members(mapdir), _texts(mapdir).to_pylist()
     rng = random.Random(seed)
     lines = ["| level | topic (size) | name | source | 3 member texts | verdict |", "|---|---|---|---|---|---|"]
     for lvl in range(len(members)):
@@ -166,8 +166,7 @@ def judge_table(mapdir: MapDir, per_level: int, seed: int) -> str:
 def repeats_table(mapdir: MapDir, count: int) -> str:
     """The `count` texts most records repeat (the empty one too): per level, how many topics hold
     their copies, and the largest one's share of them (one text is one place: 1, 100%)."""
-    rows = mapdir.points().column("row").to_numpy()
-    texts = point_texts(mapdir.records(), mapdir.manifest()["columns"]["text"], rows)
+    texts = _texts(mapdir)
     distinct = distinct_texts(texts)
     text_of = distinct.inverse
     copies = np.bincount(text_of)
@@ -189,10 +188,10 @@ def _members(mapdir: MapDir) -> np.ndarray:
     return np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(mapdir.manifest()["levels"])])
 
 
-def _texts(mapdir: MapDir) -> list[str]:
+def _texts(mapdir: MapDir) -> pa.Array:
     """The text of every point, in point order."""
     rows = mapdir.points().column("row").to_numpy()
-    return point_texts(mapdir.records(), mapdir.manifest()["columns"]["text"], rows).to_pylist()
+    return point_texts(mapdir.records(), mapdir.manifest()["columns"]["text"], rows)
 
 
 def print_rows(name: str, rows: list[dict]) -> None:
