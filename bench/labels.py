@@ -9,6 +9,8 @@ relabelling copies of the map with several models side by side (cold answer cach
     python bench/labels.py MAP --changed BEFORE                  # + the names that differ from BEFORE's
     python bench/labels.py MAP --sources                         # + accuracy@1 per label source
     python bench/labels.py MAP --repeats 5                       # + how many topics the 5 commonest texts span
+    python bench/labels.py MAP --changed BEFORE --blind KEY      # the differing names for a blind reader
+    python bench/labels.py MAP --blind KEY --verdicts READ       # + the reader's verdicts, tallied
 
 Per level it prints: topics; fallback share (keyword labels); the share named by facts about
 their texts (script, repeated text: label_facts); label->topic retrieval
@@ -17,11 +19,19 @@ similarity); duplicate sibling labels; child->parent consistency (the parent lab
 topic's label is its own parent's) and the same for the topics' centroids, each child's records
 left out of its own parent's centroid (how far the clustering itself keeps children under
 their parent); comma-list labels; and seconds per topic of the run.
+
+Those figures use the embedder that chooses the names, so they also rise when the chooser
+merely picks what the embedder likes; a reader decides. `--blind` prints the topics whose names
+differ between two labellings of one map, each with the two names in a random order (the
+order kept in KEY, a JSON file), a parent with its largest finest subtopics' keywords; a reader marks
+each row `ROW PREF VERDICT1 VERDICT2` (PREF 1, 2 or =; a verdict fit, partly or wrong) and
+`--verdicts` tallies those lines per level, back under each labelling.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -147,6 +157,61 @@ def changed_table(before: MapDir, after: MapDir, encode) -> str:
     return "\n".join(lines)
 
 
+def blind_table(before: MapDir, after: MapDir, key: Path, seed: int, per_level: int = 0) -> str:
+    """The topics whose name differs between two labellings of one map (`per_level` > 0: at most
+    that many per level, at random), for a reader who is not to know which is which: a parent with
+    its 8 largest finest subtopics (their keyword labels, the same in both, and share of it) and 3
+    random member texts, a finest topic with 5; the two names in a random order, kept in `key`."""
+    old, new = before.topics().to_pylist(), after.topics().to_pylist()
+    members, text = _members(after), _texts(after).to_pylist()
+    rng = random.Random(seed)
+    lines = ["| row | level | size | largest finest subtopics: keywords (share) | member texts | name 1 | name 2 |",
+             "|---|---|---|---|---|---|---|"]
+    rows = []
+    for lvl in range(len(members)):
+        differ = [t for t in range(len(new)) if new[t]["level"] == lvl and old[t]["label"] != new[t]["label"]]
+        for t in sorted(rng.sample(differ, per_level)) if 0 < per_level < len(differ) else differ:
+            finest = sorted(set(members[-1][members[lvl] == t].tolist()), key=lambda f: -new[f]["size"])
+            parts = "; ".join(f"{new[f]['keyword_label']} ({new[f]['size'] / new[t]['size']:.0%})"
+                              for f in finest[:8]) if lvl < len(members) - 1 else ""
+            held = np.flatnonzero(members[lvl] == t).tolist()
+            shown = " / ".join(_clip(text[i], 110) for i in rng.sample(held, min(3 if parts else 5, len(held))))
+            first = rng.choice(["before", "after"])
+            names = [old[t]["label"], new[t]["label"]][:: 1 if first == "before" else -1]
+            rows.append({"topic": t, "level": lvl, "first": first})
+            lines.append(f"| {len(rows)} | {lvl} | {new[t]['size']:,} | {parts} | {shown} | {names[0]} | {names[1]} |")
+    key.write_text(json.dumps({"before": str(before.path), "after": str(after.path), "rows": rows}, indent=1))
+    return "\n".join(lines)
+
+
+def verdict_table(key: Path, verdicts: Path) -> str:
+    """A reader's verdicts on a blind table (lines `ROW PREF VERDICT1 VERDICT2`) tallied per level:
+    which labelling read better, and each one's names as fit / partly / wrong."""
+    rows = json.loads(key.read_text())["rows"]
+    tally = defaultdict(lambda: {"pairs": 0, "before": 0, "after": 0, "=": 0,
+                                 **{(side, v): 0 for side in ("before", "after") for v in ("fit", "partly", "wrong")}})
+    for line in verdicts.read_text().splitlines():
+        if not line.strip():
+            continue
+        number, preference, *marks = line.split()[:4]
+        if not number.isdigit() or preference not in ("1", "2", "=") or not set(marks) <= {"fit", "partly", "wrong"}:
+            raise SystemExit(f"{verdicts}: {line!r} is not `ROW PREF VERDICT1 VERDICT2` (PREF 1, 2 or =; "
+                             "a verdict fit, partly or wrong)")
+        row = rows[int(number) - 1]
+        sides = ["before", "after"][:: 1 if row["first"] == "before" else -1]
+        for counts in (tally[row["level"]], tally["all"]):
+            counts["pairs"] += 1
+            counts[preference if preference == "=" else sides[int(preference) - 1]] += 1
+            for side, mark in zip(sides, marks):
+                counts[side, mark] += 1
+    lines = ["| level | pairs | before reads better | after reads better | equal | before: fit / partly / wrong "
+             "| after: fit / partly / wrong |", "|---|---|---|---|---|---|---|"]
+    for lvl, c in sorted(tally.items(), key=lambda item: (item[0] == "all", str(item[0]))):
+        marks = [" / ".join(str(c[side, v]) for v in ("fit", "partly", "wrong")) for side in ("before", "after")]
+        lines.append(f"| {lvl} | {c['pairs']} | {c['before']} | {c['after']} | {c['=']} | {marks[0]} | {marks[1]} |")
+    return "\n".join(lines)
+
+
 def judge_table(mapdir: MapDir, per_level: int, seed: int) -> str:
     """Random topics per level, each name beside 3 random member texts, with a blank verdict."""
     topics = mapdir.topics().to_pylist()
@@ -218,14 +283,23 @@ def main() -> None:
                         "their own")
     parser.add_argument("--repeats", type=int, default=0, metavar="N", help="+ the N texts most records repeat: "
                         "per level, how many topics hold their copies")
-    parser.add_argument("--table", type=int, default=0, metavar="N", help="print N random topics per level")
+    parser.add_argument("--table", type=int, default=0, metavar="N", help="print N random topics per level "
+                        "(with --blind: at most N of the differing names per level)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="keep the relabelled copies in this folder")
     parser.add_argument("--changed", type=Path, metavar="BEFORE", help="list the topics whose label differs from "
                         "BEFORE's (the same map labelled otherwise), with 2 member texts each")
+    parser.add_argument("--blind", type=Path, metavar="KEY", help="with --changed: the differing names for a blind "
+                        "reader instead, their order kept in KEY; with --verdicts: KEY of the table read")
+    parser.add_argument("--verdicts", type=Path, metavar="READ", help="tally a reader's verdicts on a --blind table "
+                        "(lines ROW PREF VERDICT1 VERDICT2)")
     parser.add_argument("--calls", action="store_true", help="print each relabel's model calls by kind: count "
                         "and CPU seconds of the calling thread (all the CPU of a one-thread context)")
     args = parser.parse_args()
+    if args.verdicts and not args.blind:
+        parser.error("--verdicts needs --blind KEY: the key of the table that was read")
+    if args.blind and not (args.changed or args.verdicts):
+        parser.error("--blind needs --changed BEFORE (print a table) or --verdicts READ (tally one)")
     source = MapDir(args.map)
     embedder = load_embedder(source.manifest()["embedder"]["spec"], EmbedSettings(), cache_dir())
     print(HEADER)
@@ -258,11 +332,16 @@ def main() -> None:
                         print(f"| {name} | {r['level']} | {kind} | {count} | {found:.2f} |")
         if args.repeats:
             print(f"\n### the {args.repeats} commonest texts\n\n{repeats_table(source, args.repeats)}")
-        for name, mapdir in maps.items() if args.table else ():
+        for name, mapdir in maps.items() if args.table and not args.blind else ():
             print(f"\n### {name}\n\n{judge_table(mapdir, args.table, args.seed)}")
-        if args.changed:
+        if args.changed and args.blind:
+            blind = blind_table(MapDir(args.changed), source, args.blind, args.seed, args.table)
+            print(f"\n### changed from {args.changed}, blind\n\n{blind}")
+        elif args.changed:
             changed = changed_table(MapDir(args.changed), source, embedder.encode)
             print(f"\n### changed from {args.changed}\n\n{changed}")
+        if args.verdicts:
+            print(f"\n### {args.verdicts}, read blind\n\n{verdict_table(args.blind, args.verdicts)}")
 
 
 @contextmanager

@@ -589,9 +589,16 @@ def test_representative_texts_come_from_the_topic(small_map):
     examples = representative_texts(text, small_map.embeddings(), labels, np.ones(len(points), bool),
                                     central=3, spread=1)
     fine = labels[-1]
+    vectors = small_map.embeddings().astype(np.float32)
     for topic in np.unique(fine)[:5]:
         members = set(text.filter(fine == topic).to_pylist())
         assert 1 <= len(examples[topic]) <= 4 and set(examples[topic]) <= members
+        # the far text first, the central ones last (small models name what they read last)
+        inside = np.flatnonzero(fine == topic)
+        centre = vectors[inside].mean(axis=0)
+        near = {t: float(vectors[i] @ centre) for i, t in zip(inside, text.take(inside).to_pylist())}
+        shown = [near[t] for t in examples[topic]]
+        assert len(shown) == 4 and shown[0] < min(shown[1:])
 
 
 def test_bundled_model_labels_every_topic(small_map, tmp_path, monkeypatch):

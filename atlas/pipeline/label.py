@@ -526,8 +526,10 @@ def representative_texts(
     texts: pa.ChunkedArray | pa.Array, vectors: np.ndarray, labels: np.ndarray, core: np.ndarray,
     *, central: int = 4, spread: int = 2, chunk: int = 65_536,
 ) -> list[list[str]]:
-    """Per topic id: its texts nearest the topic's centre in embedding space, then a few from
-    further out (at the 60th and 85th percentile of distance) to show its spread.
+    """Per topic id: a few texts from further out (at the 60th and 85th percentile of distance
+    from the topic's centre in embedding space) to show its spread, then its texts nearest the
+    centre. Small models name what they read last: with the far text last, they named that one
+    member ("Brainfuck interpreter" over Go libraries), so the central texts come last.
 
     `labels` is (levels, N) topic ids and `core` marks records that are not outliers;
     outliers are picked only when a topic has nothing else. Identical texts are shown once.
@@ -545,7 +547,7 @@ def representative_texts(
             picks[topic] = (members[: central * 3].tolist(), far.tolist())
     chosen = np.unique(np.array([i for near, far in picks for i in near + far], np.int64))
     text_of = dict(zip(chosen.tolist(), texts.take(pa.array(chosen)).to_pylist()))
-    return [_distinct_texts([text_of[i] for i in near], central) + _distinct_texts([text_of[i] for i in far], spread)
+    return [_distinct_texts([text_of[i] for i in far], spread) + _distinct_texts([text_of[i] for i in near], central)
             for near, far in picks]
 
 
