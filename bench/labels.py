@@ -10,7 +10,7 @@ relabelling copies of the map with several models side by side (cold answer cach
     python bench/labels.py MAP --sources                         # + accuracy@1 per label source
     python bench/labels.py MAP --repeats 5                       # + how many topics the 5 commonest texts span
     python bench/labels.py MAP --changed BEFORE --blind KEY      # the differing names for a blind reader
-    python bench/labels.py MAP --blind KEY --verdicts READ       # + the reader's verdicts, tallied
+    python bench/labels.py MAP --blind KEY --verdicts READ       # the reader's verdicts, tallied
 
 Per level it prints: topics; fallback share (keyword labels); the share named by facts about
 their texts (script, repeated text: label_facts); label->topic retrieval
@@ -171,10 +171,11 @@ def blind_table(before: MapDir, after: MapDir, key: Path, seed: int, per_level: 
     for lvl in range(len(members)):
         differ = [t for t in range(len(new)) if new[t]["level"] == lvl and old[t]["label"] != new[t]["label"]]
         for t in sorted(rng.sample(differ, per_level)) if 0 < per_level < len(differ) else differ:
-            finest = sorted(set(members[-1][members[lvl] == t].tolist()), key=lambda f: -new[f]["size"])
-            parts = "; ".join(f"{new[f]['keyword_label']} ({new[f]['size'] / new[t]['size']:.0%})"
-                              for f in finest[:8]) if lvl < len(members) - 1 else ""
-            held = np.flatnonzero(members[lvl] == t).tolist()
+            inside = members[lvl] == t
+            finest = sorted(set(members[-1][inside].tolist()), key=lambda f: -new[f]["size"]) \
+                if lvl < len(members) - 1 else []
+            parts = "; ".join(f"{new[f]['keyword_label']} ({new[f]['size'] / new[t]['size']:.0%})" for f in finest[:8])
+            held = np.flatnonzero(inside).tolist()
             shown = " / ".join(_clip(text[i], 110) for i in rng.sample(held, min(3 if parts else 5, len(held))))
             first = rng.choice(["before", "after"])
             names = [old[t]["label"], new[t]["label"]][:: 1 if first == "before" else -1]
@@ -184,19 +185,26 @@ def blind_table(before: MapDir, after: MapDir, key: Path, seed: int, per_level: 
     return "\n".join(lines)
 
 
-def verdict_table(key: Path, verdicts: Path) -> str:
-    """A reader's verdicts on a blind table (lines `ROW PREF VERDICT1 VERDICT2`) tallied per level:
-    which labelling read better, and each one's names as fit / partly / wrong."""
-    rows = json.loads(key.read_text())["rows"]
+def verdict_table(key: Path, verdicts: Path, mapdir: Path) -> str:
+    """A reader's verdicts on a blind table of `mapdir` (lines `ROW PREF VERDICT1 VERDICT2`, one
+    per row) tallied per level: which labelling read better, and each one's names as fit /
+    partly / wrong."""
+    blind = json.loads(key.read_text())
+    if Path(blind["after"]).resolve() != mapdir.resolve():
+        raise SystemExit(f"{key} is the key of a table of {blind['after']}, not of {mapdir}")
+    rows, seen = blind["rows"], set()
     tally = defaultdict(lambda: {"pairs": 0, "before": 0, "after": 0, "=": 0,
                                  **{(side, v): 0 for side in ("before", "after") for v in ("fit", "partly", "wrong")}})
     for line in verdicts.read_text().splitlines():
         if not line.strip():
             continue
-        number, preference, *marks = line.split()[:4]
-        if not number.isdigit() or preference not in ("1", "2", "=") or not set(marks) <= {"fit", "partly", "wrong"}:
-            raise SystemExit(f"{verdicts}: {line!r} is not `ROW PREF VERDICT1 VERDICT2` (PREF 1, 2 or =; "
-                             "a verdict fit, partly or wrong)")
+        words = line.split()
+        number, preference, *marks = words if len(words) == 4 else ["", "", ""]
+        if (not number.isdigit() or not 1 <= int(number) <= len(rows) or number in seen
+                or preference not in ("1", "2", "=") or not set(marks) <= {"fit", "partly", "wrong"}):
+            raise SystemExit(f"{verdicts}: {line!r} is not `ROW PREF VERDICT1 VERDICT2` of a row not yet read "
+                             f"(ROW 1-{len(rows)}, PREF 1, 2 or =, a verdict fit, partly or wrong)")
+        seen.add(number)
         row = rows[int(number) - 1]
         sides = ["before", "after"][:: 1 if row["first"] == "before" else -1]
         for counts in (tally[row["level"]], tally["all"]):
@@ -290,9 +298,9 @@ def main() -> None:
     parser.add_argument("--changed", type=Path, metavar="BEFORE", help="list the topics whose label differs from "
                         "BEFORE's (the same map labelled otherwise), with 2 member texts each")
     parser.add_argument("--blind", type=Path, metavar="KEY", help="with --changed: the differing names for a blind "
-                        "reader instead, their order kept in KEY; with --verdicts: KEY of the table read")
-    parser.add_argument("--verdicts", type=Path, metavar="READ", help="tally a reader's verdicts on a --blind table "
-                        "(lines ROW PREF VERDICT1 VERDICT2)")
+                        "reader instead, their order kept in KEY (a new file); with --verdicts: KEY of the table read")
+    parser.add_argument("--verdicts", type=Path, metavar="READ", help="only tally a reader's verdicts on MAP's "
+                        "--blind table (lines ROW PREF VERDICT1 VERDICT2)")
     parser.add_argument("--calls", action="store_true", help="print each relabel's model calls by kind: count "
                         "and CPU seconds of the calling thread (all the CPU of a one-thread context)")
     args = parser.parse_args()
@@ -300,6 +308,11 @@ def main() -> None:
         parser.error("--verdicts needs --blind KEY: the key of the table that was read")
     if args.blind and not (args.changed or args.verdicts):
         parser.error("--blind needs --changed BEFORE (print a table) or --verdicts READ (tally one)")
+    if args.changed and args.blind and args.blind.exists():
+        parser.error(f"{args.blind} exists: it may be the key of a table being read; give another path")
+    if args.verdicts:  # a tally reads only the key and the reader's lines
+        print(f"### {args.verdicts}, read blind\n\n{verdict_table(args.blind, args.verdicts, args.map)}")
+        return
     source = MapDir(args.map)
     embedder = load_embedder(source.manifest()["embedder"]["spec"], EmbedSettings(), cache_dir())
     print(HEADER)
@@ -340,8 +353,6 @@ def main() -> None:
         elif args.changed:
             changed = changed_table(MapDir(args.changed), source, embedder.encode)
             print(f"\n### changed from {args.changed}\n\n{changed}")
-        if args.verdicts:
-            print(f"\n### {args.verdicts}, read blind\n\n{verdict_table(args.blind, args.verdicts)}")
 
 
 @contextmanager

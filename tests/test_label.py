@@ -9,6 +9,7 @@ import threading
 from unittest import mock
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from atlas.llm.cache import AnswerCache
@@ -581,7 +582,7 @@ def test_answer_shapes_accept_what_their_grammar_allows():
                                                      " A <b> tag", " A")] == [True] + [False] * 4
 
 
-def test_representative_texts_come_from_the_topic(small_map):
+def test_representative_texts_come_from_the_topic_far_text_first(small_map):
     points = small_map.points()
     labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(small_map.manifest()["levels"])])
     records = small_map.records()
@@ -592,13 +593,17 @@ def test_representative_texts_come_from_the_topic(small_map):
     vectors = small_map.embeddings().astype(np.float32)
     for topic in np.unique(fine)[:5]:
         members = set(text.filter(fine == topic).to_pylist())
-        assert 1 <= len(examples[topic]) <= 4 and set(examples[topic]) <= members
-        # the far text first, the central ones last (small models name what they read last)
+        assert len(examples[topic]) == 4 and set(examples[topic]) <= members
+        # the far text first, then the three most central (small models name what they read last)
         inside = np.flatnonzero(fine == topic)
         centre = vectors[inside].mean(axis=0)
         near = {t: float(vectors[i] @ centre) for i, t in zip(inside, text.take(inside).to_pylist())}
         shown = [near[t] for t in examples[topic]]
-        assert len(shown) == 4 and shown[0] < min(shown[1:])
+        assert shown[0] < min(shown[1:]) and sorted(shown[1:]) == sorted(near.values())[-3:]
+    # a topic of two texts shows each once
+    pair = representative_texts(pa.array(["a b", "c d", "e f"]), np.eye(3, dtype=np.float32)[[0, 0, 1]],
+                                np.array([[0, 0, 1]]), np.ones(3, bool), central=3, spread=1)
+    assert [sorted(texts) for texts in pair] == [["a b", "c d"], ["e f"]]
 
 
 def test_bundled_model_labels_every_topic(small_map, tmp_path, monkeypatch):

@@ -528,8 +528,7 @@ def representative_texts(
 ) -> list[list[str]]:
     """Per topic id: a few texts from further out (at the 60th and 85th percentile of distance
     from the topic's centre in embedding space) to show its spread, then its texts nearest the
-    centre. Small models name what they read last: with the far text last, they named that one
-    member ("Brainfuck interpreter" over Go libraries), so the central texts come last.
+    centre: small models name what they read last.
 
     `labels` is (levels, N) topic ids and `core` marks records that are not outliers;
     outliers are picked only when a topic has nothing else. Identical texts are shown once.
@@ -547,8 +546,13 @@ def representative_texts(
             picks[topic] = (members[: central * 3].tolist(), far.tolist())
     chosen = np.unique(np.array([i for near, far in picks for i in near + far], np.int64))
     text_of = dict(zip(chosen.tolist(), texts.take(pa.array(chosen)).to_pylist()))
-    return [_distinct_texts([text_of[i] for i in far], spread) + _distinct_texts([text_of[i] for i in near], central)
-            for near, far in picks]
+    shown = []
+    for near, far in picks:
+        central_texts = _distinct_texts([text_of[i] for i in near], central)
+        # a small topic's far text can be a central one: it is shown once, among those
+        far_texts = _distinct_texts(central_texts + [text_of[i] for i in far], len(central_texts) + spread)
+        shown.append(far_texts[len(central_texts):] + central_texts)
+    return shown
 
 
 def _distinct_texts(candidates: list[str], limit: int) -> list[str]:
