@@ -120,8 +120,8 @@ def test_without_llm_qwen_is_used_once_installed_else_smollm2(tmp_path, monkeypa
 
 def test_on_a_map_with_many_topics_the_fast_model_names_the_finest_level(small_map, tmp_path):
     """Without --llm, the default model names every level unless that would take over
-    FULL_NAMING_S; then SmolLM2 names the finest level (every level when only the finest is
-    to be named). A file's size prices its topics."""
+    FULL_NAMING_S; then SmolLM2 names the finest level, and the default the finest topics
+    SmolLM2 leaves to keywords. A file's size prices its topics."""
     from atlas.pipeline.engine import LocalEngine
     from atlas.pipeline.relabel import FULL_NAMING_S, naming_plan
     from atlas.settings import LabelSettings
@@ -138,9 +138,9 @@ def test_on_a_map_with_many_topics_the_fast_model_names_the_finest_level(small_m
     assert naming_plan(qwen[small], default, topics, None) == (qwen[small], None)
     assert naming_plan(qwen[large], default, topics, None) == (qwen[large], fast)
     assert naming_plan(qwen[large], LabelSettings(model="qwen-0.5b"), topics, None) == (qwen[large], None)
-    # only the topics to name count; the fast model names them all when only the finest level is named
+    # only the topics to name count; with only the finest level to name the default is still the second try
     assert naming_plan(qwen[large], default, topics, {1}) == (qwen[large], None)
-    assert naming_plan(qwen[huge], default, topics, {1}) == (fast, None)
+    assert naming_plan(qwen[huge], default, topics, {1}) == (qwen[huge], fast)
     assert naming_plan(qwen[huge], default, topics, {0, 1}) == (qwen[huge], fast)
     assert naming_plan(qwen[huge], default, topics, {0}) == (qwen[huge], None)
     # on a cluster one model names every level: a second pool of actors would wait for the first's CPUs

@@ -75,7 +75,8 @@ def naming_plan(model: ModelFile, settings: LabelSettings, topics: pa.Table, lev
     """The model that names the levels above the finest, and the one that names the finest
     (None: the first names every level). The fast model names the finest level when the
     default was not asked for by name and would take over FULL_NAMING_S to name every topic to
-    label in this process (and every level when only the finest is to be named). On a cluster
+    label in this process; the default still names the finest topics the fast model can only
+    leave to their keyword lists, also when only the finest level is to be named. On a cluster
     (an `engine` other than LocalEngine) one model names every level: each model takes an actor
     per CPU there, so a second pool would wait for the first's CPUs."""
     deepest = int(pc.max(topics.column(LEVEL)).as_py())
@@ -86,9 +87,7 @@ def naming_plan(model: ModelFile, settings: LabelSettings, topics: pa.Table, lev
     path = installed_path(FAST, cache_dir())
     if path is None:
         return model, None
-    fast = ModelFile(FAST, path)
-    above = set(range(deepest)) if levels is None else levels - {deepest}
-    return (model, fast) if above else (fast, None)
+    return model, ModelFile(FAST, path)
 
 
 def naming_status(model: ModelFile, finest: ModelFile | None, **status) -> dict:
