@@ -33,7 +33,8 @@ WORDS = {
     "Turkish": "ve bir için ile bu da de olan gibi kütüphanesi kütüphane veri aracı",
     "Indonesian": "dan untuk yang dengan ini dari di ke pada sebuah sederhana membuat pustaka",
     "Polish": "i w z na do dla się jest oraz biblioteka prosta przykład",
-    "Vietnamese": "của và cho các là với một thư viện được trong những này",
+    "Vietnamese": "của và cho các là với một thư viện được trong những này "
+                  "thu vien cua duoc nhung toan hoc tinh",  # written without its marks too
 }
 LETTERS = {
     "Spanish": "ñ¿¡", "Portuguese": "ãõ", "German": "ßä", "Turkish": "ğış", "Polish": "ąęłśźżćń",
