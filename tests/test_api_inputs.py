@@ -121,7 +121,7 @@ CASES = [
     ("post", "/api/edits", body({"action": "tag", "tag": "x" * 201, "predicate": {"select": [{"topic": 0}]}}), 422,
      "tag: String should have at most 200 characters"),
     ("post", "/api/edits", edit({"select": [{"topic": 10**30}]}), 400,
-     f"filter: topic takes a topic id from 0 to 18, not {10**30}"),
+     f"filter: topic takes a topic id from 0 to 21, not {10**30}"),
     # balance, undo, redo
     ("post", "/api/balance/preview", body({"cap": 10, "target": 5}), 400,
      "a quota is exactly one of cap=N (records per topic), cap_pct=P (percent of the kept total per topic) or "

@@ -31,9 +31,9 @@ def test_sample_neighbors_are_the_nearest_members_two_hops_away(vectors, sample_
     found = knn.indices >= 0
     hits = [len(set(a[a >= 0]) & set(t)) for a, t in zip(knn.indices, truth)]
     few = found.sum(axis=1) < 15
-    assert found.sum() == 5751  # of 6000: 53 rows find fewer than 15 members two hops away (8 or more)
-    assert few.sum() == 53 and found[few].sum(axis=1).min() == 8
-    assert sum(hits) == 4504  # 78% of those found are among the true 15 nearest members
+    assert found.sum() == 5804  # of 6000: 42 rows find fewer than 15 members two hops away (7 or more)
+    assert few.sum() == 42 and found[few].sum(axis=1).min() == 7
+    assert sum(hits) == 4742  # 82% of those found are among the true 15 nearest members
 
 
 def test_sample_neighbors_by_blocks_of_float16_rows_find_the_same(small_map, vectors, sample_knn, monkeypatch):
@@ -72,7 +72,7 @@ def test_place_block_depends_on_its_inputs_and_block_number_only(vectors, sample
 
     _, near = cKDTree(layout.xy).query(first, k=5)
     kept = np.mean([len(set(a) & set(m)) / 5 for a, m in zip(near, knn.indices[rest])])
-    assert kept == pytest.approx(0.3456)  # a random layout point would be one 10% of the time
+    assert kept == pytest.approx(0.3552)  # a random layout point would be one 10% of the time
 
 
 def test_placement_sgd_is_umaps_serial_sgd(vectors, sample_knn):
