@@ -45,6 +45,7 @@ from atlas.pipeline.label import (
 from atlas.pipeline.label_fit import FitScorer, topic_centroids
 from atlas.pipeline.label_qualify import written_form, written_names
 from atlas.pipeline.label_tree import Options, choose_names
+from atlas.pipeline.label_vocabulary import english_words, map_vocabulary, unwritten
 from atlas.pipeline.label_words import normalised
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 
@@ -413,6 +414,24 @@ def test_names_the_model_was_not_shown_are_rejected():
     assert invented("Calendar and Date Converter", evidence) is None
     assert invented("Calendar and Date Converter 2.0", evidence) == "names 2.0, which these texts do not mention"
     assert invented("Date Converter", evidence) == "names Converter, which these texts do not mention"
+
+
+def test_words_no_text_writes_are_rejected(small_table):
+    vocabulary = map_vocabulary(small_table.column("description"))
+    assert "haskell" in vocabulary and "haskell" not in english_words()  # a word of the map's own texts
+    assert unwritten("Haskell bindings for Japanese input methods", "", vocabulary) is None
+    assert unwritten("Japese input methods", "", vocabulary) == "japese"
+    assert unwritten("Unkown and unknown", "", vocabulary) == "unkown"
+    assert unwritten("Datapandas library", "Keywords: datapandas", vocabulary) is None  # the model was shown it
+    assert unwritten("Datapanda libraries", "Keywords: datapandas", vocabulary) is None  # in another plural form
+    assert unwritten("GTK+ 3.0 widgets in C", "", vocabulary) is None  # short words and numbers are left alone
+
+
+def test_a_name_with_a_word_no_text_writes_loses_to_the_next(topics, small_table):
+    answers = {keywords_line(topics, 8): [" Japese packages\n", " Japanese packages\n", " Japese packages\n"]}
+    vocabulary = map_vocabulary(small_table.column("description"))
+    assert label_all(topics, scripted(answers), scorer=False).label[8] == "Japese packages"
+    assert label_all(topics, scripted(answers), scorer=False, vocabulary=vocabulary).label[8] == "Japanese packages"
 
 
 def test_siblings_never_share_a_name(topics):

@@ -55,6 +55,7 @@ from atlas.llm.prompts import (
 from atlas.pipeline.label_fit import MIN_OWN, Fit, FitScorer
 from atlas.pipeline.label_qualify import variants, written_names
 from atlas.pipeline.label_tree import Options, choose_names
+from atlas.pipeline.label_vocabulary import unwritten
 from atlas.pipeline.label_words import STOPWORDS, normalised
 from atlas.vectors import centre_similarity, topic_centres
 
@@ -165,6 +166,7 @@ def llm_labels(
     levels: set[int] | None = None,
     current: TopicLabels | None = None,
     finest: tuple[Completer, int] | None = None,
+    vocabulary: frozenset[str] | None = None,
     on_topic: Callable[[TopicLabels], None] = lambda result: None,
 ) -> TopicLabels:
     """Label every topic (or only those at `levels`, keeping `current` for the rest), finest first.
@@ -173,6 +175,9 @@ def llm_labels(
     `finest` (a completer and its answers per topic) names the finest level instead of
     `completer`, which then names the levels above and the finest topics that `finest` can
     only leave to their keyword lists.
+
+    `vocabulary` (label_vocabulary.map_vocabulary) holds the words a name may use that its
+    evidence does not; without it, any word passes.
 
     `on_topic` gets the partial result (the same object, updated in place) after each topic.
     """
@@ -189,7 +194,7 @@ def llm_labels(
     namers: dict[int, list[_Namer]] = {}  # per level, in the order asked: the next only where one leaves keywords
     for lvl in np.unique(level):
         models = [finest, (completer, samples)] if finest and lvl == deepest else [(completer, samples)]
-        namers[int(lvl)] = [_Namer(model, scorer, answers, cache) for model, answers in models]
+        namers[int(lvl)] = [_Namer(model, scorer, answers, cache, vocabulary) for model, answers in models]
     taken: dict[int, set[str]] = {}
     options: dict[int, list[Judged]] = {}
     written: set[int] = set()  # topics whose description the model wrote, for the name they had then
@@ -328,8 +333,10 @@ def _choose_together(result: TopicLabels, options: dict[int, list[Judged]], pare
 class _Namer:
     """Asks the model for one topic's candidates, judges and ranks them; safe across threads."""
 
-    def __init__(self, completer: Completer, scorer: FitScorer | None, samples: int, cache: AnswerCache | None):
+    def __init__(self, completer: Completer, scorer: FitScorer | None, samples: int, cache: AnswerCache | None,
+                 vocabulary: frozenset[str] | None = None):
         self.completer, self.scorer, self.samples, self.cache = completer, scorer, samples, cache
+        self.vocabulary = vocabulary
 
     def name(self, topic: int, evidence: Evidence, own: set[str], fallbacks: list[Candidate],
              known: list[Candidate], qualify: Callable[[list[Judged]], list[Candidate]]) -> tuple[list[Judged], str]:
@@ -367,17 +374,23 @@ class _Namer:
 
     def judge(self, topic: int, candidates: list[Candidate], own: set[str], evidence: Evidence) -> list[Judged]:
         fits = self.scorer.fits(topic, [c.label for c in candidates]) if self.scorer else [None] * len(candidates)
-        return [Judged(c, label_problem(c.label, own) or invented(c.label, evidence), fit)
-                for c, fit in zip(candidates, fits)]
+        return [Judged(c, label_problem(c.label, own) or invented(c.label, evidence) or self.unknown(c.label, evidence),
+                       fit) for c, fit in zip(candidates, fits)]
 
     def description_fits(self, topic: int, description: str, evidence: Evidence, label: str) -> bool:
         """A sentence of 4+ words that copies neither a worked example nor the evidence's form,
         names nothing the evidence and its label do not, and fits the topic by meaning."""
         if (len(description.split()) < 4 or copies_an_example(description) or re.search(r"\d%|;", description)
                 or description.lower().startswith(("keywords", "texts", "subtopics"))
-                or invented(description, evidence, label)):
+                or invented(description, evidence, label) or self.unknown(description, evidence, label)):
             return False
         return self.scorer is None or self.scorer.fits(topic, [description])[0].fits
+
+    def unknown(self, text: str, evidence: Evidence, label: str = "") -> str | None:
+        """Why `text` uses a word that exists neither in the evidence (nor `label`) nor in
+        the vocabulary (no English word, and none of the map's texts writes it), or None."""
+        word = self.vocabulary is not None and unwritten(text, _shown(evidence, label), self.vocabulary)
+        return f"{word} is not a word these texts use" if word else None
 
     def _ask(self, prompt: str, grammar: str, temperature: float = 0.0, seed: int = 0) -> str:
         cache = self.cache
@@ -437,7 +450,7 @@ def invented(text: str, evidence: Evidence, label: str = "") -> str | None:
     (Android) must occur in the evidence (or in the label a description follows). In title
     case ("Calendar and Date Converter") a capital marks no proper name: only digits and
     inner capitals count."""
-    shown = " ".join([*evidence.keywords, *evidence.texts, *(s for s, _ in evidence.subtopics), label]).lower()
+    shown = _shown(evidence, label).lower()
     words = WORD.findall(text)
     named = [w for w in words if w[0].isalpha() and w.lower() not in STOPWORDS]
     title_case = len(named) > 2 and all(w[0].isupper() for w in named)
@@ -446,6 +459,11 @@ def invented(text: str, evidence: Evidence, label: str = "") -> str | None:
         if proper and word.lower().rstrip("s") not in shown:
             return f"names {word}, which these texts do not mention"
     return None
+
+
+def _shown(evidence: Evidence, label: str = "") -> str:
+    """Everything the model was shown about a topic (and the label a description follows), as one text."""
+    return " ".join([*evidence.keywords, *evidence.texts, *(s for s, _ in evidence.subtopics), label])
 
 
 def as_written(answer: str, evidence: Evidence) -> str:

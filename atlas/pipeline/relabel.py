@@ -30,6 +30,7 @@ from atlas.pipeline.estimate import label_seconds, measure_pace, say
 from atlas.pipeline.label import TopicLabels, keyword_labels, llm_labels, representative_texts
 from atlas.pipeline.label_facts import sampled_texts, topic_facts
 from atlas.pipeline.label_fit import FitScorer, topic_centroids
+from atlas.pipeline.label_vocabulary import map_vocabulary
 from atlas.progress import Progress
 from atlas.records import point_texts
 from atlas.schema import (
@@ -130,6 +131,7 @@ def make_labels(
     examples = representative_texts(texts, vectors, labels, ~outlier, central=settings.central_texts,
                                     spread=settings.spread_texts)
     facts = topic_facts(sampled_texts(texts, labels, len(topics)), parent, topics.column(SIZE).to_numpy())
+    vocabulary = map_vocabulary(texts)
     scorer = None
     if embedder:
         centroids = topic_centroids(vectors, labels, len(topics))
@@ -156,7 +158,7 @@ def make_labels(
 
             result = llm_labels(parent, level, topics.column(SIZE).to_numpy(), keywords, fallback, examples,
                                 completer, scorer=scorer, samples=samples, cache=cache, facts=facts, levels=levels,
-                                current=current, on_topic=progressed,
+                                current=current, on_topic=progressed, vocabulary=vocabulary,
                                 finest=fast and (fast, finest_samples))
     finally:
         cache.close()
