@@ -99,14 +99,16 @@ class EditLog:
         self.path = Path(path)
         self._cache: tuple[int, pa.Array, list[int], EditState] | None = None
         self._lock = threading.Lock()
-        with self._connect() as db:
+        # alone with the log: switching a new log to WAL needs SQLite's exclusive lock, and when two
+        # processes open a new log at once SQLite answers one "database is locked" without waiting
+        with self._connect(exclusive=True) as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        with edit_log_lock(self.path), closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
-                                                               isolation_level=None)) as db:
+    def _connect(self, *, exclusive: bool = False) -> Iterator[sqlite3.Connection]:
+        with edit_log_lock(self.path, exclusive=exclusive), closing(
+                sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as db:
             db.execute("PRAGMA synchronous=FULL")
             yield db
 
