@@ -17,8 +17,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from atlas.pipeline.embed import minilm_path
-
 SAMPLED = 200_000  # texts whose words are read, at most: a vocabulary, not a census
 SHORTEST = 4  # letters: shorter words are acronyms and particles, left alone
 LETTERS = re.compile(r"[^\W\d_]+")
@@ -35,6 +33,8 @@ def map_vocabulary(texts: pa.Array | pa.ChunkedArray, *, sampled: int = SAMPLED,
 @cache
 def english_words() -> frozenset[str]:
     """MiniLM's whole words (22,501: common English words and well-known names)."""
+    from atlas.pipeline.embed import minilm_path  # only when a map is named: embed loads its backends
+
     return frozenset(w for w in (minilm_path() / "vocab.txt").read_text(encoding="utf-8").split() if w.isalpha())
 
 
