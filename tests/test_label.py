@@ -281,6 +281,29 @@ def test_a_parent_takes_no_fact_name_from_a_child(topics):
     assert (result.label[3], result.source[3]) == ("gtk, widgets, graphical", "keywords")
 
 
+def test_a_parent_of_repeated_texts_is_named_by_its_own(topics):
+    """Coarse topic 3 and its children 9 and 14, as if each child's records repeated one
+    placeholder and the parent's a few: the parent's fact, not settled alone, beats its
+    fitting answer because every child is named by a repeated text; with one child named by
+    the model, the answer wins."""
+    def repeated(text: str, settled: bool) -> Candidate:
+        return Candidate(f'Repeated text: "{text}"', "repeated", f'Most of these records read "{text}".', settled)
+
+    family = Candidate('Repeated texts like "GTK widgets"', "repeated",
+                       'Most of these records repeat a few texts: "GTK widgets", "Display engine".')
+    facts = {3: [family], 9: [repeated("GTK widgets", True)], 14: [repeated("Display engine", True)]}
+    answers = {keywords_line(topics, 3): [" Graphical user interfaces\n"] * 12}
+    result = label_all(topics, scripted(answers), facts=[facts.get(t, []) for t in range(len(topics["parent"]))])
+    assert [(result.label[t], result.source[t]) for t in (9, 14, 3)] == [
+        ('Repeated text: "GTK widgets"', "repeated"), ('Repeated text: "Display engine"', "repeated"),
+        ('Repeated texts like "GTK widgets"', "repeated")]
+    facts[14] = []
+    answers[keywords_line(topics, 14)] = [f" {KIDS[14]}\n"]
+    result = label_all(topics, scripted(answers), facts=[facts.get(t, []) for t in range(len(topics["parent"]))])
+    assert [(result.label[t], result.source[t]) for t in (14, 3)] == [
+        (KIDS[14], "llm"), ("Graphical user interfaces", "llm")]
+
+
 def test_a_parent_is_judged_against_its_childrens_names_too(topics):
     before = topics["scorer"]
     labels = list(topics["fallback"])

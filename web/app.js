@@ -99,18 +99,18 @@ async function pollLabels() {
   let status;
   try {
     status = await getJSON("api/labels-status");
+    if (status.state !== "none" && status.version !== page.labelsVersion) await refreshLabels();
   } catch {
     setTimeout(pollLabels, LABELS_POLL_MS);  // the server was busy or restarting: ask again
     return;
   }
+  page.labelsVersion = status.version;
   const note = document.getElementById("labels-note");
   const naming = status.state === "naming" || status.state === "waiting";
   note.hidden = !naming && status.state !== "stopped";
   note.textContent = status.state === "stopped"
     ? `naming stopped at ${status.done}/${status.total}: run \`atlas relabel\` to finish`
     : `naming topics: ${status.done}/${status.total}`;
-  if (status.state !== "none" && status.version !== page.labelsVersion) await refreshLabels();
-  page.labelsVersion = status.version;
   note.dataset.state = status.state;  // set once the names of this state are drawn
   if (naming) setTimeout(pollLabels, LABELS_POLL_MS);
 }

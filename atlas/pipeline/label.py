@@ -10,8 +10,9 @@ level (label_fit). When none fits, a finest topic's answers that another topic f
 are tried with a name its texts write ("Web server" with "Haskell": `qualified`), and one
 that fits wins; else the set is asked for once more with the reasons; then comes a name from
 facts about its texts (label_facts: their script or language, or one text repeated); a
-parent takes a subtopic's label only when no answer is about its texts; the keyword list is
-the last resort. `source` records which happened. A topic whose one child holds all its
+parent takes a subtopic's label only when no answer is about its texts (and its own repeated
+text, whatever the model says, when each child is named by one); the keyword list is the
+last resort. `source` records which happened. A topic whose one child holds all its
 records is the same place on the map: it takes the child's name, source and description, and
 the model is not asked (unless the child fell back to its keyword list). Once every level is
 named, the names are chosen together (label_tree): among each topic's names that fit nearly
@@ -209,6 +210,10 @@ def llm_labels(
     def name(topic: int) -> tuple[list[Judged], str]:
         kids = children[topic]
         known = [*(facts[topic] if facts else []), Candidate(fallback[topic], "keywords")]
+        if kids and all(result.source[c] == "repeated" for c in kids):
+            # its children are texts repeated: so is the parent, whatever the model makes of their names
+            # ("Repeated distributions" over "Gaussian distributions" and "Gaussian and Binomial distributions")
+            known = [replace(c, settled=True) if c.source == "repeated" else c for c in known]
         if topic in same:  # no model call: its facts and keywords only for when a sibling holds the name
             return rank([Judged(c, None, None) for c in [_inherited(result, same[topic]), *known]]), ""
         own = {normalised(result.label[c]) for c in kids} if len(kids) > 1 else set()

@@ -12,7 +12,10 @@ members (SAMPLED at most) is counted:
   but texts written MIN_COPIES times or more (placeholders, templates, empty texts) are
   together, the same: `Empty texts and "Add your description here"`, `Repeated texts like
   "A small example package"` (never settled without empty texts: a family of packages can
-  share one template, and a model names it better);
+  share one template, and a model names it better); a short text (PLACEHOLDER_WORDS at most:
+  "UNKNOWN", "test", "This is a dummy package") that PLACEHOLDER_SHARE of a finest topic's
+  sample repeat is a placeholder, and names it, settled (a small model invents a subject for
+  such a topic: "Tool-specific information" over 36% "UNKNOWN");
 - **script**: most of the sample's texts have letters, most of those say what they are written
   in (a non-Latin script, or a language their words tell: languages.py), and REPEATED_SHARE or
   more of those are in non-Latin scripts or languages other than English: named by the main
@@ -45,6 +48,9 @@ MIN_COPIES = 3  # of the sample: a text written this often is boilerplate (a pla
 # one text this share of the sample or more is what the topic is: its name beats any answer
 # ("A package of examples" over 78% "A small example package", "Statistical error" over empties)
 SETTLED_SHARE = 0.6
+# a finest topic's short text this share of its sample repeat is a placeholder, and settles its name; a
+# parent is a category, and a long text a family's template (Debian's "GNU Fortran compiler This is…")
+PLACEHOLDER_SHARE, PLACEHOLDER_WORDS = 1 / 3, 5
 SECOND_SCRIPT = 0.2  # share of the lettered texts a second script needs to be named beside the first
 # scripts that (nearly) mean one language are named by it; the others by the script
 LANGUAGES = {"CJK": "Chinese", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "HANGUL": "Korean",
@@ -72,7 +78,8 @@ def topic_facts(samples: list[list[str]], parent: np.ndarray, size: np.ndarray) 
     settles one: a map of French texts wants its topics' subjects, not "Texts in French").
     label.py numbers a name a sibling already holds ("Empty texts (2)")."""
     common = map_writing(samples, parent, size)
-    return [fact_names(sample, common) for sample in samples]
+    parents = set(parent.tolist())
+    return [fact_names(sample, common, finest=topic not in parents) for topic, sample in enumerate(samples)]
 
 
 def map_writing(samples: list[list[str]], parent: np.ndarray, size: np.ndarray) -> str:
@@ -85,18 +92,20 @@ def map_writing(samples: list[list[str]], parent: np.ndarray, size: np.ndarray) 
     return shares.most_common(1)[0][0] if shares else "LATIN"
 
 
-def fact_names(texts: list[str], common: str = "LATIN") -> list[Candidate]:
+def fact_names(texts: list[str], common: str = "LATIN", *, finest: bool = False) -> list[Candidate]:
     """The names that facts about a topic's sampled texts give it, the fact that holds for more
     of them first (none for most topics). A script or language other than `common` (the map's
-    own writing) that SETTLED_SHARE of the texts with letters are written in is settled."""
+    own writing) that SETTLED_SHARE of the texts with letters are written in is settled; so is
+    a placeholder (a short text PLACEHOLDER_SHARE of them repeat) when the topic is `finest`."""
     facts = []
     keys = Counter(_normalised(t) for t in texts)
     key, count = keys.most_common(1)[0] if texts else ("", 0)
     copies = [(k, n) for k, n in keys.most_common() if n >= MIN_COPIES]
     copied = sum(n for _, n in copies)
-    if count and count >= REPEATED_SHARE * len(texts):
-        settled = count >= SETTLED_SHARE * len(texts)
-        facts.append((count, _repeated(key, _written(key, texts), settled)))
+    placeholder = finest and len(key.split()) <= PLACEHOLDER_WORDS and count >= PLACEHOLDER_SHARE * len(texts)
+    if count and (count >= REPEATED_SHARE * len(texts) or placeholder):
+        settled = count >= SETTLED_SHARE * len(texts) or placeholder
+        facts.append((count, _repeated(key, _written(key, texts), settled, count >= REPEATED_SHARE * len(texts))))
     elif len(copies) > 1 and copied >= REPEATED_SHARE * len(texts):
         said, empty = [_written(k, texts) for k, _ in copies if k][:2], any(not k for k, _ in copies)
         # settled only with empty texts among them: a few texts without them can be a family's template
@@ -148,12 +157,13 @@ def _written(key: str, texts: list[str]) -> str:
     return " ".join(Counter(t for t in texts if _normalised(t) == key).most_common(1)[0][0].split())
 
 
-def _repeated(key: str, text: str, settled: bool) -> Candidate:
+def _repeated(key: str, text: str, settled: bool, most: bool) -> Candidate:
+    """The name of records that repeat one text (`most`: half of them or more; else many)."""
+    records = "Most of these records" if most else "Many of these records"
     if not key:
         return Candidate("Empty texts", "repeated",
-                         "Most of these records have no words (empty, or only digits and punctuation).", settled)
-    return Candidate(f'Repeated text: "{_quoted(text)}"', "repeated", f'Most of these records read "{text[:200]}".',
-                     settled)
+                         f"{records} have no words (empty, or only digits and punctuation).", settled)
+    return Candidate(f'Repeated text: "{_quoted(text)}"', "repeated", f'{records} read "{text[:200]}".', settled)
 
 
 def _boilerplate(texts: list[str], empty: bool, settled: bool) -> Candidate:
