@@ -159,3 +159,27 @@ def test_a_sampled_fine_level_still_nests(small_map):
     for upper, lower in zip(h.labels[:-1], h.labels[1:]):
         assert all(len(np.unique(upper[lower == t])) == 1 for t in np.unique(lower))
     assert [len(np.unique(lv)) for lv in h.labels] == [6, 10, 16]  # every point clustered
+
+
+def test_a_topic_of_empty_texts_merges_with_none():
+    """The zigzag of ten topics, topic 3 of empty texts: it stays a group of its own, beyond
+    the groups asked for; the other nine merge as if it were not there (the graph drawn
+    without it links 2 and 4; a group holds 5 of the 9 at most)."""
+    centres = np.array([[i, i % 2] for i in range(10)], np.float64)
+    means = np.eye(4)[[0] * 7 + [1, 2, 3]]
+    sizes = np.full(10, 10)
+    apart = np.arange(10) == 3
+    four, two = merge_topics(centres, means, sizes, [4, 2], apart)
+    assert four.tolist() == [0, 0, 0, 1, 0, 0, 2, 2, 3, 4]
+    assert two.tolist() == [0, 0, 0, 1, 0, 0, 0, 0, 2, 2]
+
+
+def test_a_fine_topic_mostly_of_empty_texts_is_a_topic_at_every_level():
+    """40 blobs, one of them (records 0-149) empty texts: in its own coarse topic, alone; without
+    `empty` it shares one."""
+    xy, vectors = blobs()
+    empty = np.arange(len(xy)) < 150
+    for marked, alone in ((empty, True), (None, False)):
+        coarse, fine = cluster(xy, vectors, settings=ClusterSettings(), empty=marked).labels
+        assert len(np.unique(fine[empty])) == 1
+        assert (np.unique(fine[coarse == coarse[0]]).size == 1) is alone

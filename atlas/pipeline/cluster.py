@@ -6,7 +6,9 @@ every topic has exactly one parent. Only topics that touch on the map merge, so 
 one region of the map; which neighbours merge first is decided by their embeddings (Ward's cost
 on the topics' mean vectors), so a coarse topic is a category, not just a stretch of the map.
 HDBSCAN's noise points join the topic of their nearest clustered neighbour and are
-flagged as outliers, so every record has a topic at every level. With `backend="cuml"`
+flagged as outliers, so every record has a topic at every level. A fine topic of empty texts
+merges with nothing: what it is (records with no text) is what a curator looks for at the
+opening zoom, and its meaningless mean vector would blur the topic it joined. With `backend="cuml"`
 RAPIDS cuML's HDBSCAN finds the fine topics on the GPU.
 """
 
@@ -38,19 +40,23 @@ class Hierarchy:
         return len(self.labels)
 
 
-def cluster(xy: np.ndarray, vectors: np.ndarray, *, settings: ClusterSettings, backend: str = "cpu") -> Hierarchy:
+def cluster(xy: np.ndarray, vectors: np.ndarray, *, settings: ClusterSettings, backend: str = "cpu",
+            empty: np.ndarray | None = None) -> Hierarchy:
     """`vectors` (N, dim): the records' embeddings, row-aligned with `xy` (read a block at a time,
     so memory-mapped float16 is fine). `backend`: "cpu" (hdbscan, fast_hdbscan) or "cuml"
-    (atlas.pipeline.gpu) for the fine topics."""
+    (atlas.pipeline.gpu) for the fine topics. `empty` (N,) marks records with no text: a fine
+    topic mostly of them stays a topic of its own at every level."""
     n = len(xy)
     fine, outlier = fine_topics(xy, min_cluster_size(n, settings), backend, sample=settings.cluster_sample)
     n_fine = int(fine.max()) + 1
+    sizes = np.bincount(fine, minlength=n_fine)
+    apart = None if empty is None else np.bincount(fine, empty.astype(float), n_fine) > sizes / 2
     lo, hi = settings.coarse_range
     n_coarse = int(np.clip(round(np.sqrt(n_fine)), min(lo, n_fine), hi))
     counts = [n_coarse]
     if n >= settings.three_levels_from and n_fine > n_coarse + 1:
         counts.append(round(np.sqrt(n_coarse * n_fine)))
-    return _number_topics(merged_levels(xy, vectors, fine, n_fine, counts) + [fine], outlier)
+    return _number_topics(merged_levels(xy, vectors, fine, n_fine, counts, apart) + [fine], outlier)
 
 
 def min_cluster_size(n: int, settings: ClusterSettings) -> int:
@@ -60,13 +66,14 @@ def min_cluster_size(n: int, settings: ClusterSettings) -> int:
 
 
 def merged_levels(xy: np.ndarray, vectors: np.ndarray, fine: np.ndarray, n_fine: int,
-                  counts: list[int]) -> list[np.ndarray]:
+                  counts: list[int], apart: np.ndarray | None = None) -> list[np.ndarray]:
     """Per count, each record's group when the `fine` topics (0..n_fine-1, per record) are
-    merged into that many (`merge_topics`, nested)."""
+    merged into that many (`merge_topics`, nested; `apart` fine topics merge with none)."""
     from atlas.vectors import topic_centres
 
     sizes = np.bincount(fine, minlength=n_fine)
-    groups = merge_topics(map_centres(xy, fine, n_fine), topic_centres(vectors, fine, n_fine), sizes, counts)
+    groups = merge_topics(map_centres(xy, fine, n_fine), topic_centres(vectors, fine, n_fine), sizes, counts,
+                          apart)
     return [g[fine] for g in groups]
 
 
@@ -123,17 +130,21 @@ def _hdbscan(xy: np.ndarray, min_size: int, backend: str) -> tuple[np.ndarray, n
     return labels.astype(np.int32), outlier
 
 
-def merge_topics(centres: np.ndarray, means: np.ndarray, sizes: np.ndarray, counts: list[int]) -> list[np.ndarray]:
+def merge_topics(centres: np.ndarray, means: np.ndarray, sizes: np.ndarray, counts: list[int],
+                 apart: np.ndarray | None = None) -> list[np.ndarray]:
     """Group the fine topics into `counts[k]` groups for each k (nested): agglomerate groups that
     are neighbours on the map (linked by an edge of the Gabriel graph of the topics' 2D `centres`),
     cheapest first. A merge costs Ward's increase in variance of the topics' `means` (unit mean
     vectors, weighted by record `sizes`), times 1 + the shortest link between the two groups in
     median links: similar meaning first, and across a gap on the map only when the meaning is
-    close. Returns, per count, the group (0..count-1) of each fine topic."""
+    close. Topics marked `apart` merge with none: each is a group of its own, beyond `counts`
+    (the others' graph is drawn without them). Returns, per count, the group (0..count-1, and
+    one more per apart topic) of each fine topic."""
     n = len(centres)
     size = sizes.astype(np.float64)
     sums = means.astype(np.float64) * size[:, None]
-    a, b = neighbour_pairs(centres).T.copy()
+    joins = np.flatnonzero(~apart) if apart is not None else np.arange(n)
+    a, b = joins[neighbour_pairs(centres[joins])].T.copy()
     length = np.linalg.norm(centres[a] - centres[b], axis=1)
     unit = np.median(length) if len(length) else 1.0
     group = np.arange(n)
@@ -142,9 +153,9 @@ def merge_topics(centres: np.ndarray, means: np.ndarray, sizes: np.ndarray, coun
         diff = sums[i] / size[i, None] - sums[j] / size[j, None]
         return size[i] * size[j] / (size[i] + size[j]) * np.einsum("ij,ij->i", diff, diff) * (1 + gap / unit)
 
-    cost, found, alive = ward(a, b, length), {}, n
+    cost, found, alive = ward(a, b, length), {}, len(joins)
     for count in sorted(set(counts), reverse=True):
-        cap = SPREAD * size.sum() / count
+        cap = SPREAD * size[joins].sum() / count
         while alive > count:
             allowed = size[a] + size[b] <= cap
             k = int(np.argmin(np.where(allowed, cost, np.inf) if allowed.any() else cost))

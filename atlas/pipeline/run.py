@@ -154,7 +154,8 @@ def build(
         neighbors, xy = distinct.neighbors(graph), distinct.spread(layout, settings.seed)
         del graph, texts_vectors
         with progress.ticking("cluster"), timer.stage("cluster", **vars(settings.cluster), backend=backend):
-            hierarchy = cluster(distinct.every(layout), vectors, settings=settings.cluster, backend=backend)
+            hierarchy = cluster(distinct.every(layout), vectors, settings=settings.cluster, backend=backend,
+                                empty=data.empty)
         with progress.ticking("keywords"), timer.stage("keywords", **vars(settings.keywords)):
             keywords, keyword_labels = topic_keywords(data.text, hierarchy, settings=settings.keywords)
         topics = _topics_table(xy, hierarchy, keywords, keyword_labels)
