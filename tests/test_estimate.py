@@ -1,6 +1,9 @@
 """Stage estimates: the forward passes the embedding will run, the probe that prices them,
 and the UMAP and naming cost models."""
 
+import importlib.machinery
+import sys
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -109,3 +112,32 @@ def test_pace_is_the_share_of_a_core(monkeypatch):
     assert estimate.measure_pace() == 4.5
     monkeypatch.setattr(estimate.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
     assert estimate.measure_pace() == 1.0  # a quiet machine runs at the reference's pace
+
+
+def test_umap_estimate_prices_the_first_compilation_of_pynndescent(tmp_path, monkeypatch):
+    """A fresh install's first `import umap` compiles pynndescent's kernels: priced until Numba's
+    cache (next to the sources, or NUMBA_CACHE_DIR mirroring their path) holds them."""
+    settings, compiled = ProjectSettings(), estimate.umap_seconds(8000, ProjectSettings(), 2.0, seeded=False)
+    assert estimate.umap_seconds(8000, settings, 2.0, seeded=False, compiled=False) == pytest.approx(
+        compiled + 2.0 * estimate.UMAP_COMPILE_S)
+    source = tmp_path / "site-packages" / "pynndescent"
+    source.mkdir(parents=True)
+    spec = importlib.machinery.ModuleSpec("pynndescent", None, is_package=True)
+    spec.submodule_search_locations = [str(source)]
+    monkeypatch.setattr(estimate.importlib.util, "find_spec", lambda name: spec)
+    monkeypatch.delitem(sys.modules, "umap", raising=False)
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    assert not estimate.umap_compiled()
+    mirrored = tmp_path / "numba" / source.resolve().relative_to(source.resolve().anchor)
+    mirrored.mkdir(parents=True)
+    (mirrored / "distances.euclidean-31.py311.nbi").touch()
+    assert not estimate.umap_compiled()  # a cache elsewhere is not Numba's
+    assert estimate.umap_compiled(str(tmp_path / "numba"))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    assert estimate.umap_compiled()
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    (source / "__pycache__").mkdir()
+    (source / "__pycache__" / "distances.euclidean-31.py311.nbi").touch()
+    assert estimate.umap_compiled()
+    monkeypatch.setattr(estimate.importlib.util, "find_spec", lambda name: None)
+    assert estimate.umap_compiled()  # no pynndescent: nothing to price (project.py says what is missing)

@@ -9,13 +9,17 @@ passes keeps each pass's overhead and the longer texts' dearer attention in, in 
 UMAP and naming: costs modelled on a quiet 2-core box, scaled by `pace`, the share of a core
 one task gets here and now (a busy machine stretches them alike). UMAP's fit runs on both
 cores, or on one with a seed; the search and placement of the records beyond its sample run
-on both either way.
+on both either way. The first `import umap` after an install compiles pynndescent's kernels
+(Numba caches them): that is priced too, when they are not in the cache yet.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +36,9 @@ SAMPLE_PIECES = 64  # pieces tokenised to lay out the passes of a large input (a
 UMAP_FIXED_S, FIT_S_PER_RECORD_EPOCH = 5.0, 2.1e-6
 SEARCH_S_PER_RECORD, PLACE_S_PER_RECORD_EPOCH = 8e-6, 9e-7
 REFERENCE_CORES = 2
+# `import umap` when Numba's cache lacks pynndescent's kernels (the first build after an install):
+# 19.6 s against 3.0 s with them cached, on this project's 2-core box, 2026-11-28.
+UMAP_COMPILE_S = 16.6
 # Naming, per topic (2 contexts of one thread): a model's weights are read for every token, so
 # the cost grows with its file. Quiet, measured: SmolLM2 (98 MB) 0.45-0.51 s, Qwen2.5-Coder-0.5B
 # (491 MB) 0.77-0.91 s (docs/BENCHMARKS.md); no model names a topic in under LABEL_S_PER_TOPIC.
@@ -85,10 +92,25 @@ def measure_pace() -> float:
     return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
 
 
-def umap_seconds(n: int, settings: ProjectSettings, pace: float, *, seeded: bool) -> float:
-    """UMAP's fit on up to `settings.fit_sample` records, and the placement of the others."""
+def umap_seconds(n: int, settings: ProjectSettings, pace: float, *, seeded: bool, compiled: bool = True) -> float:
+    """UMAP's fit on up to `settings.fit_sample` records, and the placement of the others (and,
+    unless `compiled`, the compilation of pynndescent's kernels: `umap_compiled`)."""
     fitted = min(n, settings.fit_sample)
-    return (fit_seconds(fitted, settings, seeded=seeded) + place_seconds(n, n - fitted, settings)) * pace
+    compiling = 0.0 if compiled else UMAP_COMPILE_S
+    return (compiling + fit_seconds(fitted, settings, seeded=seeded) + place_seconds(n, n - fitted, settings)) * pace
+
+
+def umap_compiled(cache_dir: str | None = None) -> bool:
+    """Whether importing umap compiles nothing: it is imported already, or Numba's cache holds
+    pynndescent's kernels (next to its sources, or under `cache_dir`: NUMBA_CACHE_DIR by default,
+    where Numba mirrors the sources' path)."""
+    spec = importlib.util.find_spec("pynndescent")
+    if "umap" in sys.modules or spec is None or not spec.submodule_search_locations:
+        return True  # nothing to compile (or project.py will say what is missing)
+    source = Path(next(iter(spec.submodule_search_locations))).resolve()
+    cache_dir = cache_dir or os.environ.get("NUMBA_CACHE_DIR")
+    places = [source / "__pycache__", *([Path(cache_dir) / source.relative_to(source.anchor)] if cache_dir else [])]
+    return any(next(place.glob("*.nbi"), None) for place in places if place.is_dir())
 
 
 def fit_seconds(fitted: int, settings: ProjectSettings, *, seeded: bool) -> float:

@@ -146,7 +146,8 @@ def build(
         with timer.stage("project", **vars(settings.project), backend=backend, points=places) as info:
             info["pace"] = round(pace, 2)
             info["estimate_s"] = round(estimate.umap_seconds(places, settings.project, pace,
-                                                             seeded=settings.seed is not None), 1)
+                                                             seeded=settings.seed is not None,
+                                                             compiled=estimate.umap_compiled()), 1)
             log(f"projecting {places:,} points with UMAP: {estimate.say(info['estimate_s'])}")
             with progress.ticking("project"):
                 layout = project(texts_vectors, graph, settings=settings.project, seed=settings.seed,
