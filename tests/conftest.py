@@ -5,12 +5,16 @@ part (Chromium, the bundled model) must not pass as a skip."""
 from __future__ import annotations
 
 import os
+import tempfile
 
 # Numba compiles for the machine's own CPU, and UMAP's and NN-descent's float sums come out
 # differently with AVX-512 than with AVX2: the seeded maps these tests read (topics, their
 # keywords, layouts) differed between two 2-core boxes. Compiled for a generic x86-64 CPU, the
-# same code gives the same numbers on each.
+# same code gives the same numbers on each. Those kernels are cached apart from the ones a build
+# compiles for this CPU (next to the packages' sources): in one cache they would let a later build
+# take its own kernels for compiled, and price UMAP without their compilation (estimate.py).
 os.environ.setdefault("NUMBA_CPU_NAME", "generic")
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "atlas-tests-numba-generic"))
 
 from pathlib import Path  # noqa: E402
 
