@@ -49,14 +49,12 @@ def cluster(xy: np.ndarray, vectors: np.ndarray, *, settings: ClusterSettings, b
     n = len(xy)
     fine, outlier = fine_topics(xy, min_cluster_size(n, settings), backend, sample=settings.cluster_sample)
     n_fine = int(fine.max()) + 1
-    sizes = np.bincount(fine, minlength=n_fine)
-    apart = None if empty is None else np.bincount(fine, empty.astype(float), n_fine) > sizes / 2
     lo, hi = settings.coarse_range
     n_coarse = int(np.clip(round(np.sqrt(n_fine)), min(lo, n_fine), hi))
     counts = [n_coarse]
     if n >= settings.three_levels_from and n_fine > n_coarse + 1:
         counts.append(round(np.sqrt(n_coarse * n_fine)))
-    return _number_topics(merged_levels(xy, vectors, fine, n_fine, counts, apart) + [fine], outlier)
+    return _number_topics(merged_levels(xy, vectors, fine, n_fine, counts, empty) + [fine], outlier)
 
 
 def min_cluster_size(n: int, settings: ClusterSettings) -> int:
@@ -66,12 +64,14 @@ def min_cluster_size(n: int, settings: ClusterSettings) -> int:
 
 
 def merged_levels(xy: np.ndarray, vectors: np.ndarray, fine: np.ndarray, n_fine: int,
-                  counts: list[int], apart: np.ndarray | None = None) -> list[np.ndarray]:
+                  counts: list[int], empty: np.ndarray | None = None) -> list[np.ndarray]:
     """Per count, each record's group when the `fine` topics (0..n_fine-1, per record) are
-    merged into that many (`merge_topics`, nested; `apart` fine topics merge with none)."""
+    merged into that many (`merge_topics`, nested; a fine topic mostly of `empty` records merges
+    with none)."""
     from atlas.vectors import topic_centres
 
     sizes = np.bincount(fine, minlength=n_fine)
+    apart = None if empty is None else np.bincount(fine, empty.astype(float), n_fine) > sizes / 2
     groups = merge_topics(map_centres(xy, fine, n_fine), topic_centres(vectors, fine, n_fine), sizes, counts,
                           apart)
     return [g[fine] for g in groups]

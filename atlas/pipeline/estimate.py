@@ -100,15 +100,15 @@ def umap_seconds(n: int, settings: ProjectSettings, pace: float, *, seeded: bool
     return (compiling + fit_seconds(fitted, settings, seeded=seeded) + place_seconds(n, n - fitted, settings)) * pace
 
 
-def umap_compiled(cache_dir: str | None = None) -> bool:
+def umap_compiled() -> bool:
     """Whether importing umap compiles nothing: it is imported already, or Numba's cache holds
-    pynndescent's kernels (next to its sources, or under `cache_dir`: NUMBA_CACHE_DIR by default,
-    where Numba mirrors the sources' path)."""
+    pynndescent's kernels (next to its sources, or under NUMBA_CACHE_DIR, where Numba mirrors
+    the sources' path)."""
     spec = importlib.util.find_spec("pynndescent")
     if "umap" in sys.modules or spec is None or not spec.submodule_search_locations:
         return True  # nothing to compile (or project.py will say what is missing)
     source = Path(next(iter(spec.submodule_search_locations))).resolve()
-    cache_dir = cache_dir or os.environ.get("NUMBA_CACHE_DIR")
+    cache_dir = os.environ.get("NUMBA_CACHE_DIR")
     places = [source / "__pycache__", *([Path(cache_dir) / source.relative_to(source.anchor)] if cache_dir else [])]
     return any(next(place.glob("*.nbi"), None) for place in places if place.is_dir())
 
