@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from atlas.mapdir import MapDir
-from atlas.pipeline.cluster import map_centres, merged_levels, neighbour_pairs
-from atlas.schema import X, Y, topic_column
+from atlas.pipeline.cluster import map_centres, merged_levels, mostly_empty, neighbour_pairs
+from atlas.schema import EMPTY, X, Y, topic_column
 from atlas.vectors import BLOCK, topic_centres
 
 HEADER = ("| map | level | topics | children | topic-cons | loo | record-cons | pieces (Gabriel / 5-NN) "
@@ -99,7 +99,8 @@ def main() -> None:
         labels = [points.column(topic_column(lvl)).to_numpy() for lvl in range(levels)]
         versions = {path.name: labels}
         if args.regroup:
-            versions[f"{path.name}, regrouped"] = _regrouped(xy, mapdir.embeddings(), labels)
+            versions[f"{path.name}, regrouped"] = _regrouped(xy, mapdir.embeddings(), labels,
+                                                             points.column(EMPTY).to_numpy())
         for name, levels_of in versions.items():
             for lvl in range(levels - 1):
                 f = level_figures(xy, mapdir.embeddings(), levels_of[lvl], levels_of[lvl + 1], levels_of[-1])
@@ -108,11 +109,14 @@ def main() -> None:
                       f"| {f['smallest']:,} | {f['effective']:.1f} |", flush=True)
 
 
-def _regrouped(xy: np.ndarray, vectors: np.ndarray, labels: list[np.ndarray]) -> list[np.ndarray]:
-    """The map's fine topics merged by `merge_topics` into as many topics per level as the map has."""
+def _regrouped(xy: np.ndarray, vectors: np.ndarray, labels: list[np.ndarray], empty: np.ndarray) -> list[np.ndarray]:
+    """The map's fine topics merged by `merge_topics` into as many topics per level as the map
+    has, a fine topic mostly of empty texts kept apart as a build keeps it (one of those counts)."""
     _, fine = np.unique(labels[-1], return_inverse=True)
-    counts = [len(np.unique(level)) for level in labels[:-1]]
-    return merged_levels(xy, vectors, fine, fine.max() + 1, counts) + [labels[-1]]
+    n = fine.max() + 1
+    apart = int(mostly_empty(fine, n, empty).sum())
+    counts = [len(np.unique(level)) - apart for level in labels[:-1]]
+    return merged_levels(xy, vectors, fine, n, counts, empty) + [labels[-1]]
 
 
 if __name__ == "__main__":

@@ -71,10 +71,15 @@ def merged_levels(xy: np.ndarray, vectors: np.ndarray, fine: np.ndarray, n_fine:
     from atlas.vectors import topic_centres
 
     sizes = np.bincount(fine, minlength=n_fine)
-    apart = None if empty is None else np.bincount(fine, empty.astype(float), n_fine) > sizes / 2
+    apart = None if empty is None else mostly_empty(fine, n_fine, empty)
     groups = merge_topics(map_centres(xy, fine, n_fine), topic_centres(vectors, fine, n_fine), sizes, counts,
                           apart)
     return [g[fine] for g in groups]
+
+
+def mostly_empty(fine: np.ndarray, n_fine: int, empty: np.ndarray) -> np.ndarray:
+    """bool (n_fine,): the fine topics more than half of whose records are `empty` texts."""
+    return np.bincount(fine, empty.astype(float), n_fine) > np.bincount(fine, minlength=n_fine) / 2
 
 
 def map_centres(xy: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
