@@ -11,6 +11,7 @@ relabelling copies of the map with several models side by side (cold answer cach
     python bench/labels.py MAP --repeats 5                       # + how many topics the 5 commonest texts span
     python bench/labels.py MAP --changed BEFORE --blind KEY      # the differing names for a blind reader
     python bench/labels.py MAP --blind KEY --verdicts READ       # the reader's verdicts, tallied
+    python bench/labels.py MAP --changed BEFORE --field description  # the same for the descriptions
 
 Per level it prints: topics; fallback share (keyword labels); the share named by facts about
 their texts (script, repeated text: label_facts); label->topic retrieval
@@ -18,7 +19,8 @@ accuracy@1 and @5 (each label embedded and all topics of its level ranked by cen
 similarity); duplicate sibling labels; child->parent consistency (the parent label nearest a
 topic's label is its own parent's) and the same for the topics' centroids, each child's records
 left out of its own parent's centroid (how far the clustering itself keeps children under
-their parent); comma-list labels; and seconds per topic of the run.
+their parent); comma-list labels; the share of descriptions the model wrote (the rest are
+keyword sentences, "Texts about a, b, c and d."); and seconds per topic of the run.
 
 Those figures use the embedder that chooses the names, so they also rise when the chooser
 merely picks what the embedder likes; a reader decides. `--blind` prints the topics whose names
@@ -49,7 +51,7 @@ import pyarrow as pa
 from atlas.mapdir import MapDir
 from atlas.pipeline.distinct import distinct_texts
 from atlas.pipeline.embed import load_embedder
-from atlas.pipeline.label import FACT_SOURCES, representative_texts
+from atlas.pipeline.label import FACT_SOURCES, keyword_description, representative_texts
 from atlas.pipeline.label_fit import topic_centroids
 from atlas.pipeline.label_words import normalised
 from atlas.pipeline.relabel import relabel
@@ -58,8 +60,8 @@ from atlas.settings import EmbedSettings, LabelSettings, cache_dir
 from atlas.vectors import topic_sums, unit_rows
 
 HEADER = ("| labels | level | topics | fallbacks | fact names | acc@1 | acc@5 | dup. siblings | child->parent "
-          "| centroids' child->parent (child left out) | comma lists | s/topic | CPU s/topic |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| centroids' child->parent (child left out) | comma lists | model descriptions | s/topic | CPU s/topic |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def quality(mapdir: MapDir, encode) -> list[dict]:
@@ -95,6 +97,8 @@ def quality(mapdir: MapDir, encode) -> list[dict]:
             "acc1": float(np.mean(rank < 1)), "acc5": float(np.mean(rank < 5)),
             "duplicates": duplicates, "consistency": consistency, "placed": placed,
             "commas": sum("," in topics[t]["label"] for t in ids),
+            "described": sum(topics[t]["description"] != keyword_description(topics[t]["keywords"])
+                             for t in ids) / len(ids),
             "sources": {source: (len(found), float(np.mean(found))) for source, found in _by_source(
                 [topics[t]["label_source"] for t in ids], rank < 1).items()},
             "seconds": manifest.get("labels", {}).get("seconds_per_topic"),
@@ -136,32 +140,35 @@ def retrieval_rank(names: np.ndarray, centroids: np.ndarray, level: np.ndarray) 
     return rank
 
 
-def changed_table(before: MapDir, after: MapDir, encode) -> str:
-    """Every topic whose label differs between two labellings of one map: both names, whether each
-    finds its topic among its level's (@1), the new label's source and its 2 most central texts."""
+def changed_table(before: MapDir, after: MapDir, encode, field: str = "label") -> str:
+    """Every topic whose `field` (label or description) differs between two labellings of one
+    map: both, whether each finds its topic among its level's (@1), the new label's source and
+    its 2 most central texts."""
     old, new = before.topics().to_pylist(), after.topics().to_pylist()
     members, vectors = _members(after), after.embeddings()
     centroids = topic_centroids(vectors, members, len(new))
     level = np.array([t["level"] for t in new])
-    found = [retrieval_rank(np.asarray(encode([t["label"] for t in topics]), np.float32), centroids, level) == 0
+    found = [retrieval_rank(np.asarray(encode([t[field] for t in topics]), np.float32), centroids, level) == 0
              for topics in (old, new)]
     central = representative_texts(_texts(after), vectors, members, np.ones(members.shape[1], bool),
                                    central=2, spread=0)
     lines = ["| level | topic (size) | before | @1 | after | @1 | source | 2 central member texts |",
              "|---|---|---|---|---|---|---|---|"]
-    for t in (t for t in np.argsort(level, kind="stable") if old[t]["label"] != new[t]["label"]):
+    for t in (t for t in np.argsort(level, kind="stable") if old[t][field] != new[t][field]):
         shown = " / ".join(_clip(text) for text in central[t])
         was, now = ("yes" if f[t] else "no" for f in found)
-        lines.append(f"| {level[t]} | {t} ({new[t]['size']:,}) | {old[t]['label']} | {was} | {new[t]['label']} | {now} "
+        lines.append(f"| {level[t]} | {t} ({new[t]['size']:,}) | {_shown(old[t], field)} | {was} "
+                     f"| {_shown(new[t], field)} | {now} "
                      f"| {new[t]['label_source']} | {shown} |")
     return "\n".join(lines)
 
 
-def blind_table(before: MapDir, after: MapDir, key: Path, seed: int, per_level: int = 0) -> str:
-    """The topics whose name differs between two labellings of one map (`per_level` > 0: at most
-    that many per level, at random), for a reader who is not to know which is which: a parent with
-    its 8 largest finest subtopics (their keyword labels, the same in both, and share of it) and 3
-    random member texts, a finest topic with 5; the two names in a random order, kept in `key`."""
+def blind_table(before: MapDir, after: MapDir, key: Path, seed: int, per_level: int = 0, field: str = "label") -> str:
+    """The topics whose name (or `field`: description) differs between two labellings of one map
+    (`per_level` > 0: at most that many per level, at random), for a reader who is not to know
+    which is which: a parent with its 8 largest finest subtopics (their keyword labels, the same in
+    both, and share of it) and 3 random member texts, a finest topic with 5; the two names in a
+    random order, kept in `key`."""
     old, new = before.topics().to_pylist(), after.topics().to_pylist()
     members, text = _members(after), _texts(after).to_pylist()
     rng = random.Random(seed)
@@ -169,7 +176,7 @@ def blind_table(before: MapDir, after: MapDir, key: Path, seed: int, per_level: 
              "|---|---|---|---|---|---|---|"]
     rows = []
     for lvl in range(len(members)):
-        differ = [t for t in range(len(new)) if new[t]["level"] == lvl and old[t]["label"] != new[t]["label"]]
+        differ = [t for t in range(len(new)) if new[t]["level"] == lvl and old[t][field] != new[t][field]]
         for t in sorted(rng.sample(differ, per_level)) if 0 < per_level < len(differ) else differ:
             inside = members[lvl] == t
             finest = sorted(set(members[-1][inside].tolist()), key=lambda f: -new[f]["size"]) \
@@ -178,7 +185,7 @@ def blind_table(before: MapDir, after: MapDir, key: Path, seed: int, per_level: 
             held = np.flatnonzero(inside).tolist()
             shown = " / ".join(_clip(text[i], 110) for i in rng.sample(held, min(3 if parts else 5, len(held))))
             first = rng.choice(["before", "after"])
-            names = [old[t]["label"], new[t]["label"]][:: 1 if first == "before" else -1]
+            names = [_shown(old[t], field), _shown(new[t], field)][:: 1 if first == "before" else -1]
             rows.append({"topic": t, "level": lvl, "first": first})
             lines.append(f"| {len(rows)} | {lvl} | {new[t]['size']:,} | {parts} | {shown} | {names[0]} | {names[1]} |")
     key.write_text(json.dumps({"before": str(before.path), "after": str(after.path), "rows": rows}, indent=1))
@@ -272,7 +279,9 @@ def print_rows(name: str, rows: list[dict]) -> None:
         consistency, placed, seconds, cpu = ("-" if r[k] is None else f"{r[k]:.2f}"
                                              for k in ("consistency", "placed", "seconds", "cpu"))
         print(f"| {name} | {r['level']} | {r['topics']} | {r['fallbacks']:.0%} | {r['facts']:.0%} | {r['acc1']:.2f} "
-              f"| {r['acc5']:.2f} | {r['duplicates']} | {consistency} | {placed} | {r['commas']} | {seconds} | {cpu} |",
+              f"| {r['acc5']:.2f} | {r['duplicates']} | {consistency} | {placed} | {r['commas']} "
+              f"| {r['described']:.0%} "
+              f"| {seconds} | {cpu} |",
               flush=True)
 
 
@@ -301,6 +310,8 @@ def main() -> None:
                         "reader instead, their order kept in KEY (a new file); with --verdicts: KEY of the table read")
     parser.add_argument("--verdicts", type=Path, metavar="READ", help="only tally a reader's verdicts on MAP's "
                         "--blind table (lines ROW PREF VERDICT1 VERDICT2)")
+    parser.add_argument("--field", choices=["label", "description"], default="label",
+                        help="with --changed: compare the topics' labels (default) or their descriptions")
     parser.add_argument("--calls", action="store_true", help="print each relabel's model calls by kind: count "
                         "and CPU seconds of the calling thread (all the CPU of a one-thread context)")
     args = parser.parse_args()
@@ -348,10 +359,10 @@ def main() -> None:
         for name, mapdir in maps.items() if args.table and not args.blind else ():
             print(f"\n### {name}\n\n{judge_table(mapdir, args.table, args.seed)}")
         if args.changed and args.blind:
-            blind = blind_table(MapDir(args.changed), source, args.blind, args.seed, args.table)
+            blind = blind_table(MapDir(args.changed), source, args.blind, args.seed, args.table, args.field)
             print(f"\n### changed from {args.changed}, blind\n\n{blind}")
         elif args.changed:
-            changed = changed_table(MapDir(args.changed), source, embedder.encode)
+            changed = changed_table(MapDir(args.changed), source, embedder.encode, args.field)
             print(f"\n### changed from {args.changed}\n\n{changed}")
 
 
@@ -411,6 +422,11 @@ class _cold_cache:
             os.environ.pop("ATLAS_CACHE", None)
         else:
             os.environ["ATLAS_CACHE"] = self.previous
+
+
+def _shown(topic: dict, field: str) -> str:
+    """A topic's label, or its description after its label ("Name: description")."""
+    return topic["label"] if field == "label" else f"{topic['label']}: {topic['description']}"
 
 
 def _clip(text: str, chars: int = 90) -> str:
