@@ -26,6 +26,11 @@ FAST_FROM = 100_000
 # A merge that would make a group larger than SPREAD times a level's mean group size waits while
 # any other merge is possible: no group takes most of the map.
 SPREAD = 2.5
+# Coarse topics per square root of the fine ones (within ClusterSettings.coarse_range). At 1.0 the
+# sample's 111 fine topics made 11 coarse ones, four of them mixes of 1,500-1,800 records named
+# "Linux-related software packages"; at 1.5 (16) the mixes split into categories ("Networking
+# tools and client libraries", "Perl and XML"): docs/BENCHMARKS.md "Coarse topics: how many".
+COARSE_PER_ROOT = 1.5
 
 
 @dataclass
@@ -50,7 +55,7 @@ def cluster(xy: np.ndarray, vectors: np.ndarray, *, settings: ClusterSettings, b
     fine, outlier = fine_topics(xy, min_cluster_size(n, settings), backend, sample=settings.cluster_sample)
     n_fine = int(fine.max()) + 1
     lo, hi = settings.coarse_range
-    n_coarse = int(np.clip(round(np.sqrt(n_fine)), min(lo, n_fine), hi))
+    n_coarse = int(np.clip(round(COARSE_PER_ROOT * np.sqrt(n_fine)), min(lo, n_fine), hi))
     counts = [n_coarse]
     if n >= settings.three_levels_from and n_fine > n_coarse + 1:
         counts.append(round(np.sqrt(n_coarse * n_fine)))
