@@ -27,8 +27,8 @@ FAST_FROM = 100_000
 # any other merge is possible: no group takes most of the map.
 SPREAD = 2.5
 # Coarse topics per square root of the fine ones (within ClusterSettings.coarse_range). At 1.0 the
-# sample's 111 fine topics made 11 coarse ones, four of them mixes of 1,500-1,800 records named
-# "Linux-related software packages"; at 1.5 (16) the mixes split into categories ("Networking
+# sample's 111 fine topics made 11 coarse ones, four of them mixes of 1,489-1,799 records, such as
+# "Linux-related software packages"; at 1.5 (16) most split into categories ("Networking
 # tools and client libraries", "Perl and XML"): docs/BENCHMARKS.md "Coarse topics: how many".
 COARSE_PER_ROOT = 1.5
 
