@@ -19,7 +19,7 @@ def test_hierarchy_is_nested_and_covers_every_record():
     assert h.n_levels == 2
     assert (h.labels >= 0).all()
     coarse, fine = h.labels
-    # 53 fine topics: 1.5 × √53 = 10.9 coarse ones (√53 alone made 7, and mixes of the map's blobs)
+    # 53 fine topics: round(1.5 × √53 = 10.9) coarse ones, where √53 alone gave 7
     assert (len(np.unique(fine)), len(np.unique(coarse))) == (53, 11)
     # every fine topic has exactly one parent, and its records all sit in that parent
     for topic in np.unique(fine):
