@@ -70,9 +70,10 @@ def start_writers(path, names, count):
 def acknowledged(writers) -> list[str]:
     lines = []
     for writer in writers:
-        out, _ = writer.communicate(timeout=120)
-        assert writer.returncode == 0
-        lines += out.split()
+        # read through the text stream: start_writers' readline may hold later lines in its
+        # buffer, which communicate(timeout=...) would miss (it reads the pipe itself)
+        lines += writer.stdout.read().split()
+        assert writer.wait(timeout=120) == 0
     return lines
 
 
