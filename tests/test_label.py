@@ -425,6 +425,23 @@ def test_a_description_that_still_serves_the_chosen_name_is_kept(topics, first, 
     assert [c[1] for c in completer.calls if c[0] == parent].count(DESCRIPTION_ONLY) == (1 if kept else 2)
 
 
+@pytest.mark.parametrize("said, kept", [
+    # an example's frame ("Records with", from the placeholder parent's) copied for any topic: what follows stays
+    (" Records with widgets and display engines for GTK.", "Widgets and display engines for GTK."),
+    (" Records with a widget toolkit and display engines.", "A widget toolkit and display engines."),
+    # cut off by the token limit: it ends at its last comma
+    (" Widgets and display engines for GTK, drawing toolkits, Qt wid", "Widgets and display engines for GTK, "
+                                                                       "drawing toolkits."),
+    (" Customer messages about widgets and display engines.", "Texts about gtk, widgets, graphical and application."),
+])
+def test_a_description_is_a_whole_sentence_in_its_own_words(topics, said, kept):
+    answers = {keywords_line(topics, t): [f" {name}\n"] for t, name in KIDS.items()}
+    parent = keywords_line(topics, 3)
+    answers[parent] = [" Widgets and display engines\n"]
+    result = label_all(topics, scripted(answers, {parent: [said]}))
+    assert (result.label[3], result.description[3]) == ("Widgets and display engines", kept)
+
+
 def test_names_the_model_was_not_shown_are_rejected():
     evidence = Evidence(["rust", "crate"], ["Rust crate for TOML files, version 0.5"], [("Serde helpers", 1.0)])
     assert invented("Rust crates for TOML and Serde", evidence) is None

@@ -46,6 +46,7 @@ from atlas.llm.models import Catalogued
 from atlas.llm.prompts import (
     DESCRIPTION_ONLY,
     EXAMPLE_LABELS,
+    EXAMPLE_OPENINGS,
     LABEL_ONLY,
     MAX_TOKENS,
     Evidence,
@@ -374,7 +375,8 @@ class _Namer:
 
     def describe(self, topic: int, evidence: Evidence, label: str) -> str:
         """A description of `label` for the topic, or '' when the model's sentence fails the checks."""
-        said = self._ask(render(evidence, self.completer.chat_template, label=label), DESCRIPTION_ONLY).strip()
+        said = unframed(finished(self._ask(render(evidence, self.completer.chat_template, label=label),
+                                           DESCRIPTION_ONLY).strip()))
         return said if self.description_fits(topic, said, evidence, label) else ""
 
     def judge(self, topic: int, candidates: list[Candidate], own: set[str], evidence: Evidence) -> list[Judged]:
@@ -407,6 +409,28 @@ class _Namer:
             if cache:
                 cache.put(key, answer)
         return answer
+
+
+def finished(description: str) -> str:
+    """The description as a whole sentence: one cut off by the token limit (a list of a parent's
+    parts, most often) ends at its last comma; '' when it has none."""
+    if description.endswith(".") or "," not in description:
+        return description if description.endswith(".") else ""
+    return description.rsplit(",", 1)[0].rstrip() + "."
+
+
+def unframed(description: str) -> str:
+    """The description without a worked example's opening frame, a noun and a preposition
+    ("Records with", "Reports on"), which the model copies for any topic ("Records with Java
+    libraries and documentation."): what follows it names the topic. Any other copy of an
+    example's words stays, for the checks to reject."""
+    words = description.split(" ")
+    opening = tuple(WORD.findall(" ".join(words[:2]).lower()))
+    if (len(words) < 3 or opening not in EXAMPLE_OPENINGS or opening[1] not in STOPWORDS
+            or words[2].lower().strip(",") in STOPWORDS - {"a", "an", "the"}):
+        return description
+    rest = " ".join(words[2:])
+    return rest if CAMEL.search(words[2]) else rest[0].upper() + rest[1:]
 
 
 def _tradeable(ranked: list[Judged]) -> list[Judged]:
