@@ -46,7 +46,6 @@ from atlas.llm.models import Catalogued
 from atlas.llm.prompts import (
     DESCRIPTION_ONLY,
     EXAMPLE_LABELS,
-    EXAMPLE_OPENINGS,
     LABEL_ONLY,
     MAX_TOKENS,
     Evidence,
@@ -375,8 +374,8 @@ class _Namer:
 
     def describe(self, topic: int, evidence: Evidence, label: str) -> str:
         """A description of `label` for the topic, or '' when the model's sentence fails the checks."""
-        said = unframed(finished(self._ask(render(evidence, self.completer.chat_template, label=label),
-                                           DESCRIPTION_ONLY).strip()))
+        said = finished(self._ask(render(evidence, self.completer.chat_template, label=label),
+                                  DESCRIPTION_ONLY).strip())
         return said if self.description_fits(topic, said, evidence, label) else ""
 
     def judge(self, topic: int, candidates: list[Candidate], own: set[str], evidence: Evidence) -> list[Judged]:
@@ -417,20 +416,6 @@ def finished(description: str) -> str:
     if description.endswith(".") or "," not in description:
         return description if description.endswith(".") else ""
     return description.rsplit(",", 1)[0].rstrip() + "."
-
-
-def unframed(description: str) -> str:
-    """The description without a worked example's opening frame, a noun and a preposition
-    ("Records with", "Reports on"), which the model copies for any topic ("Records with Java
-    libraries and documentation."): what follows it names the topic. Any other copy of an
-    example's words stays, for the checks to reject."""
-    words = description.split(" ")
-    opening = tuple(WORD.findall(" ".join(words[:2]).lower()))
-    if (len(words) < 3 or opening not in EXAMPLE_OPENINGS or opening[1] not in STOPWORDS
-            or words[2].lower().strip(",") in STOPWORDS - {"a", "an", "the"}):
-        return description
-    rest = " ".join(words[2:])
-    return rest if CAMEL.search(words[2]) else rest[0].upper() + rest[1:]
 
 
 def _tradeable(ranked: list[Judged]) -> list[Judged]:
