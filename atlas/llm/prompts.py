@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 
 INSTRUCTION = ("Each group below is one topic found in a dataset. Name the topic with a short, specific "
                "label of 1 to 6 words that says plainly what the records are (junk, spam and offensive "
@@ -136,11 +137,16 @@ def render(evidence: Evidence, chat_template: str | None, *, label: str | None =
 
 
 def _chat(template: str, messages: list[dict]) -> str:
+    return _compiled(template).render(messages=messages, add_generation_prompt=True, bos_token="", eos_token="")
+
+
+@cache
+def _compiled(template: str):
+    """The chat template compiled once per model: compiling Qwen's took longer than rendering
+    it, two or three times per topic."""
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(template).render(messages=messages, add_generation_prompt=True,
-                                            bos_token="", eos_token="")
+    return ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(template)
 
 
 def copies_an_example(description: str) -> bool:
