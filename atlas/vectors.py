@@ -12,7 +12,9 @@ def topic_centres(vectors: np.ndarray, topic: np.ndarray, n_topics: int,
                   weights: np.ndarray | None = None, block: int = BLOCK) -> np.ndarray:
     """float32 (n_topics, dim): each topic's mean vector (records weighted by `weights`, e.g. a
     kept mask), scaled to unit length; zero for a topic with no (weighted) records.
-    `topic` (N,) holds topic ids below n_topics, row-aligned with `vectors`."""
+    `topic` (N,) holds topic ids below n_topics, row-aligned with `vectors`; or (levels, N), one
+    row per level of the hierarchy (a topic belongs to one level), for every level's topics in
+    one pass over the vectors."""
     return unit_rows(topic_sums(vectors, topic, n_topics, weights, block))
 
 
@@ -26,20 +28,25 @@ def topic_sums(vectors: np.ndarray, topic: np.ndarray, n_topics: int,
     """float64 (n_topics, dim): the sum of each topic's (weighted) record vectors (`topic_centres`)."""
     from scipy.sparse import csr_matrix
 
+    topic = np.atleast_2d(topic)
     sums = np.zeros((n_topics, vectors.shape[1]), np.float64)
-    for start in range(0, len(topic), block):
-        rows = topic[start:start + block]
-        weight = np.ones(len(rows)) if weights is None else weights[start:start + block].astype(np.float64)
-        members = csr_matrix((weight, (rows, np.arange(len(rows)))), shape=(n_topics, len(rows)))
+    for start in range(0, topic.shape[1], block):
+        rows = topic[:, start:start + block]
+        weight = (np.ones(rows.shape) if weights is None
+                  else np.broadcast_to(weights[start:start + block].astype(np.float64), rows.shape))
+        columns = np.broadcast_to(np.arange(rows.shape[1]), rows.shape)
+        members = csr_matrix((weight.ravel(), (rows.ravel(), columns.ravel())), shape=(n_topics, rows.shape[1]))
         sums += members @ np.asarray(vectors[start:start + block], np.float32)
     return sums
 
 
 def centre_similarity(vectors: np.ndarray, topic: np.ndarray, centres: np.ndarray,
                       block: int = BLOCK) -> np.ndarray:
-    """float32 (N,): cosine of each record's vector to its topic's centre (unit vectors)."""
-    similarity = np.empty(len(topic), np.float32)
-    for start in range(0, len(topic), block):
+    """float32 (N,): cosine of each record's vector to its topic's centre (unit vectors); with
+    `topic` (levels, N), (levels, N) in one pass over the vectors."""
+    similarity = np.empty(np.shape(topic), np.float32)
+    for start in range(0, np.shape(topic)[-1], block):
         part = np.asarray(vectors[start:start + block], np.float32)
-        similarity[start:start + block] = np.einsum("ij,ij->i", part, centres[topic[start:start + block]])
+        for level, ids in zip(np.atleast_2d(similarity), np.atleast_2d(topic)):
+            level[start:start + block] = np.einsum("ij,ij->i", part, centres[ids[start:start + block]])
     return similarity

@@ -52,12 +52,11 @@ from atlas.mapdir import MapDir
 from atlas.pipeline.distinct import distinct_texts
 from atlas.pipeline.embed import load_embedder
 from atlas.pipeline.label import FACT_SOURCES, keyword_description, representative_texts
-from atlas.pipeline.label_fit import topic_centroids
 from atlas.pipeline.label_words import normalised
 from atlas.pipeline.relabel import relabel
 from atlas.records import point_texts
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
-from atlas.vectors import topic_sums, unit_rows
+from atlas.vectors import topic_centres, topic_sums, unit_rows
 
 HEADER = ("| labels | level | topics | fallbacks | fact names | acc@1 | acc@5 | dup. siblings | child->parent "
           "| centroids' child->parent (child left out) | comma lists | model descriptions | s/topic | CPU s/topic |\n"
@@ -146,7 +145,7 @@ def changed_table(before: MapDir, after: MapDir, encode, field: str = "label") -
     its 2 most central texts."""
     old, new = before.topics().to_pylist(), after.topics().to_pylist()
     members, vectors = _members(after), after.embeddings()
-    centroids = topic_centroids(vectors, members, len(new))
+    centroids = topic_centres(vectors, members, len(new))
     level = np.array([t["level"] for t in new])
     found = [retrieval_rank(np.asarray(encode([t[field] for t in topics]), np.float32), centroids, level) == 0
              for topics in (old, new)]

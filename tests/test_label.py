@@ -42,12 +42,13 @@ from atlas.pipeline.label import (
     qualified,
     representative_texts,
 )
-from atlas.pipeline.label_fit import FitScorer, topic_centroids
+from atlas.pipeline.label_fit import FitScorer
 from atlas.pipeline.label_qualify import written_form, written_names
 from atlas.pipeline.label_tree import Options, choose_names
 from atlas.pipeline.label_vocabulary import english_words, map_vocabulary, unwritten
 from atlas.pipeline.label_words import normalised
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
+from atlas.vectors import topic_centres
 
 
 def scripted(labels: dict[str, list[str]], descriptions: dict[str, list[str]] | None = None, *, contexts: int = 1):
@@ -79,7 +80,7 @@ def topics(small_map):
     table = small_map.topics()
     points = small_map.points()
     labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(small_map.manifest()["levels"])])
-    centroids = topic_centroids(small_map.embeddings(), labels, len(table))
+    centroids = topic_centres(small_map.embeddings(), labels, len(table))
     parent, level = table.column("parent_id").fill_null(-1).to_numpy(), table.column("level").to_numpy()
     embedder = load_embedder(small_map.manifest()["embedder"]["spec"], EmbedSettings(), cache_dir())
     return {

@@ -567,9 +567,10 @@ def representative_texts(
     """
     n_topics = int(labels.max()) + 1
     picks: list[tuple[list[int], list[int]]] = [([], [])] * n_topics
-    for level_labels in labels:
-        centres = topic_centres(vectors, level_labels, n_topics, block=chunk)
-        score = centre_similarity(vectors, level_labels, centres, block=chunk) + np.where(core, 0.0, -4.0)
+    centres = topic_centres(vectors, labels, n_topics, block=chunk)
+    similarity = centre_similarity(vectors, labels, centres, block=chunk)
+    for level_labels, level_similarity in zip(labels, similarity):
+        score = level_similarity + np.where(core, 0.0, -4.0)
         order = np.lexsort((-score, level_labels))
         bounds = np.searchsorted(level_labels[order], np.arange(n_topics + 1))
         for topic in np.unique(level_labels):

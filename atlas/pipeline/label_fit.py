@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from atlas.vectors import topic_centres
-
 # Below this cosine to its own centroid a name is about something else, however its rivals
 # score (MiniLM: names that fit read 0.4-0.7, unrelated ones 0.0-0.2).
 MIN_OWN = 0.25
@@ -86,8 +84,3 @@ class FitScorer:
         rivals = peers[peers != topic]
         best = (vectors @ self.centroids[rivals].T).max(axis=1) if len(rivals) else np.full(len(names), -1.0)
         return [Fit(float(o), float(o - b)) for o, b in zip(own, best)]
-
-
-def topic_centroids(vectors: np.ndarray, labels: np.ndarray, n_topics: int) -> np.ndarray:
-    """(n_topics, dim) unit mean vectors of every level's topics; `labels` is (levels, N) topic ids."""
-    return sum(topic_centres(vectors, level_labels, n_topics) for level_labels in labels)

@@ -29,7 +29,7 @@ from atlas.pipeline.engine import Engine, LocalEngine
 from atlas.pipeline.estimate import label_seconds, measure_pace, say
 from atlas.pipeline.label import TopicLabels, keyword_labels, llm_labels, representative_texts
 from atlas.pipeline.label_facts import sampled_texts, topic_facts
-from atlas.pipeline.label_fit import FitScorer, topic_centroids
+from atlas.pipeline.label_fit import FitScorer
 from atlas.pipeline.label_vocabulary import map_vocabulary
 from atlas.progress import Progress
 from atlas.records import point_texts
@@ -48,6 +48,7 @@ from atlas.schema import (
     topic_column,
 )
 from atlas.settings import EmbedSettings, LabelSettings, cache_dir
+from atlas.vectors import topic_centres
 
 Log = Callable[[str], None]
 CHECKPOINT_S = 1.0  # while naming, topics.parquet is rewritten at most this often
@@ -134,7 +135,7 @@ def make_labels(
     vocabulary = map_vocabulary(texts)
     scorer = None
     if embedder:
-        centroids = topic_centroids(vectors, labels, len(topics))
+        centroids = topic_centres(vectors, labels, len(topics))
         names = load_embedder(embedder, EmbedSettings(), cache_dir())
         scorer = FitScorer(names.encode, centroids, level)
     engine = engine or LocalEngine()
