@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -18,6 +22,16 @@ def test_embedders_give_unit_vectors_with_meaning(spec, dim):
     assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
     sims = v @ v.T
     assert sims[0, 1] > sims[0, 2] and sims[0, 1] > sims[0, 3]
+
+
+def test_the_static_embedder_loads_without_torch_or_transformers():
+    """Their imports took 3 s of every build, relabel and search on a map the static embedder made."""
+    code = ("import sys; from atlas.pipeline.embed import load_embedder; from atlas.settings import EmbedSettings, "
+            "cache_dir; load_embedder('static', EmbedSettings(), cache_dir()).encode(['a text']); "
+            "print(sorted({'torch', 'transformers', 'sentence_transformers'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("spec", ["minilm", "minilm-torch"])

@@ -86,14 +86,14 @@ def load_embedder(spec: str, settings: EmbedSettings, cache: Path) -> Embedder:
         source = minilm_path()
         return MiniLMEmbedder.load(source, onnx_forward(onnx_model_file(source, cache)), embedder_name(spec),
                                    settings.batch_size)
+    if spec == "static":  # model2vec: neither torch nor transformers (importing those took 3 s)
+        return StaticEmbedder.load(static_model_path(cache), embedder_name(spec))
     quiet_transformers()
     device = runs_on(spec, settings, gpu_name())
     if spec == "minilm-torch":
         source = minilm_path()
         return MiniLMEmbedder.load(source, torch_forward(source, device, half=device == "cuda"),
                                    embedder_name(spec), batch_size(settings, device), device)
-    if spec == "static":
-        return StaticEmbedder.load(static_model_path(cache), embedder_name(spec))
     path = Path(spec).expanduser()
     if not path.is_dir():
         raise AtlasError(
