@@ -25,7 +25,8 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
 
 def topic_sums(vectors: np.ndarray, topic: np.ndarray, n_topics: int,
                weights: np.ndarray | None = None, block: int = BLOCK) -> np.ndarray:
-    """float64 (n_topics, dim): the sum of each topic's (weighted) record vectors (`topic_centres`)."""
+    """float64 (n_topics, dim): the sum of each topic's (weighted) record vectors; `topic` (N,) or
+    (levels, N) and `weights` (N,) as for `topic_centres`."""
     from scipy.sparse import csr_matrix
 
     topic = np.atleast_2d(topic)

@@ -68,8 +68,7 @@ def quality(mapdir: MapDir, encode) -> list[dict]:
     manifest = mapdir.manifest()
     topics = mapdir.topics().to_pylist()
     embeddings = mapdir.embeddings()
-    # one pass over the embeddings: a topic id belongs to one level, so its sum is its level's
-    sums = sum(topic_sums(embeddings, level_labels, len(topics)) for level_labels in _members(mapdir))
+    sums = topic_sums(embeddings, _members(mapdir), len(topics))  # every level in one pass
     centroids = unit_rows(sums)
     vectors = np.asarray(encode([t["label"] for t in topics]), np.float32)
     level = np.array([t["level"] for t in topics])

@@ -1,13 +1,20 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from atlas.errors import AtlasError
-from atlas.pipeline.embed import choose_embedder, load_embedder, minilm_path, vectors_from_column
+from atlas.pipeline.embed import (
+    choose_embedder,
+    load_embedder,
+    minilm_path,
+    static_model_path,
+    vectors_from_column,
+)
 from atlas.settings import EmbedSettings, cache_dir
 
 TEXTS = ["A library to parse JSON files in Python", "Python module for reading JSON documents",
@@ -26,11 +33,12 @@ def test_embedders_give_unit_vectors_with_meaning(spec, dim):
 
 def test_the_static_embedder_loads_without_torch_or_transformers():
     """Their imports took 3 s of every build, relabel and search on a map the static embedder made."""
+    static_model_path(cache_dir())  # distilling it, on a fresh cache, needs torch
     code = ("import sys; from atlas.pipeline.embed import load_embedder; from atlas.settings import EmbedSettings, "
             "cache_dir; load_embedder('static', EmbedSettings(), cache_dir()).encode(['a text']); "
             "print(sorted({'torch', 'transformers', 'sentence_transformers'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert out.stdout.strip() == "[]"
 
 

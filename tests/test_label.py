@@ -36,6 +36,7 @@ from atlas.pipeline.label import (
     Judged,
     TopicLabels,
     as_written,
+    finished,
     invented,
     label_problem,
     llm_labels,
@@ -431,7 +432,7 @@ def test_a_description_that_still_serves_the_chosen_name_is_kept(topics, first, 
     # cut off by the token limit: it ends at its last comma, or falls back to keywords without one
     (" Widgets and display engines for GTK, drawing toolkits, Qt wid", "Widgets and display engines for GTK, "
                                                                        "drawing toolkits."),
-    (" Widgets and display engines for GTK and drawing toolkits of Qt wid",
+    (" Widgets and display engines for GTK and drawing toolkits of many wid",
      "Texts about gtk, widgets, graphical and application."),
     # an example's frame copied ("Records with" opens the placeholder parent's): rejected like any copy
     (" Records with widgets and display engines for GTK.", "Texts about gtk, widgets, graphical and application."),
@@ -442,6 +443,13 @@ def test_a_description_is_a_whole_sentence(topics, said, kept):
     answers[parent] = [" Widgets and display engines\n"]
     result = label_all(topics, scripted(answers, {parent: [said]}))
     assert (result.label[3], result.description[3]) == ("Widgets and display engines", kept)
+
+
+def test_a_description_cut_off_ends_at_its_last_comma():
+    assert finished("Widgets, display engines, GTK wid") == "Widgets, display engines."
+    assert finished("Libraries for SNMP, Kamailio SIP server,") == "Libraries for SNMP, Kamailio SIP server."
+    assert finished("About 1,000 packages of wid") == ""
+    assert finished("Widgets for GTK.") == "Widgets for GTK."
 
 
 def test_names_the_model_was_not_shown_are_rejected():

@@ -70,10 +70,11 @@ def start_writers(path, names, count):
 def acknowledged(writers) -> list[str]:
     lines = []
     for writer in writers:
+        assert writer.wait(timeout=120) == 0  # 40 short lines: the pipe never fills
         # read through the text stream: start_writers' readline may hold later lines in its
         # buffer, which communicate(timeout=...) would miss (it reads the pipe itself)
         lines += writer.stdout.read().split()
-        assert writer.wait(timeout=120) == 0
+        writer.stdout.close()
     return lines
 
 

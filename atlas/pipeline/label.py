@@ -413,9 +413,10 @@ class _Namer:
 def finished(description: str) -> str:
     """The description as a whole sentence: one cut off by the token limit (a list of a parent's
     parts, most often) ends at its last comma; '' when it has none."""
-    if description.endswith(".") or "," not in description:
-        return description if description.endswith(".") else ""
-    return description.rsplit(",", 1)[0].rstrip() + "."
+    if description.endswith("."):
+        return description
+    head, comma, _ = f"{description} ".rpartition(", ")  # not inside a number ("1,000")
+    return f"{head.rstrip()}." if comma else ""
 
 
 def _tradeable(ranked: list[Judged]) -> list[Judged]:
