@@ -117,8 +117,8 @@ CATALOGUE = {m.name: m for m in [
 ]}
 # Installed by scripts/setup. Qwen2.5-Coder-0.5B's names read right about twice as often as
 # SmolLM2's, at under 1 s of wall time per topic on 2 cores (docs/BENCHMARKS.md, "Qwen2.5-Coder-0.5B
-# becomes the default"); SmolLM2 (5x smaller; twice as fast with a portable llama.cpp build, 10-21% faster
-# on the sample with one built for an AVX-512 CPU) names the topics when it is missing.
+# becomes the default"); SmolLM2 (5x smaller; twice as fast with a portable llama.cpp build, as fast on the
+# sample with one built for an AVX-512 CPU: "The two models on this box") names the topics when Qwen is missing.
 DEFAULT, FAST = "qwen-0.5b", "smollm2"
 PREFERRED = (DEFAULT, FAST)  # without --llm, the first of these that is installed
 
