@@ -148,7 +148,7 @@ def changed_table(before: MapDir, after: MapDir, encode, field: str = "label") -
     level = np.array([t["level"] for t in new])
     found = [retrieval_rank(np.asarray(encode([t[field] for t in topics]), np.float32), centroids, level) == 0
              for topics in (old, new)]
-    central = representative_texts(_texts(after), vectors, members, np.ones(members.shape[1], bool),
+    central = representative_texts(_texts(after), vectors, members, np.ones(members.shape[1], bool), centroids,
                                    central=2, spread=0)
     lines = ["| level | topic (size) | before | @1 | after | @1 | source | 2 central member texts |",
              "|---|---|---|---|---|---|---|---|"]

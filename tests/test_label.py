@@ -103,7 +103,9 @@ def member_texts(small_map) -> list[list[str]]:
     points = small_map.points()
     labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(small_map.manifest()["levels"])])
     text = small_map.records().column("description").take(points.column("row"))
-    return representative_texts(text, small_map.embeddings(), labels, np.ones(len(points), bool), central=3, spread=1)
+    centres = topic_centres(small_map.embeddings(), labels, len(small_map.topics()))
+    return representative_texts(text, small_map.embeddings(), labels, np.ones(len(points), bool), centres,
+                                central=3, spread=1)
 
 
 def keywords_line(topics, topic: int) -> str:
@@ -662,7 +664,8 @@ def test_representative_texts_come_from_the_topic_far_text_first(small_map):
     labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(small_map.manifest()["levels"])])
     records = small_map.records()
     text = records.column("description").take(points.column("row"))
-    examples = representative_texts(text, small_map.embeddings(), labels, np.ones(len(points), bool),
+    centres = topic_centres(small_map.embeddings(), labels, len(small_map.topics()))
+    examples = representative_texts(text, small_map.embeddings(), labels, np.ones(len(points), bool), centres,
                                     central=3, spread=1)
     fine = labels[-1]
     vectors = small_map.embeddings().astype(np.float32)
@@ -676,8 +679,9 @@ def test_representative_texts_come_from_the_topic_far_text_first(small_map):
         shown = [near[t] for t in examples[topic]]
         assert shown[0] < min(shown[1:]) and sorted(shown[1:]) == sorted(near.values())[-3:]
     # a topic of two texts shows each once
-    pair = representative_texts(pa.array(["a b", "c d", "e f"]), np.eye(3, dtype=np.float32)[[0, 0, 1]],
-                                np.array([[0, 0, 1]]), np.ones(3, bool), central=3, spread=1)
+    vectors, labels = np.eye(3, dtype=np.float32)[[0, 0, 1]], np.array([[0, 0, 1]])
+    pair = representative_texts(pa.array(["a b", "c d", "e f"]), vectors, labels, np.ones(3, bool),
+                                topic_centres(vectors, labels, 2), central=3, spread=1)
     assert [sorted(texts) for texts in pair] == [["a b", "c d"], ["e f"]]
 
 

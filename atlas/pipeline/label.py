@@ -58,7 +58,7 @@ from atlas.pipeline.label_qualify import variants, written_names
 from atlas.pipeline.label_tree import Options, choose_names
 from atlas.pipeline.label_vocabulary import unwritten
 from atlas.pipeline.label_words import STOPWORDS, normalised
-from atlas.vectors import centre_similarity, topic_centres
+from atlas.vectors import centre_similarity
 
 GENERIC = {
     "topic", "topics", "various", "miscellaneous", "misc", "other", "others", "general", "generic",
@@ -557,18 +557,18 @@ def _distinct(candidate: Candidate, keywords: list[str], taken: set[str]) -> str
 
 def representative_texts(
     texts: pa.ChunkedArray | pa.Array, vectors: np.ndarray, labels: np.ndarray, core: np.ndarray,
-    *, central: int = 4, spread: int = 2, chunk: int = 65_536,
+    centres: np.ndarray, *, central: int = 4, spread: int = 2, chunk: int = 65_536,
 ) -> list[list[str]]:
     """Per topic id: a few texts from further out (at the 60th and 85th percentile of distance
     from the topic's centre in embedding space) to show its spread, then its texts nearest the
     centre: small models name what they read last.
 
-    `labels` is (levels, N) topic ids and `core` marks records that are not outliers;
-    outliers are picked only when a topic has nothing else. Identical texts are shown once.
+    `labels` is (levels, N) topic ids, `core` marks records that are not outliers (they are
+    picked only when a topic has nothing else) and `centres` are the topics' unit mean vectors
+    (vectors.topic_centres). Identical texts are shown once.
     """
-    n_topics = int(labels.max()) + 1
+    n_topics = len(centres)
     picks: list[tuple[list[int], list[int]]] = [([], [])] * n_topics
-    centres = topic_centres(vectors, labels, n_topics, block=chunk)
     similarity = centre_similarity(vectors, labels, centres, block=chunk)
     for level_labels, level_similarity in zip(labels, similarity):
         score = level_similarity + np.where(core, 0.0, -4.0)

@@ -129,13 +129,13 @@ def make_labels(
 
     started, cpu_started = time.perf_counter(), time.process_time()
     parent, level = topics.column(PARENT_ID).fill_null(-1).to_numpy(), topics.column(LEVEL).to_numpy()
-    examples = representative_texts(texts, vectors, labels, ~outlier, central=settings.central_texts,
+    centroids = topic_centres(vectors, labels, len(topics))
+    examples = representative_texts(texts, vectors, labels, ~outlier, centroids, central=settings.central_texts,
                                     spread=settings.spread_texts)
     facts = topic_facts(sampled_texts(texts, labels, len(topics)), parent, topics.column(SIZE).to_numpy())
     vocabulary = map_vocabulary(texts)
     scorer = None
     if embedder:
-        centroids = topic_centres(vectors, labels, len(topics))
         names = load_embedder(embedder, EmbedSettings(), cache_dir())
         scorer = FitScorer(names.encode, centroids, level)
     engine = engine or LocalEngine()
