@@ -1,4 +1,5 @@
-"""Names from facts about a topic's texts: the script or language they are written in, or one text repeated."""
+"""Names from facts about a topic's texts: the script or language they are written in, one text repeated, or an
+opening most of them share."""
 
 from __future__ import annotations
 
@@ -32,6 +33,15 @@ FRENCH = ["Encodage/décodage réversible de texte selon le protocole KODE 8", "
           "Génère des quittances de loyers.", "Client Python pour interagir avec l'API Pilote (DITP).",
           "A fast implementation of the longest common subsequence.", "Outil pour déboguer Flutter/Android en Wi-Fi",
           "asdasdasd"]
+
+# PyPI summaries of packages generated from one template (real uploads), and one other
+TEMPLATED = [f"Type annotations for boto3 {service} 1.43.0 service generated with mypy-boto3-builder 8.12.0"
+             for service in ("DevOpsGuru", "Personalize", "Textract", "RoboMaker")] + [
+    "Python implementation of the iopsystems h2 histogram, interoperable with Rezolus"]
+# Debian's summary line, then its description (the sample's texts)
+CROSS = [f"GNU C++ compiler (cross compiler for {arch} architecture)\nThis is the GNU C++ compiler, a fairly portable "
+         "optimizing compiler for C++." for arch in ("ppc64", "hppa", "x32")] + [
+    "GNU C compiler (cross compiler for ppc64 architecture)\nThis is the GNU C compiler."]
 
 
 def names(texts: list[str]) -> list[tuple[str, str]]:
@@ -71,6 +81,19 @@ def test_a_text_repeated_by_most_records_is_quoted():
     # a settled one first, though the other holds for more; of two settled, the repeated text
     assert names(["测试包"] * 3 + ["常用工具方法的封装", "Other"]) == [
         ('Repeated text: "测试包"', "repeated"), ("Texts in Chinese", "script")]
+
+
+def test_an_opening_most_texts_share_names_them():
+    assert fact_names(TEMPLATED) == [Candidate("Type annotations for boto3", "opening",
+                                               'Most of these records begin "Type annotations for boto3 …".')]
+    assert names(TEMPLATED[:2] + ENGLISH) == []  # under half of them, and fewer than three
+    assert names(CROSS) == [("GNU C++ compiler", "opening")]  # the first line, cut before an unclosed bracket
+    # a summary run into its description is cut before the sentence
+    run_on = [f"GNU Objective-C++ compiler This is the compiler for {arch}." for arch in ("x32", "hppa", "m68k")]
+    assert names(run_on) == [("GNU Objective-C++ compiler", "opening")]
+    assert names([f"Django app, with {x}" for x in ("REST", "forms", "admin")]) == [("Django app", "opening")]
+    assert names([f"a tool for {x} files" for x in ("PDF", "CSV", "XML")]) == []  # one word not a stopword
+    assert names([f"dataclass for boto3 {x}" for x in ("S3", "EC2", "IAM")]) == [("Dataclass for boto3", "opening")]
 
 
 def test_a_short_text_a_third_of_a_finest_topic_repeats_is_a_placeholder():

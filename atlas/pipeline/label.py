@@ -9,12 +9,12 @@ the model was not shown) and fit its topic by meaning better than any other topi
 level (label_fit). When none fits, a finest topic's answers that another topic fits as well
 are tried with a name its texts write ("Web server" with "Haskell": `qualified`), and one
 that fits wins; else the set is asked for once more with the reasons; then comes a name from
-facts about its texts (label_facts: their script or language, or one text repeated); a
-parent takes a subtopic's label only when no answer is about its texts (and its own repeated
-text, whatever the model says, when each child is named by one); the keyword list is the
-last resort. `source` records which happened. A topic whose one child holds all its
-records is the same place on the map: it takes the child's name, source and description, and
-the model is not asked (unless the child fell back to its keyword list). Once every level is
+facts about its texts (label_facts: their script or language, one text repeated, or an opening
+most of them share); a parent takes a subtopic's label only when no answer is about its texts
+(and its own repeated text, whatever the model says, when each child is named by one); the
+keyword list is the last resort. `source` records which happened. A topic whose one child
+holds all its records is the same place on the map: it takes the child's name, source and
+description, and the model is not asked (unless the child fell back to its keyword list). Once every level is
 named, the names are chosen together (label_tree): among each topic's names that fit nearly
 as well as its best, the ones under which children's names sit nearest their own parent's; a
 changed name keeps the description written for the earlier one when it still fits (checks,
@@ -77,7 +77,7 @@ PARENT_SAMPLES = 6
 TRADE = 0.15  # fit score a name may give up, when labels are chosen together, to sit under its parent
 # cosine a description written for a topic's earlier name may lose to its chosen name and be kept
 DESCRIPTION_SLACK = 0.1
-FACT_SOURCES = ("script", "repeated")  # names from facts about a topic's texts (label_facts)
+FACT_SOURCES = ("script", "repeated", "opening")  # names from facts about a topic's texts (label_facts)
 # a finest topic's answers that another topic fits as well, and names tried on each, to make them specific
 QUALIFIED_ANSWERS = 3
 WORD = re.compile(r"[\w+#]+(?:[.-][\w+#]+)*")  # a word of a name, with its inner dots and hyphens (Node.js)
@@ -90,8 +90,8 @@ class TopicLabels:
     label: list[str]
     description: list[str]
     # per topic: "llm", "llm-retry" (asked again), "llm-qualified" (an answer made specific with a
-    # name from its texts), "subtopic" (a child's label), a fact about its texts ("script" or
-    # "repeated": label_facts) or "keywords"
+    # name from its texts), "subtopic" (a child's label), a fact about its texts ("script",
+    # "repeated" or "opening": label_facts) or "keywords"
     source: list[str]
 
     def origins(self) -> tuple[int, int, int]:
@@ -120,7 +120,7 @@ class Judged:
         records are, whatever the model says; the model is still asked, for when a sibling
         holds that name); 0: a model's answer that fits; 1: a model's answer about these
         texts that another topic fits as well; 2: a name from facts about the texts (their
-        script or language, a repeated text: true, so never judged, but less than a name of
+        script or language, a repeated text or opening: true, so never judged, but less than a name of
         what they are about); 3 and 4:
         as 0 and 1 for a subtopic's label (a parent named after one child names a member, not
         the group: better than a keyword list, worse than a name for the whole); 5: the

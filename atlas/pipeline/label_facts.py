@@ -25,6 +25,12 @@ members (SAMPLED at most) is counted:
   texts with letters or more it is settled too (the bundled model reads English: what it says
   about Chinese texts is made up), unless the map is mostly written in them.
 
+- **opening**: when no text is repeated, REPEATED_SHARE or more of the sample begin with the
+  same words (2 to OPENING_WORDS of the first line, two of them not stopwords): records
+  made from one template, `Type annotations for boto3` over "Type annotations for boto3 EBS
+  1.43.0 service generated with mypy-boto3-builder", which both models named only with words
+  the texts do not show ("AWS").
+
 label.py ranks these (but a settled one) below any acceptable model answer and above a
 subtopic's label and the keyword list; each carries its own description.
 """
@@ -39,6 +45,7 @@ import numpy as np
 import pyarrow as pa
 
 from atlas.pipeline.label import Candidate
+from atlas.pipeline.label_words import STOPWORDS
 from atlas.pipeline.languages import WORDS, latin_language
 
 SAMPLED = 50  # member texts counted per topic
@@ -51,6 +58,7 @@ SETTLED_SHARE = 0.6
 # a finest topic's short text this share of its sample repeat is a placeholder, and settles its name; a
 # parent is a category, and a long text a family's template (Debian's "GNU Fortran compiler This is…")
 PLACEHOLDER_SHARE, PLACEHOLDER_WORDS = 1 / 3, 5
+OPENING_WORDS = 6  # a shared opening is a name of at most this many words
 SECOND_SCRIPT = 0.2  # share of the lettered texts a second script needs to be named beside the first
 # scripts that (nearly) mean one language are named by it; the others by the script
 LANGUAGES = {"CJK": "Chinese", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "HANGUL": "Korean",
@@ -111,6 +119,9 @@ def fact_names(texts: list[str], common: str = "LATIN", *, finest: bool = False)
         # settled only with empty texts among them: a few texts without them can be a family's template
         # (Debian's "GNU C Library: n32 Shared libraries" for each architecture), which a model names better
         facts.append((copied, _boilerplate(said, empty, empty and copied >= SETTLED_SHARE * len(texts))))
+    elif opening := _opening(texts):
+        name, begun = opening
+        facts.append((begun, Candidate(name, "opening", f'Most of these records begin "{name} …".')))
     writings = Counter(w for w in map(writing, texts) if w)
     lettered = sum(writings.values())  # most texts must have letters: an empty topic is not "in Chinese"
     told = lettered - writings["LATIN"]  # most of those must say what they are written in
@@ -174,6 +185,48 @@ def _boilerplate(texts: list[str], empty: bool, settled: bool) -> Candidate:
                          f"Most of these records are empty or repeat a few texts: {quoted}.", settled)
     return Candidate(f'Repeated texts like "{_quoted(texts[0])}"', "repeated",
                      f"Most of these records repeat a few texts: {quoted}.", settled)
+
+
+def _opening(texts: list[str]) -> tuple[str, int] | None:
+    """The longest opening of the texts' first lines that REPEATED_SHARE of them (and MIN_COPIES
+    at least) begin with (words compared in lower case, without the punctuation around them),
+    as most of them write it and made a name (`_opening_name`), with how many begin so; None
+    when none of 2 words is that common, or its name keeps fewer than two words that are not
+    stopwords."""
+    words = [text.split("\n", 1)[0].split()[:OPENING_WORDS] for text in texts]
+    keys = [tuple(re.sub(r"^\W+|\W+$", "", w.lower()) for w in ws) for ws in words]
+    found = None
+    for length in range(2, OPENING_WORDS + 1):
+        counts = Counter(key[:length] for key in keys if len(key) >= length)
+        if not counts or counts.most_common(1)[0][1] < max(MIN_COPIES, REPEATED_SHARE * len(texts)):
+            break
+        found = counts.most_common(1)[0]
+    if found is None:
+        return None
+    (key, begun), length = found, len(found[0])
+    written = Counter(" ".join(ws[:length]) for ws, k in zip(words, keys) if k[:length] == key).most_common(1)[0][0]
+    name = _opening_name(written.split())
+    content = [w for w in name.split() if re.sub(r"\W", "", w.lower()) not in STOPWORDS]
+    return (name, begun) if len(content) >= 2 else None
+
+
+def _opening_name(words: list[str]) -> str:
+    """A shared opening's words as a name: cut before a sentence's start (a Debian summary runs
+    into its description: "GNU Objective-C++ compiler This is") or an unclosed bracket, after
+    a comma or semicolon (a list's first item; a name is not a list), and after the last word
+    that is not a stopword; a first word in lower case is capitalised."""
+    kept = []
+    for i, word in enumerate(words):
+        if (i and word[0].isupper() and word.lower() in STOPWORDS | {"this", "it", "these"}) or (
+                word.count("(") != word.count(")") or word.count("[") != word.count("]")):
+            break
+        kept.append(word.rstrip(",;"))
+        if word.endswith((",", ";")):
+            break
+    while kept and re.sub(r"\W", "", kept[-1].lower()) in STOPWORDS | {""}:
+        kept.pop()
+    name = " ".join(kept).rstrip(" -:.")
+    return name[:1].upper() + name[1:] if kept and kept[0].islower() else name
 
 
 def _quoted(text: str) -> str:
