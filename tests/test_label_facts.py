@@ -86,14 +86,26 @@ def test_a_text_repeated_by_most_records_is_quoted():
 def test_an_opening_most_texts_share_names_them():
     assert fact_names(TEMPLATED) == [Candidate("Type annotations for boto3", "opening",
                                                'Most of these records begin "Type annotations for boto3 …".')]
-    assert names(TEMPLATED[:2] + ENGLISH) == []  # under half of them, and fewer than three
+    assert names(TEMPLATED[:2] + ENGLISH) == []  # under half of them
+    assert names(TEMPLATED[:2] + ENGLISH[:1]) == []  # two thirds of them, but fewer than three
+    assert names(PLACEHOLDERS[:3] + ENGLISH[:3]) == [('Repeated text: "A small example package"', "repeated")]
     assert names(CROSS) == [("GNU C++ compiler", "opening")]  # the first line, cut before an unclosed bracket
     # a summary run into its description is cut before the sentence
     run_on = [f"GNU Objective-C++ compiler This is the compiler for {arch}." for arch in ("x32", "hppa", "m68k")]
     assert names(run_on) == [("GNU Objective-C++ compiler", "opening")]
     assert names([f"Django app, with {x}" for x in ("REST", "forms", "admin")]) == [("Django app", "opening")]
-    assert names([f"a tool for {x} files" for x in ("PDF", "CSV", "XML")]) == []  # one word not a stopword
+    # one word that is not filler: no name
+    assert names([f"a tool for {x} files" for x in ("PDF", "CSV", "XML")]) == []
+    assert names([f"This is a {x} package" for x in ("PDF", "CSV", "XML")]) == []
+    assert names([f"# Foo {x}" for x in ("PDF", "CSV", "XML")]) == []
+    # Title Case is not cut at its capitals; a leading blank line is not the first line
+    assert names([f"\nType Annotations For Boto3 {x} service" for x in ("S3", "EC2", "IAM")]) == [
+        ("Type Annotations For Boto3", "opening")]
+    # the first line only: a short title whose second line begins the same way in each text
+    assert names([f"{x} tools\nTools for working with {x} files" for x in ("PDF", "CSV", "XML")]) == []
+    # small letters capitalised in a word, not in a package's name
     assert names([f"dataclass for boto3 {x}" for x in ("S3", "EC2", "IAM")]) == [("Dataclass for boto3", "opening")]
+    assert names([f"mypy-boto3-s3 stubs for {x}" for x in ("S3", "EC2", "IAM")]) == [("mypy-boto3-s3 stubs", "opening")]
 
 
 def test_a_short_text_a_third_of_a_finest_topic_repeats_is_a_placeholder():

@@ -116,10 +116,11 @@ CATALOGUE = {m.name: m for m in [
                _gemma3),
 ]}
 # Installed by scripts/setup. Qwen2.5-Coder-0.5B's names read right about twice as often as
-# SmolLM2's, at under 1 s of wall time per topic on 2 cores (docs/BENCHMARKS.md, "Qwen2.5-Coder-0.5B
-# becomes the default"); SmolLM2 (5x smaller; twice as fast with a portable llama.cpp build; with one built for
-# an AVX-512 CPU as fast on the sample's long texts, and naming the finest level of 886k one-line texts it saves
-# 14% of the time: "The two models on this box", "The split at 886k") names the topics when Qwen is missing.
+# SmolLM2's, at under 1 s of wall time per topic on 2 cores of the first box (docs/BENCHMARKS.md,
+# "Qwen2.5-Coder-0.5B becomes the default"). SmolLM2 is 5x smaller and was twice as fast there (a portable
+# llama.cpp build); with llama.cpp built for an AVX-512 CPU it is as fast on the sample's long texts, and naming
+# the finest level of 886k one-line texts cuts the relabel's wall time by 13-15% ("The two models on this box",
+# "The split at 886k, in turns"). It names the topics when Qwen is missing.
 DEFAULT, FAST = "qwen-0.5b", "smollm2"
 PREFERRED = (DEFAULT, FAST)  # without --llm, the first of these that is installed
 

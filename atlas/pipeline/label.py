@@ -120,14 +120,16 @@ class Judged:
         records are, whatever the model says; the model is still asked, for when a sibling
         holds that name); 0: a model's answer that fits; 1: a model's answer about these
         texts that another topic fits as well; 2: a name from facts about the texts (their
-        script or language, a repeated text or opening: true, so never judged, but less than a name of
-        what they are about); 3 and 4:
-        as 0 and 1 for a subtopic's label (a parent named after one child names a member, not
-        the group: better than a keyword list, worse than a name for the whole); 5: the
-        keyword label; None: not acceptable."""
+        script or language, a repeated text: true, so never judged, but less than a name of
+        what they are about; an opening most texts share, only when it fits: "A Python
+        library" would suit many topics); 3 and 4: as 0 and 1 for a subtopic's label (a
+        parent named after one child names a member, not the group: better than a keyword
+        list, worse than a name for the whole); 5: the keyword label; None: not acceptable."""
         if self.candidate.source == "keywords":
             return 5
         if self.candidate.source in FACT_SOURCES:
+            if self.fit is not None and not self.fit.fits:
+                return None
             return -1 if self.candidate.settled else 2
         if self.problem is not None or (self.fit and self.fit.own < MIN_OWN):
             return None
@@ -346,12 +348,13 @@ class _Namer:
     def name(self, topic: int, evidence: Evidence, own: set[str], fallbacks: list[Candidate],
              known: list[Candidate], qualify: Callable[[list[Judged]], list[Candidate]]) -> tuple[list[Judged], str]:
         """Acceptable candidates best first (`known`: names from facts, then the keyword label,
-        last), and a description of the best one that fits the topic, or '' (also when the best
-        carries its own). `qualify` makes answers that another topic fits as well more specific
-        (`qualified`)."""
-        known = [Judged(c, None, None) for c in known]
+        last; of those only an opening is judged), and a description of the best one that fits
+        the topic, or '' (also when the best carries its own). `qualify` makes answers that
+        another topic fits as well more specific (`qualified`)."""
+        known = [Judged(c, None, self.scorer.fits(topic, [c.label])[0] if self.scorer and c.source == "opening"
+                        else None) for c in known]
         if not (evidence.keywords or evidence.texts or evidence.subtopics):
-            return known, ""
+            return rank(known), ""
         template = self.completer.chat_template
         prompt = render(evidence, template)
         samples = PARENT_SAMPLES if evidence.subtopics else self.samples

@@ -25,11 +25,13 @@ members (SAMPLED at most) is counted:
   texts with letters or more it is settled too (the bundled model reads English: what it says
   about Chinese texts is made up), unless the map is mostly written in them.
 
-- **opening**: when no text is repeated, REPEATED_SHARE or more of the sample begin with the
-  same words (2 to OPENING_WORDS of the first line, two of them not stopwords): records
-  made from one template, `Type annotations for boto3` over "Type annotations for boto3 EBS
-  1.43.0 service generated with mypy-boto3-builder", which both models named only with words
-  the texts do not show ("AWS").
+- **opening**: when no repeated-text name applies, REPEATED_SHARE or more of the sample (and
+  MIN_COPIES at least) begin with the same words (2 to OPENING_WORDS of the first line, two
+  of them not stopwords): records made from one template, `Type annotations for boto3` over
+  "Type annotations for boto3 EBS 1.43.0 service generated with mypy-boto3-builder", which
+  Qwen named only with a word the texts do not show ("AWS") and SmolLM2 with one member's
+  7-word name. It is never settled, and label.py takes it only when it fits the topic by
+  meaning ("A Python library" does not).
 
 label.py ranks these (but a settled one) below any acceptable model answer and above a
 subtopic's label and the keyword list; each carries its own description.
@@ -45,7 +47,7 @@ import numpy as np
 import pyarrow as pa
 
 from atlas.pipeline.label import Candidate
-from atlas.pipeline.label_words import STOPWORDS
+from atlas.pipeline.label_qualify import OPENERS
 from atlas.pipeline.languages import WORDS, latin_language
 
 SAMPLED = 50  # member texts counted per topic
@@ -188,45 +190,54 @@ def _boilerplate(texts: list[str], empty: bool, settled: bool) -> Candidate:
 
 
 def _opening(texts: list[str]) -> tuple[str, int] | None:
-    """The longest opening of the texts' first lines that REPEATED_SHARE of them (and MIN_COPIES
-    at least) begin with (words compared in lower case, without the punctuation around them),
-    as most of them write it and made a name (`_opening_name`), with how many begin so; None
-    when none of 2 words is that common, or its name keeps fewer than two words that are not
-    stopwords."""
-    words = [text.split("\n", 1)[0].split()[:OPENING_WORDS] for text in texts]
+    """A name from the longest opening of the texts' first lines that REPEATED_SHARE of them
+    (and MIN_COPIES at least) begin with, words compared in lower case without the punctuation
+    around them, written as most of those texts write it (`_opening_name`), and how many begin
+    with that opening; None when no opening of 2 words is that common, or its name keeps fewer
+    than two words that are not stopwords."""
+    words = [text.lstrip().split("\n", 1)[0].split()[:OPENING_WORDS] for text in texts]
     keys = [tuple(re.sub(r"^\W+|\W+$", "", w.lower()) for w in ws) for ws in words]
     found = None
     for length in range(2, OPENING_WORDS + 1):
         counts = Counter(key[:length] for key in keys if len(key) >= length)
-        if not counts or counts.most_common(1)[0][1] < max(MIN_COPIES, REPEATED_SHARE * len(texts)):
+        common = counts.most_common(1)[0] if counts else None
+        if common is None or common[1] < max(MIN_COPIES, REPEATED_SHARE * len(texts)):
             break
-        found = counts.most_common(1)[0]
+        found = common
     if found is None:
         return None
-    (key, begun), length = found, len(found[0])
-    written = Counter(" ".join(ws[:length]) for ws, k in zip(words, keys) if k[:length] == key).most_common(1)[0][0]
+    key, begun = found
+    written = Counter(" ".join(ws[:len(key)]) for ws, k in zip(words, keys) if k[:len(key)] == key).most_common(1)[0][0]
     name = _opening_name(written.split())
-    content = [w for w in name.split() if re.sub(r"\W", "", w.lower()) not in STOPWORDS]
-    return (name, begun) if len(content) >= 2 else None
+    return (name, begun) if sum(not _filler(w) for w in name.split()) >= 2 else None
 
 
 def _opening_name(words: list[str]) -> str:
     """A shared opening's words as a name: cut before a sentence's start (a Debian summary runs
-    into its description: "GNU Objective-C++ compiler This is") or an unclosed bracket, after
-    a comma or semicolon (a list's first item; a name is not a list), and after the last word
-    that is not a stopword; a first word in lower case is capitalised."""
+    into its description: "GNU Objective-C++ compiler This is"; in Title Case a capital says
+    nothing) or an unclosed bracket, after a comma or semicolon (a list's first item; a name
+    is not a list), and after its last word that is not filler; without leading punctuation;
+    a first word of small letters only is capitalised ("Dataclass for boto3", not "mypy-boto3")."""
     kept = []
     for i, word in enumerate(words):
-        if (i and word[0].isupper() and word.lower() in STOPWORDS | {"this", "it", "these"}) or (
-                word.count("(") != word.count(")") or word.count("[") != word.count("]")):
+        sentence = i and word[0].isupper() and not words[i - 1][0].isupper() and word.lower() in OPENERS
+        if sentence or word.count("(") != word.count(")") or word.count("[") != word.count("]"):
             break
         kept.append(word.rstrip(",;"))
         if word.endswith((",", ";")):
             break
-    while kept and re.sub(r"\W", "", kept[-1].lower()) in STOPWORDS | {""}:
+    while kept and _filler(kept[-1]):
         kept.pop()
+    while kept and not re.search(r"\w", kept[0]):
+        kept.pop(0)
     name = " ".join(kept).rstrip(" -:.")
-    return name[:1].upper() + name[1:] if kept and kept[0].islower() else name
+    return name[:1].upper() + name[1:] if kept and kept[0].isalpha() and kept[0].islower() else name
+
+
+def _filler(word: str) -> bool:
+    """A stopword (or "this", "is"...), or punctuation alone: no part of what a name says."""
+    key = re.sub(r"\W", "", word.lower())
+    return not key or key in OPENERS | {"is", "are"}
 
 
 def _quoted(text: str) -> str:
