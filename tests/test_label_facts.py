@@ -108,6 +108,12 @@ def test_an_opening_most_texts_share_names_them():
     assert names([f"mypy-boto3-s3 stubs for {x}" for x in ("S3", "EC2", "IAM")]) == [("mypy-boto3-s3 stubs", "opening")]
 
 
+def test_a_text_written_once_is_not_repeated():
+    """In a topic of two or three records (a small --min-cluster-size) one text is half, or a third."""
+    assert names(["Fast JSON parser", "UNKNOWN"]) == []
+    assert fact_names(["Fast JSON parser", "Web tools", "UNKNOWN"], finest=True) == []
+
+
 def test_a_short_text_a_third_of_a_finest_topic_repeats_is_a_placeholder():
     """A finest topic of the 886k PyPI map: 36% "UNKNOWN", the rest odd uploads; the model named
     it "Tool-specific information"."""

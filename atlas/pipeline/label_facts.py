@@ -6,7 +6,7 @@ placeholder uploaded many times ("A small example package", "UNKNOWN", empty tex
 keyword lists say nothing to a reader; a fact does. A seeded random sample of each topic's
 members (SAMPLED at most) is counted:
 
-- **repeated**: one text (lower case, digits and punctuation ignored) is REPEATED_SHARE of
+- **repeated**: one text (lower case, digits and punctuation ignored), twice or more, is REPEATED_SHARE of
   the sample or more: `Repeated text: "A small example package"` (or `Empty texts`); at
   SETTLED_SHARE or more it is `settled`: the topic's name, whatever a model says; when no text is that many
   but texts written MIN_COPIES times or more (placeholders, templates, empty texts) are
@@ -113,7 +113,7 @@ def fact_names(texts: list[str], common: str = "LATIN", *, finest: bool = False)
     copies = [(k, n) for k, n in keys.most_common() if n >= MIN_COPIES]
     copied = sum(n for _, n in copies)
     placeholder = finest and len(key.split()) <= PLACEHOLDER_WORDS and count >= PLACEHOLDER_SHARE * len(texts)
-    if count and (count >= REPEATED_SHARE * len(texts) or placeholder):
+    if count > 1 and (count >= REPEATED_SHARE * len(texts) or placeholder):
         settled = count >= SETTLED_SHARE * len(texts) or placeholder
         facts.append((count, _repeated(key, _written(key, texts), settled, count >= REPEATED_SHARE * len(texts))))
     elif len(copies) > 1 and copied >= REPEATED_SHARE * len(texts):
