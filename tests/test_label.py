@@ -255,22 +255,27 @@ def test_a_fact_name_beats_a_subtopic_and_keywords_but_not_an_answer_that_fits(t
     assert result.origins() == (1, 1, len(result.label) - 2)
 
 
-def test_an_opening_names_a_topic_no_answer_fits_only_when_it_fits_itself(topics):
+def test_an_opening_that_fits_is_weighed_with_the_answers(topics):
     """Topic 9 (GTK widgets) as if most of its texts began with one opening (label_facts):
-    below a fitting answer, above the keyword list, and not taken when it would suit
-    another topic as well."""
+    it wins over an answer that fits less well, loses to one that fits better, and is not
+    taken when it would suit another topic as well."""
     def facts(name: str) -> list[list[Candidate]]:
         opening = Candidate(name, "opening", f'Most of these records begin "{name} …".')
         return [[opening] if t == 9 else [] for t in range(len(topics["parent"]))]
 
-    assert [f.fits for f in topics["scorer"].fits(9, ["GTK widget libraries", "Debian packages"])] == [True, False]
-    answered = label_all(topics, scripted({keywords_line(topics, 9): [f" {KIDS[9]}\n"]}),
-                         facts=facts("GTK widget libraries"))
-    assert (answered.label[9], answered.source[9]) == (KIDS[9], "llm")
-    alone = label_all(topics, scripted({}), facts=facts("GTK widget libraries"))
-    assert (alone.label[9], alone.source[9], alone.description[9]) == (
-        "GTK widget libraries", "opening", 'Most of these records begin "GTK widget libraries …".')
-    assert label_all(topics, scripted({}), facts=facts("Debian packages")).source[9] == "keywords"
+    def named(answer: str, opening: str) -> tuple[str, str]:
+        result = label_all(topics, scripted({keywords_line(topics, 9): [f" {answer}\n"]} if answer else {}),
+                           facts=facts(opening))
+        return result.label[9], result.source[9]
+
+    weak, opening, strong = (round(f.score, 2) for f in topics["scorer"].fits(
+        9, ["GTK libraries", "GTK+ widgets", "GTK widget libraries"]))
+    assert (weak, opening, strong) == (0.64, 0.74, 0.79)
+    assert named("GTK libraries", "GTK+ widgets") == ("GTK+ widgets", "opening")
+    assert named("GTK widget libraries", "GTK+ widgets") == ("GTK widget libraries", "llm")
+    assert named("", "GTK+ widgets") == ("GTK+ widgets", "opening")
+    assert not topics["scorer"].fits(9, ["Debian packages"])[0].fits
+    assert named("", "Debian packages")[1] == "keywords"
 
 
 def test_a_text_nearly_every_record_repeats_beats_an_answer_that_fits(topics):

@@ -6,11 +6,12 @@ gives several answers (one greedy, the rest sampled; six for a parent, the model
 number for a finest topic). A candidate must pass cheap checks (length, no list, not
 generic, not a copied example, no repeated word, not a subtopic's name, nothing named that
 the model was not shown) and fit its topic by meaning better than any other topic of its
-level (label_fit). When none fits, a finest topic's answers that another topic fits as well
+level (label_fit); an opening most of its texts share (label_facts) that fits is weighed with
+them. When none fits, a finest topic's answers that another topic fits as well
 are tried with a name its texts write ("Web server" with "Haskell": `qualified`), and one
 that fits wins; else the set is asked for once more with the reasons; then comes a name from
-facts about its texts (label_facts: their script or language, one text repeated, or an opening
-most of them share); a parent takes a subtopic's label only when no answer is about its texts
+facts about its texts (label_facts: their script or language, or one text repeated); a
+parent takes a subtopic's label only when no answer is about its texts
 (and its own repeated text, whatever the model says, when each child is named by one); the
 keyword list is the last resort. `source` records which happened. A topic whose one child
 holds all its records is the same place on the map: it takes the child's name, source and
@@ -118,18 +119,19 @@ class Judged:
     def tier(self) -> int | None:
         """-1: a settled fact, a text or a script most records share (label_facts: what the
         records are, whatever the model says; the model is still asked, for when a sibling
-        holds that name); 0: a model's answer that fits; 1: a model's answer about these
-        texts that another topic fits as well; 2: a name from facts about the texts (their
+        holds that name); 0: a model's answer that fits, or an opening most texts share that
+        fits (the records' own words: "PyWinRT projection" over "Windows"; one that does not
+        fit, "A Python library", is not acceptable); 1: a model's answer about these texts
+        that another topic fits as well; 2: a name from other facts about the texts (their
         script or language, a repeated text: true, so never judged, but less than a name of
-        what they are about; an opening most texts share, only when it fits: "A Python
-        library" would suit many topics); 3 and 4: as 0 and 1 for a subtopic's label (a
-        parent named after one child names a member, not the group: better than a keyword
-        list, worse than a name for the whole); 5: the keyword label; None: not acceptable."""
+        what they are about); 3 and 4: as 0 and 1 for a subtopic's label (a parent named
+        after one child names a member, not the group: better than a keyword list, worse
+        than a name for the whole); 5: the keyword label; None: not acceptable."""
         if self.candidate.source == "keywords":
             return 5
+        if self.candidate.source == "opening" and self.fit is not None:
+            return 0 if self.fit.fits else None
         if self.candidate.source in FACT_SOURCES:
-            if self.fit is not None and not self.fit.fits:
-                return None
             return -1 if self.candidate.settled else 2
         if self.problem is not None or (self.fit and self.fit.own < MIN_OWN):
             return None

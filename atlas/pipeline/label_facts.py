@@ -30,10 +30,11 @@ members (SAMPLED at most) is counted:
   of them not stopwords): records made from one template, `Type annotations for boto3` over
   "Type annotations for boto3 EBS 1.43.0 service generated with mypy-boto3-builder", which
   Qwen named only with a word the texts do not show ("AWS") and SmolLM2 with one member's
-  7-word name. It is never settled, and label.py takes it only when it fits the topic by
-  meaning ("A Python library" does not).
+  7-word name. label.py judges it as it judges the model's answers: it must fit the topic by
+  meaning ("A Python library" does not), and it wins where it fits better than they do
+  ("PyWinRT projection" over "Windows").
 
-label.py ranks these (but a settled one) below any acceptable model answer and above a
+label.py ranks the others (but a settled one) below any acceptable model answer and above a
 subtopic's label and the keyword list; each carries its own description.
 """
 
