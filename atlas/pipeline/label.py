@@ -121,8 +121,9 @@ class Judged:
         records are, whatever the model says; the model is still asked, for when a sibling
         holds that name); 0: a model's answer that fits, or an opening most texts share that
         fits (the records' own words: "PyWinRT projection" over "Windows"; one that does not
-        fit, "A Python library", is not acceptable); 1: a model's answer about these texts
-        that another topic fits as well; 2: a name from other facts about the texts (their
+        fit, "A Python library", is not acceptable; with no embedder to judge it, 2); 1: a
+        model's answer about these texts that another topic fits as well; 2: a name from
+        other facts about the texts (their
         script or language, a repeated text: true, so never judged, but less than a name of
         what they are about); 3 and 4: as 0 and 1 for a subtopic's label (a parent named
         after one child names a member, not the group: better than a keyword list, worse

@@ -1,4 +1,4 @@
-"""Names from facts about a topic's texts, for topics the model could not name.
+"""Names from facts about a topic's texts: for topics the model could not name, and the records' own words.
 
 Some topics are not about a subject a small model can name from four texts: texts in a script
 or language it cannot read (Chinese, Cyrillic, Korean, Spanish, French...), or the same
