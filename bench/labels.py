@@ -27,7 +27,7 @@ merely picks what the embedder likes; a reader decides. `--blind` prints the top
 differ between two labellings of one map, each with the two names in a random order (the
 order kept in KEY, a JSON file), a parent with its largest finest subtopics' keywords; a reader marks
 each row `ROW PREF VERDICT1 VERDICT2` (PREF 1, 2 or =; a verdict fit, partly or wrong) and
-`--verdicts` tallies those lines per level, back under each labelling.
+`--verdicts` tallies those lines per level and per source of the later name, back under each labelling.
 """
 
 from __future__ import annotations
@@ -192,12 +192,13 @@ def blind_table(before: MapDir, after: MapDir, key: Path, seed: int, per_level: 
 
 def verdict_table(key: Path, verdicts: Path, mapdir: Path) -> str:
     """A reader's verdicts on a blind table of `mapdir` (lines `ROW PREF VERDICT1 VERDICT2`, one
-    per row) tallied per level: which labelling read better, and each one's names as fit /
-    partly / wrong."""
+    per row) tallied per level, and per source of the later labelling's name: which labelling
+    read better, and each one's names as fit / partly / wrong."""
     blind = json.loads(key.read_text())
     if Path(blind["after"]).resolve() != mapdir.resolve():
         raise SystemExit(f"{key} is the key of a table of {blind['after']}, not of {mapdir}")
     rows, seen = blind["rows"], set()
+    source = MapDir(mapdir).topics().column("label_source").to_pylist()
     tally = defaultdict(lambda: {"pairs": 0, "before": 0, "after": 0, "=": 0,
                                  **{(side, v): 0 for side in ("before", "after") for v in ("fit", "partly", "wrong")}})
     for line in verdicts.read_text().splitlines():
@@ -212,14 +213,19 @@ def verdict_table(key: Path, verdicts: Path, mapdir: Path) -> str:
         seen.add(number)
         row = rows[int(number) - 1]
         sides = ["before", "after"][:: 1 if row["first"] == "before" else -1]
-        for counts in (tally[row["level"]], tally["all"]):
+        by_source = tally[f"after's source: {source[row['topic']]}"]
+        for counts in (tally[row["level"]], by_source, tally["all"]):
             counts["pairs"] += 1
             counts[preference if preference == "=" else sides[int(preference) - 1]] += 1
             for side, mark in zip(sides, marks):
                 counts[side, mark] += 1
-    lines = ["| level | pairs | before reads better | after reads better | equal | before: fit / partly / wrong "
-             "| after: fit / partly / wrong |", "|---|---|---|---|---|---|---|"]
-    for lvl, c in sorted(tally.items(), key=lambda item: (item[0] == "all", str(item[0]))):
+    lines = ["| level or source | pairs | before reads better | after reads better | equal "
+             "| before: fit / partly / wrong | after: fit / partly / wrong |", "|---|---|---|---|---|---|---|"]
+
+    def order(item: tuple) -> tuple:  # levels, then sources, then all
+        return item[0] == "all", isinstance(item[0], str), str(item[0])
+
+    for lvl, c in sorted(tally.items(), key=order):
         marks = [" / ".join(str(c[side, v]) for v in ("fit", "partly", "wrong")) for side in ("before", "after")]
         lines.append(f"| {lvl} | {c['pairs']} | {c['before']} | {c['after']} | {c['=']} | {marks[0]} | {marks[1]} |")
     return "\n".join(lines)

@@ -7,15 +7,15 @@ number for a finest topic). A candidate must pass cheap checks (length, no list,
 generic, not a copied example, no repeated word, not a subtopic's name, nothing named that
 the model was not shown) and fit its topic by meaning better than any other topic of its
 level (label_fit); an opening most of its texts share (label_facts) that fits is weighed with
-them. When none fits, a finest topic's answers that another topic fits as well
-are tried with a name its texts write ("Web server" with "Haskell": `qualified`), and one
-that fits wins; else the set is asked for once more with the reasons; then comes a name from
-facts about its texts (label_facts: their script or language, or one text repeated); a
-parent takes a subtopic's label only when no answer is about its texts
-(and its own repeated text, whatever the model says, when each child is named by one); the
-keyword list is the last resort. `source` records which happened. A topic whose one child
-holds all its records is the same place on the map: it takes the child's name, source and
-description, and the model is not asked (unless the child fell back to its keyword list). Once every level is
+them. When none fits, a finest topic's answers that another topic fits as well are tried with
+a name its texts write ("Web server" with "Haskell": `qualified`), and one that fits wins;
+else the set is asked for once more with the reasons; then comes a name from facts about its
+texts (label_facts: their script or language, or one text repeated); a parent takes a
+subtopic's label only when no answer is about its texts (and its own repeated text, whatever
+the model says, when each child is named by one); the keyword list is the last resort.
+`source` records which happened. A topic whose one child holds all its records is the same
+place on the map: it takes the child's name, source and description, and the model is not
+asked (unless the child fell back to its keyword list). Once every level is
 named, the names are chosen together (label_tree): among each topic's names that fit nearly
 as well as its best, the ones under which children's names sit nearest their own parent's; a
 changed name keeps the description written for the earlier one when it still fits (checks,
@@ -123,11 +123,11 @@ class Judged:
         fits (the records' own words: "PyWinRT projection" over "Windows"; one that does not
         fit, "A Python library", is not acceptable; with no embedder to judge it, 2); 1: a
         model's answer about these texts that another topic fits as well; 2: a name from
-        other facts about the texts (their
-        script or language, a repeated text: true, so never judged, but less than a name of
-        what they are about); 3 and 4: as 0 and 1 for a subtopic's label (a parent named
-        after one child names a member, not the group: better than a keyword list, worse
-        than a name for the whole); 5: the keyword label; None: not acceptable."""
+        other facts about the texts (their script or language, a repeated text: true, so
+        never judged, but less than a name of what they are about); 3 and 4: as 0 and 1 for a
+        subtopic's label (a parent named after one child names a member, not the group:
+        better than a keyword list, worse than a name for the whole); 5: the keyword label;
+        None: not acceptable."""
         if self.candidate.source == "keywords":
             return 5
         if self.candidate.source == "opening" and self.fit is not None:

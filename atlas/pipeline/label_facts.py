@@ -1,4 +1,4 @@
-"""Names from facts about a topic's texts: for topics the model could not name, and the records' own words.
+"""Names from facts about a topic's texts: for topics the model cannot name, and in their own words.
 
 Some topics are not about a subject a small model can name from four texts: texts in a script
 or language it cannot read (Chinese, Cyrillic, Korean, Spanish, French...), or the same
@@ -6,10 +6,10 @@ placeholder uploaded many times ("A small example package", "UNKNOWN", empty tex
 keyword lists say nothing to a reader; a fact does. A seeded random sample of each topic's
 members (SAMPLED at most) is counted:
 
-- **repeated**: one text (lower case, digits and punctuation ignored), twice or more, is REPEATED_SHARE of
-  the sample or more: `Repeated text: "A small example package"` (or `Empty texts`); at
-  SETTLED_SHARE or more it is `settled`: the topic's name, whatever a model says; when no text is that many
-  but texts written MIN_COPIES times or more (placeholders, templates, empty texts) are
+- **repeated**: one text (lower case, digits and punctuation ignored), twice or more, is
+  REPEATED_SHARE of the sample or more: `Repeated text: "A small example package"` (or
+  `Empty texts`); at SETTLED_SHARE or more it is `settled`: the topic's name, whatever a model
+  says; when no text is that many but texts written MIN_COPIES times or more (placeholders, templates, empty texts) are
   together, the same: `Empty texts and "Add your description here"`, `Repeated texts like
   "A small example package"` (never settled without empty texts: a family of packages can
   share one template, and a model names it better); a short text (PLACEHOLDER_WORDS at most:
@@ -62,6 +62,7 @@ SETTLED_SHARE = 0.6
 # parent is a category, and a long text a family's template (Debian's "GNU Fortran compiler This is…")
 PLACEHOLDER_SHARE, PLACEHOLDER_WORDS = 1 / 3, 5
 OPENING_WORDS = 6  # a shared opening is a name of at most this many words
+FILLER = OPENERS | {"is", "are"}  # words that say nothing of what an opening names
 SECOND_SCRIPT = 0.2  # share of the lettered texts a second script needs to be named beside the first
 # scripts that (nearly) mean one language are named by it; the others by the script
 LANGUAGES = {"CJK": "Chinese", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "HANGUL": "Korean",
@@ -238,7 +239,7 @@ def _opening_name(words: list[str]) -> str:
 def _filler(word: str) -> bool:
     """A stopword (or "this", "is"...), or punctuation alone: no part of what a name says."""
     key = re.sub(r"\W", "", word.lower())
-    return not key or key in OPENERS | {"is", "are"}
+    return not key or key in FILLER
 
 
 def _quoted(text: str) -> str:
