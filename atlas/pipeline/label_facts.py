@@ -63,6 +63,7 @@ SETTLED_SHARE = 0.6
 PLACEHOLDER_SHARE, PLACEHOLDER_WORDS = 1 / 3, 5
 OPENING_WORDS = 6  # a shared opening is a name of at most this many words
 FILLER = OPENERS | {"is", "are"}  # words that say nothing of what an opening names
+ASCII_LETTER = re.compile("[A-Za-z]")
 SECOND_SCRIPT = 0.2  # share of the lettered texts a second script needs to be named beside the first
 # scripts that (nearly) mean one language are named by it; the others by the script
 LANGUAGES = {"CJK": "Chinese", "HIRAGANA": "Japanese", "KATAKANA": "Japanese", "HANGUL": "Korean",
@@ -155,6 +156,8 @@ def writing(text: str) -> str | None:
 def main_script(text: str) -> str | None:
     """The script most of the text's letters are written in (unicodedata's first word: LATIN,
     CYRILLIC, HANGUL...; CJK with any kana is HIRAGANA), or None when it has no letters."""
+    if text.isascii():  # most texts: every letter is Latin, none to look up
+        return "LATIN" if ASCII_LETTER.search(text) else None
     letters = Counter(unicodedata.name(c, "?").split(" ", 1)[0] for c in text if c.isalpha())
     if not letters:
         return None

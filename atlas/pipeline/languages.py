@@ -40,7 +40,18 @@ LETTERS = {
     "Spanish": "ñ¿¡", "Portuguese": "ãõ", "German": "ßä", "Turkish": "ğış", "Polish": "ąęłśźżćń",
     "Vietnamese": "ơưđạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ",
 }
-_VOCABULARY = {language: set(words.split()) for language, words in WORDS.items()}
+
+
+def _languages_of_words() -> dict[str, list[str]]:
+    """Each common word: the languages (in WORDS' order) whose common words include it."""
+    languages: dict[str, list[str]] = {}
+    for language, words in WORDS.items():
+        for word in set(words.split()):
+            languages.setdefault(word, []).append(language)
+    return languages
+
+
+_LANGUAGES_OF = _languages_of_words()
 
 
 def latin_language(text: str) -> str | None:
@@ -48,7 +59,11 @@ def latin_language(text: str) -> str | None:
     it is too short to tell."""
     lowered = text.lower()
     words = re.findall(r"[^\W\d_]+", lowered)
-    scores = {language: sum(w in vocabulary for w in words) + sum(c in lowered for c in LETTERS.get(language, ""))
-              for language, vocabulary in _VOCABULARY.items()}
+    scores = dict.fromkeys(WORDS, 0)
+    for word in words:
+        for language in _LANGUAGES_OF.get(word, ()):
+            scores[language] += 1
+    for language, letters in LETTERS.items():
+        scores[language] += sum(c in lowered for c in letters)
     (best, top), (_, second) = sorted(scores.items(), key=lambda item: -item[1])[:2]
     return best if top >= MIN_SCORE and top > second else None
