@@ -31,6 +31,7 @@ from atlas.pipeline import label
 from atlas.pipeline.embed import STATIC_NAME, load_embedder
 from atlas.pipeline.label import (
     GENERIC,
+    REPEATED_FORM,
     TRADE,
     Candidate,
     Judged,
@@ -559,6 +560,30 @@ def test_another_model_names_the_finest_level(topics):
     assert {c[0] for c in main.calls if c[1] == LABEL_ONLY} & finest == {rust}
 
 
+def test_a_word_repeated_in_another_form_names_a_topic_only_instead_of_keywords(topics):
+    """Topic 9 (GTK widgets): an answer that fits but for a word written twice in two forms
+    names it only where it would keep its keyword list; any acceptable answer wins over it,
+    and one that does not fit or names what the texts do not is refused. When the fast
+    model of a split leaves only such a name, the other model is asked, and its name wins
+    when it is a better one or another such name."""
+    line, clumsy, other = keywords_line(topics, 9), "GTK widgets and widget toolkits", "Widgets and GTK widget sets"
+    assert label_problem(clumsy, set()) == label_problem(other, set()) == REPEATED_FORM
+    assert [f.fits for f in topics["scorer"].fits(9, [clumsy, other, "Fonts and font types"])] == [True, True, False]
+
+    def named(main: list[str], fast: list[str] | None = None) -> tuple[str, str]:
+        split = {"finest": (scripted({line: [f" {a}\n" for a in fast]}), 2)} if fast is not None else {}
+        result = label_all(topics, scripted({line: [f" {a}\n" for a in main]}), samples=3, **split)
+        return result.label[9], result.source[9]
+
+    assert named([clumsy]) == (clumsy, "llm")
+    assert named([clumsy, "GTK libraries"]) == ("GTK libraries", "llm")
+    assert named([], fast=[clumsy]) == (clumsy, "llm")
+    assert named(["GTK libraries"], fast=[clumsy]) == ("GTK libraries", "llm")
+    assert named([], fast=[])[1] == "keywords"
+    assert named([other], fast=[clumsy]) == (other, "llm")
+    assert named(["Fonts and font types"])[1] == named([f"{clumsy} for iOS"])[1] == "keywords"
+
+
 def test_answers_are_cached_and_a_rerun_costs_nothing(topics, tmp_path):
     cache = AnswerCache(tmp_path / "answers.sqlite")
     first = label_all(topics, scripted({}), cache=cache)
@@ -575,6 +600,9 @@ def test_answers_are_cached_and_a_rerun_costs_nothing(topics, tmp_path):
     ("Bread baking recipes", "copied from an example"),
     ("toml, parser", "a list, not a name"),
     ("TOML and toml", "a word is repeated"),
+    ("Font fonts", "a word is repeated"),
+    ("Fonts and font types", REPEATED_FORM),
+    ("Software as a service", None),
     ("Rust TOML parser", "a subtopic has this label"),
     ("Lua developmentfilesoftheludexlibLuac2015", "words run together"),
     ("Books. This product is a library", "a sentence, not a name"),

@@ -4,7 +4,8 @@ Topics are labelled finest level first, so a parent is named from its children's
 (with their shares of it) and the hierarchy reads as one taxonomy. For each topic the model
 gives several answers (one greedy, the rest sampled; six for a parent, the model's own
 number for a finest topic). A candidate must pass cheap checks (length, no list, not
-generic, not a copied example, no repeated word, not a subtopic's name, nothing named that
+generic, not a copied example, no repeated word (one in another form, "Fonts and font types",
+only where the topic would keep its keyword list), not a subtopic's name, nothing named that
 the model was not shown) and fit its topic by meaning better than any other topic of its
 level (label_fit); an opening most of its texts share (label_facts) that fits is weighed with
 them. When none fits, a finest topic's answers that another topic fits as well are tried with
@@ -25,7 +26,8 @@ timing changes nothing. The model sees a topic's first keywords that each add a 
 few member texts cut short (prompts): that part of the prompt is read afresh for every
 topic, and is most of its cost. Another model may name the finest level (`finest`: a fast one,
 on a map with many topics): it holds most of the topics, and a reader zooms in to it last; a
-topic it can only leave to its keyword list is asked of the other model (a few percent of them).
+topic it can only leave to its keyword list (or a clumsy name) is asked of the other model (a few
+percent of them).
 """
 
 from __future__ import annotations
@@ -84,6 +86,11 @@ QUALIFIED_ANSWERS = 3
 WORD = re.compile(r"[\w+#]+(?:[.-][\w+#]+)*")  # a word of a name, with its inner dots and hyphens (Node.js)
 CAMEL = re.compile(r"[a-z][A-Z]")  # a capital after a small letter: a name's own casing (GitHub), not a title's
 TIER_STEP = 10.0  # score between tiers when labels are chosen together: more than any fit score spans
+# a word written twice in two forms, apart ("Fonts and font types"): clumsy, so a name only where a
+# topic would otherwise keep its keyword list (accepted as any answer, it changed 31 of 886k's names,
+# to such as "Cache-based caches" and "Pandas DataFrames and DataFrame analysis")
+REPEATED_FORM = "a word is repeated in another form"
+CLUMSY = 5  # its tier: any other acceptable name wins, and another model is asked for a better one
 
 
 @dataclass
@@ -126,10 +133,13 @@ class Judged:
         other facts about the texts (their script or language, a repeated text: true, so
         never judged, but less than a name of what they are about); 3 and 4: as 0 and 1 for a
         subtopic's label (a parent named after one child names a member, not the group:
-        better than a keyword list, worse than a name for the whole); 5: the keyword label;
-        None: not acceptable."""
+        better than a keyword list, worse than a name for the whole); CLUMSY (5): a model's
+        answer that fits but for a word repeated in another form; 6: the keyword label; None:
+        not acceptable."""
         if self.candidate.source == "keywords":
-            return 5
+            return CLUMSY + 1
+        if self.problem == REPEATED_FORM and self.candidate.source != "subtopic":
+            return CLUMSY if self.fit is None or self.fit.fits else None
         if self.candidate.source == "opening" and self.fit is not None:
             return 0 if self.fit.fits else None
         if self.candidate.source in FACT_SOURCES:
@@ -180,7 +190,7 @@ def llm_labels(
     `facts` holds each topic's names from facts about its texts (label_facts.topic_facts).
     `finest` (a completer and its answers per topic) names the finest level instead of
     `completer`, which then names the levels above and the finest topics that `finest` can
-    only leave to their keyword lists.
+    only leave to their keyword lists or to a clumsy name (CLUMSY).
 
     `vocabulary` (label_vocabulary.map_vocabulary) holds the words a name may use that its
     evidence does not; without it, any word passes.
@@ -197,7 +207,7 @@ def llm_labels(
     # (unless the child fell back to keywords)
     same = {t: kids[0] for t, kids in enumerate(children) if len(kids) == 1 and size[kids[0]] == size[t]}
     deepest = int(level.max()) if len(level) else 0
-    namers: dict[int, list[_Namer]] = {}  # per level, in the order asked: the next only where one leaves keywords
+    namers: dict[int, list[_Namer]] = {}  # per level, in the order asked
     for lvl in np.unique(level):
         models = [finest, (completer, samples)] if finest and lvl == deepest else [(completer, samples)]
         namers[int(lvl)] = [_Namer(model, scorer, answers, cache, vocabulary) for model, answers in models]
@@ -228,12 +238,15 @@ def llm_labels(
         # a parent is a category: one member's name would narrow it, so only a finest topic is made specific
         qualify = partial(qualified, names=[] if kids else written_names(keywords[topic], examples[topic]),
                           texts=examples[topic])
-        for namer in namers[int(level[topic])]:
-            named_by[topic] = namer
+        best = None
+        for namer in namers[int(level[topic])]:  # the next model only where this one leaves a keyword list or a
+            # clumsy name; on a tie, the later model's
             ranked, description = namer.name(topic, evidence(topic), own, fallbacks, known, qualify)
-            if ranked[0].candidate.source != "keywords":
+            if best is None or ranked[0].tier <= best[0][0].tier:
+                best, named_by[topic] = (ranked, description), namer
+            if ranked[0].tier < CLUMSY:
                 break
-        return ranked, description
+        return best
 
     def namer_of(topic: int) -> _Namer:
         """The namer whose answers name the topic (a same-place topic asked none: its level's first)."""
@@ -386,8 +399,15 @@ class _Namer:
 
     def judge(self, topic: int, candidates: list[Candidate], own: set[str], evidence: Evidence) -> list[Judged]:
         fits = self.scorer.fits(topic, [c.label for c in candidates]) if self.scorer else [None] * len(candidates)
-        return [Judged(c, label_problem(c.label, own) or invented(c.label, evidence) or self.unknown(c.label, evidence),
-                       fit) for c, fit in zip(candidates, fits)]
+        return [Judged(c, self.problem(c.label, own, evidence), fit) for c, fit in zip(candidates, fits)]
+
+    def problem(self, label: str, own: set[str], evidence: Evidence) -> str | None:
+        """Why a candidate is not acceptable whatever it means (a word repeated in another form
+        only when nothing else is wrong with it), or None."""
+        problem = label_problem(label, own)
+        if problem in (None, REPEATED_FORM):
+            problem = invented(label, evidence) or self.unknown(label, evidence) or problem
+        return problem
 
     def description_fits(self, topic: int, description: str, evidence: Evidence, label: str) -> bool:
         """A sentence of 4+ words that copies neither a worked example nor the evidence's form,
@@ -453,15 +473,19 @@ def label_problem(label: str, taken: set[str]) -> str | None:
         return "a comparison, not a name"
     if words[-1].lower() in STOPWORDS | {"is", "are", "its"} or re.match(r"\d+[.)] ", label) or label.endswith(".."):
         return "not a finished name"
-    content = [w for w in re.findall(r"[\w+#]+", label.lower()) if w not in STOPWORDS]
+    every = re.findall(r"[\w+#]+", label.lower())
+    content = [w for w in every if w not in STOPWORDS]
     if not content or all(w in GENERIC for w in content):
         return "too generic"
     if label.lower() in EXAMPLE_LABELS:
         return "copied from an example"
-    if len({w.rstrip("s") for w in content}) < len(content):
+    if len(set(content)) < len(content) or any(
+            a.rstrip("s") == b.rstrip("s") for a, b in zip(every, every[1:]) if not {a, b} & STOPWORDS):
         return "a word is repeated"
     if normalised(label) in taken:
         return "a subtopic has this label"
+    if len({w.rstrip("s") for w in content}) < len(content):
+        return REPEATED_FORM
     return None
 
 
