@@ -90,7 +90,7 @@ TIER_STEP = 10.0  # score between tiers when labels are chosen together: more th
 # topic would otherwise keep its keyword list (accepted as any answer, it changed 31 of 886k's names,
 # to such as "Cache-based caches" and "Pandas DataFrames and DataFrame analysis")
 REPEATED_FORM = "a word is repeated in another form"
-CLUMSY = 5  # its tier: any other acceptable name wins, and another model is asked for a better one
+CLUMSY = 5  # its tier: any other acceptable name wins (and in a split the finest level's other model is asked)
 
 
 @dataclass
@@ -138,12 +138,12 @@ class Judged:
         not acceptable."""
         if self.candidate.source == "keywords":
             return CLUMSY + 1
-        if self.problem == REPEATED_FORM and self.candidate.source != "subtopic":
-            return CLUMSY if self.fit is None or self.fit.fits else None
         if self.candidate.source == "opening" and self.fit is not None:
             return 0 if self.fit.fits else None
         if self.candidate.source in FACT_SOURCES:
             return -1 if self.candidate.settled else 2
+        if self.problem == REPEATED_FORM and self.candidate.source != "subtopic":
+            return CLUMSY if self.fit is None or self.fit.fits else None
         if self.problem is not None or (self.fit and self.fit.own < MIN_OWN):
             return None
         near = self.fit is not None and not self.fit.fits  # about these texts, but not only these
