@@ -174,8 +174,8 @@ def test_an_english_topic_gets_no_fact_name():
 def test_main_script():
     assert [main_script(t) for t in ["Python client for Toss Securities (토스증권) Open API", "파이썬 개인 유틸리티",
                                      "ゲームのツール", "基于OneBot适配器的NoneBot2获取玩家数据的插件", "1.0", "",
-                                     "A plain ASCII text", "Señal: пакет для работы"]] == \
-        ["LATIN", "HANGUL", "HIRAGANA", "CJK", None, None, "LATIN", "CYRILLIC"]
+                                     "A plain ASCII text", "abc", "ABC 1.0", "Señal: пакет для работы"]] == \
+        ["LATIN", "HANGUL", "HIRAGANA", "CJK", None, None, "LATIN", "LATIN", "LATIN", "CYRILLIC"]
 
 
 def test_sampled_texts_draws_each_topics_members_at_every_level():
