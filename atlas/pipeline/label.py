@@ -238,9 +238,10 @@ def llm_labels(
         # a parent is a category: one member's name would narrow it, so only a finest topic is made specific
         qualify = partial(qualified, names=[] if kids else written_names(keywords[topic], examples[topic]),
                           texts=examples[topic])
+        # the next model is asked only where this one leaves a keyword list or a clumsy name; on a tie
+        # the later model's names are kept
         best = None
-        for namer in namers[int(level[topic])]:  # the next model only where this one leaves a keyword list or a
-            # clumsy name; on a tie, the later model's
+        for namer in namers[int(level[topic])]:
             ranked, description = namer.name(topic, evidence(topic), own, fallbacks, known, qualify)
             if best is None or ranked[0].tier <= best[0][0].tier:
                 best, named_by[topic] = (ranked, description), namer
