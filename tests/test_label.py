@@ -41,9 +41,11 @@ from atlas.pipeline.label import (
     invented,
     label_problem,
     llm_labels,
+    member_detail,
     qualified,
     representative_texts,
 )
+from atlas.pipeline.label_facts import sampled_texts
 from atlas.pipeline.label_fit import FitScorer
 from atlas.pipeline.label_qualify import written_form, written_names
 from atlas.pipeline.label_tree import Options, choose_names
@@ -98,15 +100,27 @@ def label_all(topics, completer, *, scorer=True, examples=None, **kwargs) -> Top
                       scorer=topics["scorer"] if scorer else None, **kwargs)
 
 
+def _labels_and_texts(small_map) -> tuple[np.ndarray, pa.ChunkedArray]:
+    """(levels, points) topic ids and the points' texts."""
+    points = small_map.points()
+    labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(small_map.manifest()["levels"])])
+    return labels, small_map.records().column("description").take(points.column("row"))
+
+
 @pytest.fixture(scope="module")
 def member_texts(small_map) -> list[list[str]]:
     """Per topic, the member texts the model would be shown."""
-    points = small_map.points()
-    labels = np.stack([points.column(f"topic_{lvl}").to_numpy() for lvl in range(small_map.manifest()["levels"])])
-    text = small_map.records().column("description").take(points.column("row"))
+    labels, text = _labels_and_texts(small_map)
     centres = topic_centres(small_map.embeddings(), labels, len(small_map.topics()))
-    return representative_texts(text, small_map.embeddings(), labels, np.ones(len(points), bool), centres,
+    return representative_texts(text, small_map.embeddings(), labels, np.ones(labels.shape[1], bool), centres,
                                 central=3, spread=1)
+
+
+@pytest.fixture(scope="module")
+def sampled(small_map) -> list[list[str]]:
+    """Per topic, the member texts label_facts samples: a name's words are counted in them."""
+    labels, text = _labels_and_texts(small_map)
+    return sampled_texts(text, labels, small_map.topics().num_rows)
 
 
 def keywords_line(topics, topic: int) -> str:
@@ -582,6 +596,51 @@ def test_a_word_repeated_in_another_form_names_a_topic_only_instead_of_keywords(
     assert named([], fast=[])[1] == "keywords"
     assert named([other], fast=[clumsy]) == (other, "llm")
     assert named(["Fonts and font types"])[1] == named([f"{clumsy} for iOS"])[1] == "keywords"
+
+
+def test_a_name_few_texts_write_is_one_members():
+    """A word with a digit or an inner capital that fewer than 5% of the sampled texts write:
+    counted in lower case, from a word's start, a plural as its singular."""
+    texts = [f"opentelemetry instrumentation for {tool}" for tool in ["vllm", *["dspy"] * 19]]
+    texts += ["prometheus exporter for redis metrics"] + ["orm adapter for a data model"] * 19
+    assert member_detail("OpenTelemetry instrumentation for vLLM", texts) == "vLLM"  # 1 of 40
+    assert member_detail("OpenTelemetry instrumentation for vLLM", texts + texts[:1] * 2) is None  # 3 of 42
+    assert member_detail("OpenTelemetry instrumentation", texts) is None
+    assert member_detail("Data models and ORMs", texts) is None  # "orm" in 19 of 40
+    assert member_detail("Exporters for Redis", texts) is None  # a capital alone: languages, common words
+    assert member_detail("Exporters for REDIS", texts) == "REDIS"
+    assert member_detail("Texts in Portuguese", texts) is None
+    assert member_detail("Python 3.13 tools", texts) == "3.13"
+    assert member_detail("Exporters for REDIS", []) is None
+
+
+def test_a_name_few_texts_write_names_a_topic_only_instead_of_keywords(topics, member_texts, sampled):
+    """Topic 6 (GNU SASL, TLS and other libraries): "RTSP" is in the texts the model is shown
+    but in only 1 of the topic's 50 sampled texts (ECC: 3), so a name with it is one member's, taken
+    only where the topic would keep its keyword list (even one another topic fits as well); the
+    model is asked again with the reason."""
+    line, detail = keywords_line(topics, SASL), "SASL authentication and RTSP"
+    lowered = [t.lower() for t in sampled[SASL]]
+    assert [sum(w in t for t in lowered) for w in ("rtsp", "ecc")] == [1, 3] and len(lowered) == 50
+    assert member_detail(detail, lowered) == "RTSP" and member_detail("Libraries for ECC encryption", lowered) is None
+    fits = topics["scorer"].fits(SASL, [detail, "SASL authentication"])
+    assert [f.fits for f in fits] == [True, True] and fits[0].score > fits[1].score
+
+    def named(answers: list[str], members=sampled) -> tuple[str, str]:
+        completer = scripted({line: [f" {a}\n" for a in answers]})
+        result = label_all(topics, completer, examples=member_texts, samples=2, members=members)
+        named.prompts = [c[4] for c in completer.calls if c[0] == line and c[1] == LABEL_ONLY]
+        return result.label[SASL], result.source[SASL]
+
+    assert named([detail]) == (detail, "llm")
+    assert f"Do not answer: {detail} (names RTSP, which few of these texts write)" in named.prompts[-1]
+    assert named([detail, "SASL authentication"]) == ("SASL authentication", "llm")
+    assert named([detail, "Miscellaneous", "SASL authentication"]) == ("SASL authentication", "llm-retry")
+    assert named([detail], members=None) == (detail, "llm")
+    # one that another topic fits as well still beats the keyword list, and loses to one that fits
+    near = "TLS and RTSP libraries"
+    assert [f.fits for f in topics["scorer"].fits(SASL, [near])] == [False]
+    assert named([near]) == (near, "llm") and named([near, detail]) == (detail, "llm")
 
 
 def test_answers_are_cached_and_a_rerun_costs_nothing(topics, tmp_path):

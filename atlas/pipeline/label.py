@@ -4,9 +4,10 @@ Topics are labelled finest level first, so a parent is named from its children's
 (with their shares of it) and the hierarchy reads as one taxonomy. For each topic the model
 gives several answers (one greedy, the rest sampled; six for a parent, the model's own
 number for a finest topic). A candidate must pass cheap checks (length, no list, not
-generic, not a copied example, no repeated word (one in another form, "Fonts and font types",
-only where the topic would keep its keyword list), not a subtopic's name, nothing named that
-the model was not shown) and fit its topic by meaning better than any other topic of its
+generic, not a copied example, no repeated word, not a subtopic's name, nothing named that
+the model was not shown; a word repeated in another form, "Fonts and font types", or a name
+few of its texts write, "OpenTelemetry instrumentation for vLLM", only where the topic would
+keep its keyword list) and fit its topic by meaning better than any other topic of its
 level (label_fit); an opening most of its texts share (label_facts) that fits is weighed with
 them. When none fits, a finest topic's answers that another topic fits as well are tried with
 a name its texts write ("Web server" with "Haskell": `qualified`), and one that fits wins;
@@ -90,7 +91,13 @@ TIER_STEP = 10.0  # score between tiers when labels are chosen together: more th
 # topic would otherwise keep its keyword list (accepted as any answer, it changed 31 of 886k's names,
 # to such as "Cache-based caches" and "Pandas DataFrames and DataFrame analysis")
 REPEATED_FORM = "a word is repeated in another form"
-CLUMSY = 5  # its tier: any other acceptable name wins (and in a split the finest level's other model is asked)
+# a name that few of the topic's sampled texts write names one member's detail, not the group: on the 886k
+# map "OpenTelemetry instrumentation for vLLM", "Tencent Cloud SSM", "Python wrapper for FIVEM API"
+DETAIL_SHARE = 0.05
+FEW_WRITE = "which few of these texts write"
+# the tier of these two (`soft`): any other acceptable name wins (in a split the finest level's other model is asked)
+CLUMSY = 5
+KEYWORDS = CLUMSY + 2  # the keyword label's tier: below a clumsy name that another topic fits as well
 
 
 @dataclass
@@ -133,21 +140,25 @@ class Judged:
         other facts about the texts (their script or language, a repeated text: true, so
         never judged, but less than a name of what they are about); 3 and 4: as 0 and 1 for a
         subtopic's label (a parent named after one child names a member, not the group:
-        better than a keyword list, worse than a name for the whole); CLUMSY (5): a model's
-        answer that fits but for a word repeated in another form; 6: the keyword label; None:
-        not acceptable."""
+        better than a keyword list, worse than a name for the whole); CLUMSY (5) and 6: as 0
+        and 1 for a model's answer with a `soft` problem (a name few of its texts write, or one
+        that fits but for a word repeated in another form: still a name, but any other wins);
+        KEYWORDS (7): the keyword label; None: not acceptable."""
         if self.candidate.source == "keywords":
-            return CLUMSY + 1
+            return KEYWORDS
         if self.candidate.source == "opening" and self.fit is not None:
             return 0 if self.fit.fits else None
         if self.candidate.source in FACT_SOURCES:
             return -1 if self.candidate.settled else 2
-        if self.problem == REPEATED_FORM and self.candidate.source != "subtopic":
-            return CLUMSY if self.fit is None or self.fit.fits else None
-        if self.problem is not None or (self.fit and self.fit.own < MIN_OWN):
+        if self.fit and self.fit.own < MIN_OWN:
             return None
         near = self.fit is not None and not self.fit.fits  # about these texts, but not only these
-        return (3 if self.candidate.source == "subtopic" else 0) + int(near)
+        if self.problem is None:
+            return (3 if self.candidate.source == "subtopic" else 0) + int(near)
+        # a repeated word in a name another topic fits as well is too much ("Fonts and font types" over GTK)
+        if self.candidate.source == "subtopic" or not soft(self.problem) or (near and self.problem == REPEATED_FORM):
+            return None
+        return CLUMSY + int(near)
 
     @property
     def reason(self) -> str:
@@ -183,6 +194,7 @@ def llm_labels(
     current: TopicLabels | None = None,
     finest: tuple[Completer, int] | None = None,
     vocabulary: frozenset[str] | None = None,
+    members: list[list[str]] | None = None,
     on_topic: Callable[[TopicLabels], None] = lambda result: None,
 ) -> TopicLabels:
     """Label every topic (or only those at `levels`, keeping `current` for the rest), finest first.
@@ -194,6 +206,9 @@ def llm_labels(
 
     `vocabulary` (label_vocabulary.map_vocabulary) holds the words a name may use that its
     evidence does not; without it, any word passes.
+
+    `members` holds each topic's sampled member texts (label_facts.sampled_texts): a name that
+    few of them write is one member's (`member_detail`); without them, none is.
 
     `on_topic` gets the partial result (the same object, updated in place) after each topic.
     """
@@ -208,9 +223,10 @@ def llm_labels(
     same = {t: kids[0] for t, kids in enumerate(children) if len(kids) == 1 and size[kids[0]] == size[t]}
     deepest = int(level.max()) if len(level) else 0
     namers: dict[int, list[_Namer]] = {}  # per level, in the order asked
+    lowered = members and [[(text or "").lower() for text in texts] for texts in members]
     for lvl in np.unique(level):
         models = [finest, (completer, samples)] if finest and lvl == deepest else [(completer, samples)]
-        namers[int(lvl)] = [_Namer(model, scorer, answers, cache, vocabulary) for model, answers in models]
+        namers[int(lvl)] = [_Namer(model, scorer, answers, cache, vocabulary, lowered) for model, answers in models]
     taken: dict[int, set[str]] = {}
     options: dict[int, list[Judged]] = {}
     written: set[int] = set()  # topics whose description the model wrote, for the name they had then
@@ -358,9 +374,9 @@ class _Namer:
     """Asks the model for one topic's candidates, judges and ranks them; safe across threads."""
 
     def __init__(self, completer: Completer, scorer: FitScorer | None, samples: int, cache: AnswerCache | None,
-                 vocabulary: frozenset[str] | None = None):
+                 vocabulary: frozenset[str] | None = None, members: list[list[str]] | None = None):
         self.completer, self.scorer, self.samples, self.cache = completer, scorer, samples, cache
-        self.vocabulary = vocabulary
+        self.vocabulary, self.members = vocabulary, members
 
     def name(self, topic: int, evidence: Evidence, own: set[str], fallbacks: list[Candidate],
              known: list[Candidate], qualify: Callable[[list[Judged]], list[Candidate]]) -> tuple[list[Judged], str]:
@@ -400,14 +416,16 @@ class _Namer:
 
     def judge(self, topic: int, candidates: list[Candidate], own: set[str], evidence: Evidence) -> list[Judged]:
         fits = self.scorer.fits(topic, [c.label for c in candidates]) if self.scorer else [None] * len(candidates)
-        return [Judged(c, self.problem(c.label, own, evidence), fit) for c, fit in zip(candidates, fits)]
+        return [Judged(c, self.problem(topic, c.label, own, evidence), fit) for c, fit in zip(candidates, fits)]
 
-    def problem(self, label: str, own: set[str], evidence: Evidence) -> str | None:
-        """Why a candidate is not acceptable whatever it means (a word repeated in another form
-        only when nothing else is wrong with it), or None."""
+    def problem(self, topic: int, label: str, own: set[str], evidence: Evidence) -> str | None:
+        """Why a candidate is not acceptable whatever it means (a `soft` problem only when
+        nothing else is wrong with it), or None."""
         problem = label_problem(label, own)
         if problem in (None, REPEATED_FORM):
-            problem = invented(label, evidence) or self.unknown(label, evidence) or problem
+            detail = self.members and member_detail(label, self.members[topic])
+            problem = (invented(label, evidence) or self.unknown(label, evidence) or problem
+                       or (detail and f"names {detail}, {FEW_WRITE}"))
         return problem
 
     def description_fits(self, topic: int, description: str, evidence: Evidence, label: str) -> bool:
@@ -490,20 +508,43 @@ def label_problem(label: str, taken: set[str]) -> str | None:
     return None
 
 
-def invented(text: str, evidence: Evidence, label: str = "") -> str | None:
-    """Why `text` names something the model was not shown, or None: every word with a digit,
-    with a capital after its first letter (iOS, LDAC) or capitalised after the first word
-    (Android) must occur in the evidence (or in the label a description follows). In title
-    case ("Calendar and Date Converter") a capital marks no proper name: only digits and
-    inner capitals count."""
-    shown = _shown(evidence, label).lower()
+def soft(problem: str | None) -> bool:
+    """Whether a problem leaves a name acceptable where nothing else is (tier CLUMSY):
+    a word repeated in another form, or a name few of the topic's texts write."""
+    return problem == REPEATED_FORM or bool(problem and problem.endswith(FEW_WRITE))
+
+
+def proper_words(text: str, *, capitalised: bool = True) -> list[str]:
+    """The words of `text` that name something: with a digit, with a capital after their first
+    letter (iOS, LDAC), or (`capitalised`) capitalised after the first word (Android). In title
+    case ("Calendar and Date Converter") a capital marks no proper name: only digits and inner
+    capitals count."""
     words = WORD.findall(text)
     named = [w for w in words if w[0].isalpha() and w.lower() not in STOPWORDS]
-    title_case = len(named) > 2 and all(w[0].isupper() for w in named)
-    for i, word in enumerate(words):
-        proper = re.search(r"\d", word) or re.search(r"[A-Z]", word[1:]) or (i and not title_case and word[0].isupper())
-        if proper and word.lower().rstrip("s") not in shown:
-            return f"names {word}, which these texts do not mention"
+    title_case = not capitalised or (len(named) > 2 and all(w[0].isupper() for w in named))
+    return [w for i, w in enumerate(words)
+            if re.search(r"\d", w) or re.search(r"[A-Z]", w[1:]) or (i and not title_case and w[0].isupper())]
+
+
+def invented(text: str, evidence: Evidence, label: str = "") -> str | None:
+    """Why `text` names something the model was not shown, or None: each of its `proper_words`
+    must occur in the evidence (or in the label a description follows)."""
+    shown = _shown(evidence, label).lower()
+    word = next((w for w in proper_words(text) if w.lower().rstrip("s") not in shown), None)
+    return word and f"names {word}, which these texts do not mention"
+
+
+def member_detail(label: str, texts: list[str]) -> str | None:
+    """The first word of the label with a digit or a capital after its first letter (a version,
+    an acronym, a product: `proper_words` but the capitalised) that fewer than DETAIL_SHARE of
+    `texts` (a topic's sampled members, in lower case) write, or None: such a name is one
+    member's, not the group's ("OpenTelemetry instrumentation for vLLM" over OpenTelemetry
+    packages for many tools). A capital alone marks no such name: texts in Portuguese do not
+    write "Portuguese", and a model capitalises common words ("Data model and Adapters")."""
+    for word in proper_words(label, capitalised=False) if texts else ():
+        written = re.compile(rf"(?<!\w){re.escape(word.lower().removesuffix('s'))}")
+        if sum(bool(written.search(text)) for text in texts) < DETAIL_SHARE * len(texts):
+            return word
     return None
 
 

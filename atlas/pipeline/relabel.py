@@ -132,7 +132,8 @@ def make_labels(
     centroids = topic_centres(vectors, labels, len(topics))
     examples = representative_texts(texts, vectors, labels, ~outlier, centroids, central=settings.central_texts,
                                     spread=settings.spread_texts)
-    facts = topic_facts(sampled_texts(texts, labels, len(topics)), parent, topics.column(SIZE).to_numpy())
+    sampled = sampled_texts(texts, labels, len(topics))
+    facts = topic_facts(sampled, parent, topics.column(SIZE).to_numpy())
     vocabulary = map_vocabulary(texts)
     scorer = None
     if embedder:
@@ -159,7 +160,7 @@ def make_labels(
 
             result = llm_labels(parent, level, topics.column(SIZE).to_numpy(), keywords, fallback, examples,
                                 completer, scorer=scorer, samples=samples, cache=cache, facts=facts, levels=levels,
-                                current=current, on_topic=progressed, vocabulary=vocabulary,
+                                current=current, on_topic=progressed, vocabulary=vocabulary, members=sampled,
                                 finest=fast and (fast, finest_samples))
     finally:
         cache.close()
