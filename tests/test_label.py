@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+import time
 from unittest import mock
 
 import numpy as np
@@ -151,6 +152,30 @@ def test_scorer_judges_names_by_meaning_against_neighbours(topics):
     assert sasl[1].problem == "fits another topic better"
     kitchen = topics["scorer"].fits(3, ["Kitchen appliances"])[0]  # nearer topic 3 than its rivals, but far
     assert kitchen.margin > 0 and kitchen.own < 0.1 and kitchen.problem == "not about these texts"
+
+
+def test_scorers_made_from_one_share_its_embedder_one_call_at_a_time(topics):
+    """Names are judged on several threads, each level's with its own scorer (`with_names`);
+    an embedder entered by two threads at once fails (a tokenizer's "Already borrowed")."""
+    inside, overlaps = [], []
+    encode = topics["scorer"].encode
+
+    def one_at_a_time(names):
+        overlaps.append(bool(inside))
+        inside.append(1)
+        time.sleep(0.01)
+        inside.pop()
+        return encode(names)
+
+    base = FitScorer(one_at_a_time, topics["scorer"].centroids, topics["level"])
+    moved = base.with_names([3], [[9, 14]], ["x"] * len(topics["level"]), topics["size"])
+    threads = [threading.Thread(target=lambda s=s: [s.fits(RUST, ["Rust crates"]) for _ in range(5)])
+               for s in (base, moved)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(overlaps) == 11 and not any(overlaps)
 
 
 def test_a_name_must_find_its_topic_among_all_of_its_level(topics):

@@ -45,7 +45,8 @@ class Fit:
 class FitScorer:
     """Scores names for topics; `encode` is the map's embedder (unit vectors out).
 
-    Safe to call from several threads: calls to the embedder are serialised.
+    Safe to call from several threads: calls to the embedder are serialised, also across the
+    scorers `with_names` makes (a tokenizer used by two threads at once fails: "Already borrowed").
     """
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray], centroids: np.ndarray, level: np.ndarray):
@@ -68,7 +69,9 @@ class FitScorer:
                 start += len(kids)
                 blend = centroids[p] + mean / max(np.linalg.norm(mean), 1e-12)
                 centroids[p] = blend / max(np.linalg.norm(blend), 1e-12)
-        return FitScorer(self.encode, centroids, self.level)
+        moved = FitScorer(self.encode, centroids, self.level)
+        moved._lock = self._lock  # one embedder: its calls stay serialised across the scorers made from it
+        return moved
 
     def embed(self, names: list[str]) -> np.ndarray:
         """(len(names), dim) unit vectors of the names."""
