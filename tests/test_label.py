@@ -31,6 +31,7 @@ from atlas.llm.prompts import (
 from atlas.pipeline import label
 from atlas.pipeline.embed import STATIC_NAME, load_embedder
 from atlas.pipeline.label import (
+    FEW_WRITE,
     GENERIC,
     REPEATED_FORM,
     TRADE,
@@ -47,7 +48,7 @@ from atlas.pipeline.label import (
     representative_texts,
 )
 from atlas.pipeline.label_facts import sampled_texts
-from atlas.pipeline.label_fit import FitScorer
+from atlas.pipeline.label_fit import Fit, FitScorer
 from atlas.pipeline.label_qualify import written_form, written_names
 from atlas.pipeline.label_tree import Options, choose_names
 from atlas.pipeline.label_vocabulary import english_words, map_vocabulary, unwritten
@@ -627,16 +628,35 @@ def test_a_name_few_texts_write_is_one_members():
     """A word with a digit or an inner capital that fewer than 5% of the sampled texts write:
     counted in lower case, from a word's start, a plural as its singular."""
     texts = [f"opentelemetry instrumentation for {tool}" for tool in ["vllm", *["dspy"] * 19]]
-    texts += ["prometheus exporter for redis metrics"] + ["orm adapter for a data model"] * 19
+    texts += ["prometheus exporter for redis metrics, away"] + ["orm adapter for a data model in python3"] * 19
     assert member_detail("OpenTelemetry instrumentation for vLLM", texts) == "vLLM"  # 1 of 40
-    assert member_detail("OpenTelemetry instrumentation for vLLM", texts + texts[:1] * 2) is None  # 3 of 42
+    assert member_detail("OpenTelemetry instrumentation for vLLM", texts[:1] + texts[:39]) is None  # 2 of 40
     assert member_detail("OpenTelemetry instrumentation", texts) is None
     assert member_detail("Data models and ORMs", texts) is None  # "orm" in 19 of 40
+    assert member_detail("Adapters for AWS", texts) == "AWS"  # a capital S is no plural: "aw" would match "away"
     assert member_detail("Exporters for Redis", texts) is None  # a capital alone: languages, common words
     assert member_detail("Exporters for REDIS", texts) == "REDIS"
     assert member_detail("Texts in Portuguese", texts) is None
     assert member_detail("Python 3.13 tools", texts) == "3.13"
+    assert member_detail("Python 3 tools", texts) is None  # "python3" in 19 of 40
+    assert member_detail("Instrumentation for DSPy", texts) is None
+    assert member_detail("Instrumentation for SPy", texts) == "SPy"  # from a word's start: "dspy" is no "spy"
     assert member_detail("Exporters for REDIS", []) is None
+
+
+def test_tiers_of_clumsy_names():
+    """A name few of its topic's texts write: 5 when it fits, 6 when another topic fits as well,
+    both above the keyword list (7); refused as a subtopic's name, and a repeated form that
+    another topic fits as well is refused."""
+    few, fits, near = f"names vLLM, {FEW_WRITE}", Fit(0.6, 0.1), Fit(0.6, -0.1)
+
+    def tier(source: str, problem: str | None, fit) -> int | None:
+        return Judged(Candidate("A name", source), problem, fit).tier
+
+    assert [tier("llm", few, fits), tier("llm-retry", few, near), tier("llm", few, None)] == [5, 6, 5]
+    assert [tier("llm", REPEATED_FORM, fits), tier("llm", REPEATED_FORM, near)] == [5, None]
+    assert [tier("subtopic", few, fits), tier("subtopic", None, near), tier("keywords", None, None)] == [None, 4, 7]
+    assert [tier("llm", None, fits), tier("llm", None, near), tier("llm", "too generic", fits)] == [0, 1, None]
 
 
 def test_a_name_few_texts_write_names_a_topic_only_instead_of_keywords(topics, member_texts, sampled):
@@ -661,7 +681,7 @@ def test_a_name_few_texts_write_names_a_topic_only_instead_of_keywords(topics, m
     assert f"Do not answer: {detail} (names RTSP, which few of these texts write)" in named.prompts[-1]
     assert named([detail, "SASL authentication"]) == ("SASL authentication", "llm")
     assert named([detail, "Miscellaneous", "SASL authentication"]) == ("SASL authentication", "llm-retry")
-    assert named([detail], members=None) == (detail, "llm")
+    assert named([detail], members=None) == (detail, "llm") and "Do not answer" not in named.prompts[-1]
     # one that another topic fits as well still beats the keyword list, and loses to one that fits
     near = "TLS and RTSP libraries"
     assert [f.fits for f in topics["scorer"].fits(SASL, [near])] == [False]

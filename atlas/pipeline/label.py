@@ -97,7 +97,7 @@ DETAIL_SHARE = 0.05
 FEW_WRITE = "which few of these texts write"
 # the tier of these two (`soft`): any other acceptable name wins (in a split the finest level's other model is asked)
 CLUMSY = 5
-KEYWORDS = CLUMSY + 2  # the keyword label's tier: below a clumsy name that another topic fits as well
+KEYWORD_TIER = CLUMSY + 2  # the keyword label's: below a clumsy name that another topic fits as well
 
 
 @dataclass
@@ -140,12 +140,13 @@ class Judged:
         other facts about the texts (their script or language, a repeated text: true, so
         never judged, but less than a name of what they are about); 3 and 4: as 0 and 1 for a
         subtopic's label (a parent named after one child names a member, not the group:
-        better than a keyword list, worse than a name for the whole); CLUMSY (5) and 6: as 0
-        and 1 for a model's answer with a `soft` problem (a name few of its texts write, or one
-        that fits but for a word repeated in another form: still a name, but any other wins);
-        KEYWORDS (7): the keyword label; None: not acceptable."""
+        better than a keyword list, worse than a name for the whole); CLUMSY (5): a model's
+        answer that fits but for a `soft` problem (a word repeated in another form, a name few
+        of its texts write: still a name, but any other wins); 6: a name few of its texts write
+        that another topic fits as well; KEYWORD_TIER (7): the keyword label; None: not
+        acceptable."""
         if self.candidate.source == "keywords":
-            return KEYWORDS
+            return KEYWORD_TIER
         if self.candidate.source == "opening" and self.fit is not None:
             return 0 if self.fit.fits else None
         if self.candidate.source in FACT_SOURCES:
@@ -223,7 +224,7 @@ def llm_labels(
     same = {t: kids[0] for t, kids in enumerate(children) if len(kids) == 1 and size[kids[0]] == size[t]}
     deepest = int(level.max()) if len(level) else 0
     namers: dict[int, list[_Namer]] = {}  # per level, in the order asked
-    lowered = members and [[(text or "").lower() for text in texts] for texts in members]
+    lowered = None if members is None else [[(text or "").lower() for text in texts] for texts in members]
     for lvl in np.unique(level):
         models = [finest, (completer, samples)] if finest and lvl == deepest else [(completer, samples)]
         namers[int(lvl)] = [_Namer(model, scorer, answers, cache, vocabulary, lowered) for model, answers in models]
@@ -416,17 +417,24 @@ class _Namer:
 
     def judge(self, topic: int, candidates: list[Candidate], own: set[str], evidence: Evidence) -> list[Judged]:
         fits = self.scorer.fits(topic, [c.label for c in candidates]) if self.scorer else [None] * len(candidates)
-        return [Judged(c, self.problem(topic, c.label, own, evidence), fit) for c, fit in zip(candidates, fits)]
+        return [Judged(c, self.problem(topic, c, own, evidence), fit) for c, fit in zip(candidates, fits)]
 
-    def problem(self, topic: int, label: str, own: set[str], evidence: Evidence) -> str | None:
+    def problem(self, topic: int, candidate: Candidate, own: set[str], evidence: Evidence) -> str | None:
         """Why a candidate is not acceptable whatever it means (a `soft` problem only when
-        nothing else is wrong with it), or None."""
+        nothing else is wrong with it), or None. A subtopic's name is one member's by design:
+        whether few of the topic's texts write it is not asked."""
+        label = candidate.label
         problem = label_problem(label, own)
         if problem in (None, REPEATED_FORM):
-            detail = self.members and member_detail(label, self.members[topic])
             problem = (invented(label, evidence) or self.unknown(label, evidence) or problem
-                       or (detail and f"names {detail}, {FEW_WRITE}"))
+                       or (None if candidate.source == "subtopic" else self.detail(topic, label)))
         return problem
+
+    def detail(self, topic: int, label: str) -> str | None:
+        """Why the label is one member's name (`member_detail`), or None; without the topics'
+        sampled texts, never."""
+        word = self.members is not None and member_detail(label, self.members[topic])
+        return f"names {word}, {FEW_WRITE}" if word else None
 
     def description_fits(self, topic: int, description: str, evidence: Evidence, label: str) -> bool:
         """A sentence of 4+ words that copies neither a worked example nor the evidence's form,
@@ -521,9 +529,9 @@ def proper_words(text: str, *, capitalised: bool = True) -> list[str]:
     capitals count."""
     words = WORD.findall(text)
     named = [w for w in words if w[0].isalpha() and w.lower() not in STOPWORDS]
-    title_case = not capitalised or (len(named) > 2 and all(w[0].isupper() for w in named))
-    return [w for i, w in enumerate(words)
-            if re.search(r"\d", w) or re.search(r"[A-Z]", w[1:]) or (i and not title_case and w[0].isupper())]
+    title_case = len(named) > 2 and all(w[0].isupper() for w in named)
+    return [w for i, w in enumerate(words) if re.search(r"\d", w) or re.search(r"[A-Z]", w[1:])
+            or (capitalised and i and not title_case and w[0].isupper())]
 
 
 def invented(text: str, evidence: Evidence, label: str = "") -> str | None:
@@ -541,8 +549,11 @@ def member_detail(label: str, texts: list[str]) -> str | None:
     member's, not the group's ("OpenTelemetry instrumentation for vLLM" over OpenTelemetry
     packages for many tools). A capital alone marks no such name: texts in Portuguese do not
     write "Portuguese", and a model capitalises common words ("Data model and Adapters")."""
-    for word in proper_words(label, capitalised=False) if texts else ():
-        written = re.compile(rf"(?<!\w){re.escape(word.lower().removesuffix('s'))}")
+    for word in proper_words(label, capitalised=False):
+        # from a word's start, a version also after letters ("python3", "v2.0"); a small plural s
+        # dropped ("SDKs", not "AWS")
+        start = r"(?<![\d.])" if word[0].isdigit() else r"(?<!\w)"
+        written = re.compile(start + re.escape(word.removesuffix("s").lower()))
         if sum(bool(written.search(text)) for text in texts) < DETAIL_SHARE * len(texts):
             return word
     return None
