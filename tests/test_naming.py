@@ -29,7 +29,7 @@ def interrupted_after(named: int):
     """Stands in for llm_labels: names `named` topics, reporting each, then is interrupted."""
 
     def fake(parent, level, size, keywords, fallback, examples, completer, *, scorer, samples, cache, facts, levels,
-             current, finest, vocabulary, on_topic):
+             current, finest, vocabulary, members, on_topic):
         result = current or keyword_labels(keywords, fallback)
         for topic in range(named):
             result.label[topic], result.source[topic] = f"Name {topic}", "llm"
