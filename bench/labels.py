@@ -12,6 +12,7 @@ relabelling copies of the map with several models side by side (cold answer cach
     python bench/labels.py MAP --changed BEFORE --blind KEY      # the differing names for a blind reader
     python bench/labels.py MAP --blind KEY --verdicts READ       # the reader's verdicts, tallied
     python bench/labels.py MAP --changed BEFORE --field description  # the same for the descriptions
+    python bench/labels.py MAP --relabel default --redraw 26 --keep DIR  # names drawn anew where nothing changed
 
 Per level it prints: topics; fallback share (keyword labels); the share named by facts about
 their texts (script, repeated text: label_facts); label->topic retrieval
@@ -28,6 +29,10 @@ differ between two labellings of one map, each with the two names in a random or
 order kept in KEY, a JSON file), a parent with its largest finest subtopics' keywords; a reader marks
 each row `ROW PREF VERDICT1 VERDICT2` (PREF 1, 2 or =; a verdict fit, partly or wrong) and
 `--verdicts` tallies those lines per level and per source of the later name, back under each labelling.
+A change to the finest names also changes the prompts of their parents, whose answers are then
+drawn anew: `--redraw N` relabels with N random finest topics shown their texts in reverse order
+and nothing else changed, so the same blind read of that copy against a plain relabel says how
+often a name drawn anew reads better or worse by chance.
 """
 
 from __future__ import annotations
@@ -43,11 +48,13 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from atlas.llm.prompts import shown_keywords
 from atlas.mapdir import MapDir
 from atlas.pipeline.distinct import distinct_texts
 from atlas.pipeline.embed import load_embedder
@@ -316,6 +323,9 @@ def main() -> None:
                         "--blind table (lines ROW PREF VERDICT1 VERDICT2)")
     parser.add_argument("--field", choices=["label", "description"], default="label",
                         help="with --changed: compare the topics' labels (default) or their descriptions")
+    parser.add_argument("--redraw", type=int, default=0, metavar="N", help="with --relabel: N random finest topics "
+                        "(--seed) shown their member texts in reverse order, so their names and their parents' are "
+                        "drawn anew while every check stays the same")
     parser.add_argument("--calls", action="store_true", help="print each relabel's model calls by kind: count "
                         "and CPU seconds of the calling thread (all the CPU of a one-thread context)")
     args = parser.parse_args()
@@ -323,6 +333,8 @@ def main() -> None:
         parser.error("--verdicts needs --blind KEY: the key of the table that was read")
     if args.blind and not (args.changed or args.verdicts):
         parser.error("--blind needs --changed BEFORE (print a table) or --verdicts READ (tally one)")
+    if args.redraw and not args.relabel:
+        parser.error("--redraw needs --relabel MODEL: it draws names anew while relabelling")
     if args.changed and args.blind and args.blind.exists():
         parser.error(f"{args.blind} exists: it may be the key of a table being read; give another path")
     if args.verdicts:  # a tally reads only the key and the reader's lines
@@ -339,7 +351,8 @@ def main() -> None:
                                           dirs_exist_ok=True))
             settings = LabelSettings(method="llm", model=None if model == "default" else model,
                                      threads=args.threads, contexts=args.contexts, samples=args.samples)
-            with _cold_cache(work / f"cache-{model}"), _calls(args.calls) as calls:
+            redrawn = _redrawn(copy, args.redraw, args.seed)
+            with _cold_cache(work / f"cache-{model}"), _calls(args.calls) as calls, redrawn:
                 started = time.perf_counter()
                 relabel(copy, settings, levels=set(args.level) if args.level else None, quiet=True,
                         log=lambda _: None)
@@ -403,6 +416,32 @@ def _calls(count: bool) -> Iterator[dict]:
 
     with mock.patch.object(LlamaCompleter, "complete", timed), mock.patch.object(label, "_choose_together", chosen):
         yield calls
+
+
+@contextmanager
+def _redrawn(mapdir: MapDir, count: int, seed: int) -> Iterator[None]:
+    """While relabelling, `count` random finest topics of `mapdir` (seeded) are shown their member
+    texts in reverse order (one that is shown a single text stays as it is)."""
+    if not count:
+        yield
+        return
+    from unittest import mock
+
+    import atlas.pipeline.label as label
+
+    topics = mapdir.topics()
+    level = topics.column("level").to_numpy()
+    picked = random.Random(seed).sample(np.flatnonzero(level == level.max()).tolist(), count)
+    shown = {tuple(shown_keywords(topics.column("keywords")[t].as_py())) for t in picked}
+    render = label.render
+
+    def reversed_texts(evidence, chat_template, **kwargs):
+        if not evidence.subtopics and tuple(evidence.keywords) in shown:
+            evidence = replace(evidence, texts=evidence.texts[::-1])
+        return render(evidence, chat_template, **kwargs)
+
+    with mock.patch.object(label, "render", reversed_texts):
+        yield
 
 
 class _cold_cache:
