@@ -30,9 +30,9 @@ order kept in KEY, a JSON file), a parent with its largest finest subtopics' key
 each row `ROW PREF VERDICT1 VERDICT2` (PREF 1, 2 or =; a verdict fit, partly or wrong) and
 `--verdicts` tallies those lines per level and per source of the later name, back under each labelling.
 A change to the finest names also changes the prompts of their parents, whose answers are then
-drawn anew: `--redraw N` relabels with N random finest topics shown their texts in reverse order
-and nothing else changed, so the same blind read of that copy against a plain relabel says how
-often a name drawn anew reads better or worse by chance.
+drawn anew: `--redraw N` relabels with N random finest topics shown their central texts in
+reverse order and every check the same, so the same blind read of that copy against a plain
+relabel says how often a name drawn anew reads better or worse by chance.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -324,8 +324,8 @@ def main() -> None:
     parser.add_argument("--field", choices=["label", "description"], default="label",
                         help="with --changed: compare the topics' labels (default) or their descriptions")
     parser.add_argument("--redraw", type=int, default=0, metavar="N", help="with --relabel: N random finest topics "
-                        "(--seed) shown their member texts in reverse order, so their names and their parents' are "
-                        "drawn anew while every check stays the same")
+                        "(--seed) are shown their member texts in another order, so their names and descriptions "
+                        "are drawn anew (and their parents' where a name changes) while every check stays the same")
     parser.add_argument("--calls", action="store_true", help="print each relabel's model calls by kind: count "
                         "and CPU seconds of the calling thread (all the CPU of a one-thread context)")
     args = parser.parse_args()
@@ -333,8 +333,9 @@ def main() -> None:
         parser.error("--verdicts needs --blind KEY: the key of the table that was read")
     if args.blind and not (args.changed or args.verdicts):
         parser.error("--blind needs --changed BEFORE (print a table) or --verdicts READ (tally one)")
-    if args.redraw and not args.relabel:
-        parser.error("--redraw needs --relabel MODEL: it draws names anew while relabelling")
+    if args.redraw and (not args.relabel or args.level or args.redraw < 0):
+        parser.error("--redraw N needs N >= 0 and --relabel MODEL, without --level: it draws names anew while "
+                     "relabelling every level")
     if args.changed and args.blind and args.blind.exists():
         parser.error(f"{args.blind} exists: it may be the key of a table being read; give another path")
     if args.verdicts:  # a tally reads only the key and the reader's lines
@@ -351,12 +352,15 @@ def main() -> None:
                                           dirs_exist_ok=True))
             settings = LabelSettings(method="llm", model=None if model == "default" else model,
                                      threads=args.threads, contexts=args.contexts, samples=args.samples)
-            redrawn = _redrawn(copy, args.redraw, args.seed)
-            with _cold_cache(work / f"cache-{model}"), _calls(args.calls) as calls, redrawn:
+            with (_cold_cache(work / f"cache-{model}"), _calls(args.calls) as calls,
+                  _redrawn(copy, args.redraw, args.seed) as moved):
                 started = time.perf_counter()
                 relabel(copy, settings, levels=set(args.level) if args.level else None, quiet=True,
                         log=lambda _: None)
             print(f"<!-- {model}: {time.perf_counter() - started:.0f} s -->", flush=True)
+            if args.redraw:
+                print(f"<!-- {model}: {len(moved)} of {args.redraw} finest topics shown their texts in another "
+                      "order -->")
             for kind, (count, cpu) in sorted(calls.items()):
                 print(f"<!-- {model} {kind}: {count} calls, {cpu:.1f} CPU s, {cpu / count:.2f} s per call -->")
             maps[model] = copy
@@ -419,29 +423,38 @@ def _calls(count: bool) -> Iterator[dict]:
 
 
 @contextmanager
-def _redrawn(mapdir: MapDir, count: int, seed: int) -> Iterator[None]:
-    """While relabelling, `count` random finest topics of `mapdir` (seeded) are shown their member
-    texts in reverse order (one that is shown a single text stays as it is)."""
+def _redrawn(mapdir: MapDir, count: int, seed: int) -> Iterator[set]:
+    """While relabelling, `count` random finest topics of `mapdir` (seeded; of those whose shown
+    keywords no other finest topic shares) are shown their central member texts in reverse
+    order, the far ones still first (label.representative_texts), so their names and
+    descriptions are drawn anew; yields the shown keywords of those whose prompt changed."""
+    moved: set[tuple] = set()
     if not count:
-        yield
+        yield moved
         return
     from unittest import mock
 
-    import atlas.pipeline.label as label
+    from atlas.pipeline import label
 
     topics = mapdir.topics()
-    level = topics.column("level").to_numpy()
-    picked = random.Random(seed).sample(np.flatnonzero(level == level.max()).tolist(), count)
-    shown = {tuple(shown_keywords(topics.column("keywords")[t].as_py())) for t in picked}
-    render = label.render
+    level, keywords = topics.column("level").to_numpy(), topics.column("keywords").to_pylist()
+    shown = {int(t): tuple(shown_keywords(keywords[t])) for t in np.flatnonzero(level == level.max())}
+    uses = Counter(shown.values())
+    alone = [t for t, words in shown.items() if words and uses[words] == 1]
+    if count > len(alone):
+        raise SystemExit(f"--redraw {count}: {mapdir.path} has {len(alone)} finest topics to draw anew")
+    picked = {shown[t] for t in random.Random(seed).sample(alone, count)}
+    render, far = label.render, LabelSettings.spread_texts
 
-    def reversed_texts(evidence, chat_template, **kwargs):
-        if not evidence.subtopics and tuple(evidence.keywords) in shown:
-            evidence = replace(evidence, texts=evidence.texts[::-1])
+    def reordered(evidence, chat_template, **kwargs):
+        texts = evidence.texts[:far] + evidence.texts[far:][::-1]
+        if not evidence.subtopics and tuple(evidence.keywords) in picked and texts != evidence.texts:
+            moved.add(tuple(evidence.keywords))
+            evidence = replace(evidence, texts=texts)
         return render(evidence, chat_template, **kwargs)
 
-    with mock.patch.object(label, "render", reversed_texts):
-        yield
+    with mock.patch.object(label, "render", reordered):
+        yield moved
 
 
 class _cold_cache:
