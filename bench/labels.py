@@ -56,6 +56,7 @@ import pyarrow as pa
 
 from atlas.llm.prompts import shown_keywords
 from atlas.mapdir import MapDir
+from atlas.pipeline import label
 from atlas.pipeline.distinct import distinct_texts
 from atlas.pipeline.embed import load_embedder
 from atlas.pipeline.label import FACT_SOURCES, keyword_description, representative_texts
@@ -397,7 +398,6 @@ def _calls(count: bool) -> Iterator[dict]:
         return
     from unittest import mock
 
-    import atlas.pipeline.label as label
     from atlas.llm.llama import LlamaCompleter
     from atlas.llm.prompts import LABEL_ONLY
 
@@ -433,8 +433,6 @@ def _redrawn(mapdir: MapDir, count: int, seed: int) -> Iterator[set]:
         yield moved
         return
     from unittest import mock
-
-    from atlas.pipeline import label
 
     topics = mapdir.topics()
     level, keywords = topics.column("level").to_numpy(), topics.column("keywords").to_pylist()
